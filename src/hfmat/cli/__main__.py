@@ -1,0 +1,5 @@
+import sys
+
+from hfmat.cli import main
+
+sys.exit(main())

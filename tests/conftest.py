@@ -1,0 +1,85 @@
+"""Test harness: the Hub is unreachable, an offline HF cache can be laid out, Accelerate is reset.
+
+The Hugging Face libraries read their environment at import time, so it is set here, before any
+test module imports them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_HF_HOME = Path(tempfile.mkdtemp(prefix="hfmat-test-hf-"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HOME"] = str(_HF_HOME)
+os.environ["HF_HUB_CACHE"] = str(_HF_HOME / "hub")
+os.environ["HF_DATASETS_CACHE"] = str(_HF_HOME / "datasets")
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there: the Hub stays unreachable
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"benchmark data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    return EXAMPLES
+
+
+def _lay_out(cache: Path, repo_id: str, folder: Path, repo_type: str = "model", revision: str = "0" * 40) -> Path:
+    """Copy ``folder`` into ``cache`` as the snapshot of ``repo_id`` at ``refs/main``."""
+    kind = {"model": "models", "dataset": "datasets"}[repo_type]
+    root = cache / f"{kind}--{repo_id.replace('/', '--')}"
+    snapshot = root / "snapshots" / revision
+    if snapshot.exists():
+        shutil.rmtree(snapshot)
+    shutil.copytree(folder, snapshot)
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+@pytest.fixture
+def hf_cache():
+    """Returns ``add(repo_id, folder, repo_type="model")`` that lays ``folder`` out in the offline
+    hub cache (``$HF_HUB_CACHE``) so ``from_pretrained(repo_id)`` finds it with HF_HUB_OFFLINE=1."""
+    cache = Path(os.environ["HF_HUB_CACHE"])
+    cache.mkdir(parents=True, exist_ok=True)
+    added: list[Path] = []
+
+    def add(repo_id: str, folder: str | Path, repo_type: str = "model") -> Path:
+        snapshot = _lay_out(cache, repo_id, Path(folder), repo_type)
+        added.append(snapshot.parents[1])
+        return snapshot
+
+    yield add
+    for root in added:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _reset_accelerate():
+    """One AcceleratorState per process: reset it around every test."""
+    yield
+    try:
+        from accelerate.state import AcceleratorState, GradientState, PartialState
+    except ImportError:  # pragma: no cover
+        return
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    PartialState._reset_state()
