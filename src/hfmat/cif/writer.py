@@ -1,0 +1,165 @@
+"""Structure -> canonical CIF text (docs/cif_format.md)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import spglib
+from pymatgen.core import Element, Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from hfmat.chemistry import space_group_symbol
+from hfmat.cif.errors import CifError
+
+
+def _num(x: float, decimals: int) -> str:
+    text = f"{float(x):.{decimals}f}"
+    if text.startswith("-") and float(text) == 0.0:
+        text = text[1:]
+    return text
+
+
+def _frac(x: float, decimals: int) -> str:
+    """Fractional coordinate rounded to ``decimals`` and wrapped into [0, 1)."""
+    x = float(x) % 1.0
+    text = _num(x, decimals)
+    if float(text) >= 1.0:
+        text = _num(0.0, decimals)
+    return text
+
+
+def _wyckoff_key(symbol: str) -> tuple[int, int]:
+    letter = symbol.lstrip("0123456789")
+    if not letter:
+        return (0, 0)
+    c = letter[0]
+    return (1 if c.isupper() else 0, ord(c))
+
+
+def _element_props(symbol: str) -> tuple[float, float, float]:
+    el = Element(symbol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = (el.X, el.atomic_radius, el.average_ionic_radius)
+    return tuple(0.0 if v is None or not math.isfinite(float(v)) else float(v) for v in values)
+
+
+def _primitive_size(structure: Structure, symprec: float) -> int:
+    cell = (structure.lattice.matrix, structure.frac_coords, [site.specie.Z for site in structure])
+    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    if dataset is None:
+        raise CifError(f"spglib found no symmetry at symprec={symprec}")
+    return len(set(dataset.mapping_to_primitive))
+
+
+#: The primitive cell at the chosen symprec must hold as many atoms as at this tolerance.
+TIGHT_SYMPREC = 1e-3
+
+
+def choose_symprec(structure: Structure, symprec: float) -> float:
+    """``symprec``, or a smaller tolerance (symprec / 10, then TIGHT_SYMPREC) when spglib at
+    ``symprec`` finds a smaller primitive cell than at TIGHT_SYMPREC: an approximate translation
+    that would merge atoms and change the cell."""
+    reference = _primitive_size(structure, TIGHT_SYMPREC)
+    for p in (symprec, symprec / 10):
+        if p <= TIGHT_SYMPREC or _primitive_size(structure, p) == reference:
+            return p
+    return min(symprec, TIGHT_SYMPREC)
+
+
+def _symmetrize(structure: Structure, symprec: float):
+    try:
+        symprec = choose_symprec(structure, symprec)
+        refined = SpacegroupAnalyzer(structure, symprec=symprec).get_refined_structure()
+        sga = SpacegroupAnalyzer(refined, symprec=symprec)
+        symmetrized = sga.get_symmetrized_structure()
+        number = int(sga.get_space_group_number())
+    except CifError:
+        raise
+    except Exception as err:  # spglib failures surface as several types
+        raise CifError(f"space-group analysis failed at symprec={symprec}: {err}") from err
+    return symmetrized, number
+
+
+def structure_to_cif(
+    structure: Structure, symprec: float = 0.1, decimals: int = 4, atom_props: bool = False
+) -> str:
+    """The canonical CIF text of ``structure`` (see docs/cif_format.md).
+
+    The structure is refined to the conventional standard cell of the space group spglib finds
+    at ``symprec``; only symmetry-distinct sites are written, with their multiplicities.
+    """
+    if not isinstance(structure, Structure):
+        raise CifError(f"expected a pymatgen Structure, got {type(structure).__name__}")
+    if len(structure) == 0:
+        raise CifError("structure has no sites")
+    if not structure.is_ordered:
+        raise CifError("structure is disordered (partial occupancies); only ordered ones are written")
+    if not 0 <= int(decimals) <= 10:
+        raise CifError(f"decimals={decimals} is outside 0..10")
+    structure = structure.copy()
+    structure.remove_oxidation_states()
+    symmetrized, number = _symmetrize(structure, symprec)
+
+    comp = symmetrized.composition
+    order = [e for e in comp.formula.split()]
+    elements = ["".join(c for c in token if c.isalpha()) for token in order]
+    rank = {el: i for i, el in enumerate(elements)}
+    _, z = comp.get_reduced_composition_and_factor()
+
+    rows = []
+    for sites, wyckoff in zip(symmetrized.equivalent_sites, symmetrized.wyckoff_symbols, strict=True):
+        symbol = sites[0].specie.symbol
+        coords = min(tuple(_frac(x, decimals) for x in site.frac_coords) for site in sites)
+        key = (rank[symbol], len(sites), _wyckoff_key(wyckoff), tuple(float(c) for c in coords))
+        rows.append((key, symbol, len(sites), coords))
+    rows.sort(key=lambda r: r[0])
+
+    lat = symmetrized.lattice
+    d = int(decimals)
+    lines = [
+        "data_" + "".join(order),
+        f"_symmetry_space_group_name_H-M {space_group_symbol(number)}",
+        f"_cell_length_a {_num(lat.a, d)}",
+        f"_cell_length_b {_num(lat.b, d)}",
+        f"_cell_length_c {_num(lat.c, d)}",
+        f"_cell_angle_alpha {_num(lat.alpha, d)}",
+        f"_cell_angle_beta {_num(lat.beta, d)}",
+        f"_cell_angle_gamma {_num(lat.gamma, d)}",
+        f"_symmetry_Int_Tables_number {number}",
+        f"_chemical_formula_structural {comp.reduced_formula}",
+        f"_chemical_formula_sum '{comp.formula}'",
+        f"_cell_volume {_num(lat.volume, d)}",
+        f"_cell_formula_units_Z {int(round(z))}",
+    ]
+    if atom_props:
+        lines += [
+            "loop_",
+            "_atom_type_symbol",
+            "_atom_type_electronegativity",
+            "_atom_type_radius",
+            "_atom_type_ionic_radius",
+        ]
+        for el in elements:
+            lines.append(" ".join([el, *(_num(v, d) for v in _element_props(el))]))
+    lines += [
+        "loop_",
+        "_symmetry_equiv_pos_site_id",
+        "_symmetry_equiv_pos_as_xyz",
+        "1 'x, y, z'",
+        "loop_",
+        "_atom_site_type_symbol",
+        "_atom_site_label",
+        "_atom_site_symmetry_multiplicity",
+        "_atom_site_fract_x",
+        "_atom_site_fract_y",
+        "_atom_site_fract_z",
+        "_atom_site_occupancy",
+    ]
+    for i, (_, symbol, mult, coords) in enumerate(rows):
+        lines.append(f"{symbol} {symbol}{i} {mult} {' '.join(coords)} 1")
+    if not np.all(np.isfinite(lat.abc)):
+        raise CifError("lattice has non-finite lengths")
+    return "\n".join(lines) + "\n"
