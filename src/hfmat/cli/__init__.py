@@ -8,7 +8,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order ``hfmat --help`` lists them.
-COMMANDS = ["demo", "examples"]
+COMMANDS = ["demo", "examples", "tokenizer"]
 
 
 def build_parser() -> argparse.ArgumentParser:

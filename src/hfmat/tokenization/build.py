@@ -1,0 +1,72 @@
+"""Builds hfmat's CIF tokenizer with the ``tokenizers`` library and saves it as a plain
+``PreTrainedTokenizerFast`` folder (tokenizer.json + tokenizer_config.json) that
+``AutoTokenizer.from_pretrained`` loads without hfmat and without remote code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+from hfmat.tokenization.pattern import split_pattern
+from hfmat.tokenization.vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, token_to_id
+
+#: Context length recorded in tokenizer_config.json (CrystaLLM's context; a canonical MP-20 CIF
+#: is well under it).
+MODEL_MAX_LENGTH = 1024
+
+
+def build_backend() -> Tokenizer:
+    """The raw ``tokenizers.Tokenizer``: WordLevel over the fixed vocabulary, regex split, Fuse
+    decoder, and a post-processor that prepends ``<bos>`` only (never ``<eos>``)."""
+    vocab = token_to_id()
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(split_pattern()), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tok.add_special_tokens(list(SPECIAL_TOKENS))
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A",
+        pair=f"{BOS} $A $B:1",
+        special_tokens=[(BOS, vocab[BOS])],
+    )
+    return tok
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """The hfmat tokenizer, in memory (identical to the shipped ``tokenizer/`` folder)."""
+    return PreTrainedTokenizerFast(
+        tokenizer_object=build_backend(),
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        add_bos_token=True,
+        add_eos_token=False,
+        model_max_length=MODEL_MAX_LENGTH,
+        padding_side="right",
+        clean_up_tokenization_spaces=False,
+        # "<eos>" typed in text is five characters, not the special token: nothing typed is lost
+        split_special_tokens=True,
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def save_tokenizer(out: str | Path) -> list[Path]:
+    """Write the tokenizer folder; returns the files written. Byte-identical on a rebuild."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = sorted(Path(p) for p in build_tokenizer().save_pretrained(str(out)) if Path(p).exists())
+    _pin_config(out / "tokenizer_config.json")
+    return written
+
+
+def _pin_config(path: Path) -> None:
+    """Record the class by its stable public name and the <bos>-only convention explicitly, so a
+    folder that also holds a GPT-2 config.json still loads this tokenizer (not a GPT2Tokenizer)."""
+    config = json.loads(path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config["add_bos_token"] = True
+    config["add_eos_token"] = False
+    path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
