@@ -6,10 +6,14 @@ setting of its space-group type; the reader restores the operations of that same
 
 from __future__ import annotations
 
+import os
 from functools import cache, lru_cache
 
 import numpy as np
 import spglib
+
+# spglib's C code prints to stderr on every failed standardization unless told not to
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
 
 #: Two images of a site closer than this in every fractional coordinate (periodically) are one site.
 MERGE_TOL = 2e-3

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
-import spglib
 from pymatgen.core import Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
@@ -46,32 +44,19 @@ def _element_props(symbol: str) -> tuple[float, float, float]:
     return tuple(0.0 if v is None or not math.isfinite(float(v)) else float(v) for v in values)
 
 
-def _primitive_size(structure: Structure, symprec: float) -> int:
-    cell = (structure.lattice.matrix, structure.frac_coords, [site.specie.Z for site in structure])
-    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    if dataset is None:
-        raise CifError(f"spglib found no symmetry at symprec={symprec}")
-    return len(set(dataset.mapping_to_primitive))
+#: The tolerances tried in turn, as fractions of ``symprec``.
+SYMPREC_LADDER = (1.0, 0.1, 0.01)
 
 
-#: The primitive cell at the chosen symprec must hold as many atoms as at this tolerance.
-TIGHT_SYMPREC = 1e-3
+def round_trip_matcher():
+    """The matcher a written text must pass against its input (the CSP benchmark's settings)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
 
-
-def choose_symprec(structure: Structure, symprec: float) -> float:
-    """``symprec``, or a smaller tolerance (symprec / 10, then TIGHT_SYMPREC) when spglib at
-    ``symprec`` finds a smaller primitive cell than at TIGHT_SYMPREC: an approximate translation
-    that would merge atoms and change the cell."""
-    reference = _primitive_size(structure, TIGHT_SYMPREC)
-    for p in (symprec, symprec / 10):
-        if p <= TIGHT_SYMPREC or _primitive_size(structure, p) == reference:
-            return p
-    return min(symprec, TIGHT_SYMPREC)
+    return StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
 
 
 def _symmetrize(structure: Structure, symprec: float):
     try:
-        symprec = choose_symprec(structure, symprec)
         refined = SpacegroupAnalyzer(structure, symprec=symprec).get_refined_structure()
         sga = SpacegroupAnalyzer(refined, symprec=symprec)
         symmetrized = sga.get_symmetrized_structure()
@@ -89,8 +74,29 @@ def structure_to_cif(
     """The canonical CIF text of ``structure`` (see docs/cif_format.md).
 
     The structure is refined to the conventional standard cell of the space group spglib finds
-    at ``symprec``; only symmetry-distinct sites are written, with their multiplicities.
+    at ``symprec``; only symmetry-distinct sites are written, with their multiplicities. When
+    the text read back does not match ``structure`` (``round_trip_matcher``), the next, tighter
+    tolerance of ``SYMPREC_LADDER`` is tried; the last one is kept.
     """
+    from hfmat.cif.reader import cif_to_structure
+
+    _check_writable(structure, decimals)
+    structure = structure.copy()
+    structure.remove_oxidation_states()
+    matcher = round_trip_matcher()
+    for i, factor in enumerate(SYMPREC_LADDER):
+        text = _render(structure, symprec * factor, int(decimals), atom_props)
+        if i == len(SYMPREC_LADDER) - 1:
+            return text
+        try:
+            if matcher.fit(structure, cif_to_structure(text)):
+                return text
+        except CifError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _check_writable(structure, decimals) -> None:
     if not isinstance(structure, Structure):
         raise CifError(f"expected a pymatgen Structure, got {type(structure).__name__}")
     if len(structure) == 0:
@@ -99,8 +105,9 @@ def structure_to_cif(
         raise CifError("structure is disordered (partial occupancies); only ordered ones are written")
     if not 0 <= int(decimals) <= 10:
         raise CifError(f"decimals={decimals} is outside 0..10")
-    structure = structure.copy()
-    structure.remove_oxidation_states()
+
+
+def _render(structure: Structure, symprec: float, d: int, atom_props: bool) -> str:
     symmetrized, number = _symmetrize(structure, symprec)
 
     comp = symmetrized.composition
@@ -112,13 +119,12 @@ def structure_to_cif(
     rows = []
     for sites, wyckoff in zip(symmetrized.equivalent_sites, symmetrized.wyckoff_symbols, strict=True):
         symbol = sites[0].specie.symbol
-        coords = min(tuple(_frac(x, decimals) for x in site.frac_coords) for site in sites)
+        coords = min(tuple(_frac(x, d) for x in site.frac_coords) for site in sites)
         key = (rank[symbol], len(sites), _wyckoff_key(wyckoff), tuple(float(c) for c in coords))
         rows.append((key, symbol, len(sites), coords))
     rows.sort(key=lambda r: r[0])
 
     lat = symmetrized.lattice
-    d = int(decimals)
     lines = [
         "data_" + "".join(order),
         f"_symmetry_space_group_name_H-M {space_group_symbol(number)}",
@@ -160,6 +166,4 @@ def structure_to_cif(
     ]
     for i, (_, symbol, mult, coords) in enumerate(rows):
         lines.append(f"{symbol} {symbol}{i} {mult} {' '.join(coords)} 1")
-    if not np.all(np.isfinite(lat.abc)):
-        raise CifError("lattice has non-finite lengths")
     return "\n".join(lines) + "\n"
