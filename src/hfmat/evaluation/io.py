@@ -1,0 +1,207 @@
+"""Reading predictions and references for ``hfmat evaluate``.
+
+Predictions come in one of three forms, each giving CIF texts and (for CSP) the id of the target
+each text is a candidate for:
+
+- a folder of ``.cif`` files named ``<material_id>__<i>.cif`` (candidate ``i`` of that target, from
+  0) or ``<material_id>.cif`` (a single candidate); for generation, any names;
+- a JSON Lines file, one object per candidate: ``{"material_id": "...", "cif": "..."}``, several
+  lines per id for k > 1 in sample order (an optional integer ``"sample"`` field sets the order);
+  ``material_id`` may be left out for generation;
+- a dataset saved with ``datasets`` ``save_to_disk`` holding a ``cif`` column and, for CSP, a
+  ``material_id`` column (``PATH:split`` picks a split of a saved DatasetDict).
+
+A line or file that cannot be read becomes a record with an ``error``; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pymatgen.core import Structure
+
+from hfmat.evaluation.parallel import pool_map
+
+_SAMPLE_NAME = re.compile(r"^(?P<id>.+)__(?P<i>\d+)$")
+
+
+@dataclass
+class PredictionRecord:
+    """One candidate: its target id (None when unknown), sample index, CIF text, where it came from,
+    and an error when the entry could not be read."""
+
+    material_id: str | None
+    index: int | None
+    cif: str | None
+    source: str
+    error: str | None = None
+
+
+def split_source(source: str) -> tuple[str, str | None]:
+    """``"perov_5:test"`` -> ``("perov_5", "test")``; ``"path/to/x"`` -> ``("path/to/x", None)``."""
+    head, sep, tail = str(source).rpartition(":")
+    if sep and head and tail and "/" not in tail and "\\" not in tail:
+        return head, tail
+    return str(source), None
+
+
+def _read_folder(folder: Path) -> list[PredictionRecord]:
+    records = []
+    files = sorted(folder.glob("*.cif"))
+    for path in files:
+        m = _SAMPLE_NAME.match(path.stem)
+        mid, idx = (m.group("id"), int(m.group("i"))) if m else (path.stem, None)
+        try:
+            text = path.read_text()
+            records.append(PredictionRecord(mid, idx, text, str(path)))
+        except (OSError, UnicodeDecodeError) as err:
+            records.append(PredictionRecord(mid, idx, None, str(path), f"cannot read file: {err}"))
+    if not records:
+        raise ValueError(f"no .cif files in {folder}")
+    return records
+
+
+def _read_jsonl(path: Path) -> list[PredictionRecord]:
+    records = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            records.append(PredictionRecord(None, None, None, where, f"line is not JSON: {err}"))
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("cif"), str):
+            records.append(PredictionRecord(None, None, None, where, 'line has no string field "cif"'))
+            continue
+        mid = obj.get("material_id")
+        idx = obj.get("sample")
+        records.append(
+            PredictionRecord(
+                None if mid is None else str(mid), idx if isinstance(idx, int) else None, obj["cif"], where
+            )
+        )
+    return records
+
+
+def _read_saved_dataset(path: Path, split: str | None) -> list[PredictionRecord]:
+    from datasets import DatasetDict, load_from_disk
+
+    ds = load_from_disk(str(path))
+    if isinstance(ds, DatasetDict):
+        if split is None:
+            if len(ds) != 1:
+                raise ValueError(f"{path} holds splits {sorted(ds)}: name one as {path}:SPLIT")
+            split = next(iter(ds))
+        if split not in ds:
+            raise ValueError(f"{path} has no split {split!r} (it has {sorted(ds)})")
+        ds = ds[split]
+    if "cif" not in ds.column_names:
+        raise ValueError(f"{path} has no 'cif' column (columns: {ds.column_names})")
+    ids = ds["material_id"] if "material_id" in ds.column_names else [None] * len(ds)
+    samples = ds["sample"] if "sample" in ds.column_names else [None] * len(ds)
+    return [
+        PredictionRecord(
+            None if m is None else str(m), s, c, f"{path}[{i}]", None if isinstance(c, str) else "empty cif"
+        )
+        for i, (m, s, c) in enumerate(zip(ids, samples, ds["cif"]))
+    ]
+
+
+def read_predictions(source: str | Path) -> list[PredictionRecord]:
+    """Candidate CIF texts from a folder of CIFs, a JSONL file or a saved dataset (see module doc)."""
+    path_str, split = split_source(str(source))
+    path = Path(path_str)
+    if not path.exists():
+        path, split = Path(str(source)), None
+    if not path.exists():
+        raise FileNotFoundError(f"predictions not found: {source}")
+    if path.is_dir():
+        if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
+            return _read_saved_dataset(path, split)
+        return _read_folder(path)
+    if path.suffix in (".jsonl", ".json", ".ndjson"):
+        return _read_jsonl(path)
+    if path.suffix == ".cif":
+        return [PredictionRecord(None, None, path.read_text(), str(path))]
+    raise ValueError(f"{path}: expected a folder of .cif files, a .jsonl file or a saved dataset")
+
+
+def _parse(text: str | None) -> tuple[Structure | None, str | None]:
+    from hfmat.cif import cif_to_structure
+
+    if not isinstance(text, str):
+        return None, "no CIF text"
+    try:
+        return cif_to_structure(text), None
+    except Exception as err:  # noqa: BLE001 - any parser failure is reported per item
+        return None, f"unparseable CIF: {err}"
+
+
+def parse_cifs(
+    texts: list[str | None], workers: int | None = None, progress: bool = True, desc: str = "parse CIFs"
+) -> list[tuple[Structure | None, str | None]]:
+    """``(structure, error)`` for each text (hfmat.cif.cif_to_structure), over a process pool."""
+    return pool_map(_parse, texts, workers=workers, desc=desc, progress=progress)
+
+
+def candidates_of(
+    records: list[PredictionRecord], parsed: list[tuple[Structure | None, str | None]]
+) -> tuple[dict[str, list[Structure | str]], list[dict[str, Any]]]:
+    """Group parsed candidates by target id in sample order. A candidate that could not be read or
+    parsed is kept as its error string (it counts as an invalid sample). Records with no id are
+    returned as issues."""
+    groups: dict[str, list[tuple[int, int, Structure | str]]] = {}
+    issues: list[dict[str, Any]] = []
+    for order, (rec, (structure, err)) in enumerate(zip(records, parsed)):
+        if rec.material_id is None:
+            if rec.error:  # already reported as unreadable
+                continue
+            issues.append(
+                {"material_id": None, "source": rec.source, "issue": "prediction has no material_id; ignored"}
+            )
+            continue
+        value = structure if structure is not None else (rec.error or err or "no structure")
+        groups.setdefault(rec.material_id, []).append(
+            (rec.index if rec.index is not None else order, order, value)
+        )
+    out = {}
+    for mid, items in groups.items():
+        items.sort(key=lambda t: (t[0], t[1]))
+        seen = [t[0] for t in items]
+        if len(set(seen)) != len(seen):
+            issues.append({"material_id": mid, "issue": "repeated sample index; kept in file order"})
+        out[mid] = [v for _, _, v in items]
+    return out, issues
+
+
+def load_reference(
+    source: str,
+    data_dir: str | Path | None = None,
+    default_split: str = "test",
+) -> tuple[list[str], list[str]]:
+    """``(material_ids, cif_texts)`` of ``SOURCE[:split]`` through ``hfmat.data.load_crystal_dataset``
+    (a benchmark name such as ``perov_5`` with ``data_dir``, or a path it accepts)."""
+    try:
+        from hfmat.data import load_crystal_dataset
+    except ImportError:  # older layout: the loader not yet re-exported by hfmat.data
+        from hfmat.data.loaders import load_crystal_dataset
+
+    name, split = split_source(source)
+    kwargs: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
+    ds = load_crystal_dataset(name, splits=None if split is None else [split], **kwargs)
+    splits = list(ds.keys())
+    if split is None:
+        split = default_split if default_split in splits else (splits[0] if len(splits) == 1 else None)
+        if split is None:
+            raise ValueError(f"reference {source} has splits {splits}: name one as {name}:SPLIT")
+    ds = ds[split]
+    for col in ("material_id", "cif"):
+        if col not in ds.column_names:
+            raise ValueError(f"reference {source} has no {col!r} column (columns: {ds.column_names})")
+    return [str(m) for m in ds["material_id"]], list(ds["cif"])

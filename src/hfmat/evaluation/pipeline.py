@@ -1,0 +1,182 @@
+"""The whole of ``hfmat evaluate``: read predictions and references, compute the metrics, check
+every CIF text, write ``metrics.json``, ``report.md`` and the plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pymatgen.core import Structure
+
+from hfmat.evaluation.io import candidates_of, load_reference, parse_cifs, read_predictions, split_source
+from hfmat.evaluation.report import plot_hist, plot_validity, write_metrics, write_report
+from hfmat.evaluation.validity import validity_summary
+
+
+def _check_texts(texts: list[str | None], workers: int | None, progress: bool) -> dict[str, Any] | None:
+    """``validity_summary`` of ``hfmat.cif.check_validity`` over the texts (None if the codec has no
+    validity checker)."""
+    try:
+        from hfmat.cif.validity import check_validity  # noqa: F401
+    except ImportError:
+        return None
+    from hfmat.evaluation.parallel import pool_map
+
+    reports = pool_map(_check_one, texts, workers=workers, desc="CIF validity", progress=progress)
+    return validity_summary(reports)
+
+
+def _check_one(text: str | None):
+    from hfmat.cif.validity import check_validity
+
+    if not isinstance(text, str):
+        return "no CIF text"
+    try:
+        return check_validity(text)
+    except Exception as err:  # noqa: BLE001 - reported per item
+        return f"check_validity raised {type(err).__name__}: {err}"
+
+
+def _reference_structures(ids: list[str], cifs: list[str], workers, progress):
+    parsed = parse_cifs(cifs, workers=workers, progress=progress, desc="parse references")
+    issues = []
+    refs: dict[str, Structure | str] = {}
+    for mid, (s, err) in zip(ids, parsed):
+        if mid in refs:
+            issues.append({"material_id": mid, "issue": "repeated material_id in the reference; first kept"})
+            continue
+        refs[mid] = s if s is not None else f"reference CIF unparseable: {err}"
+        if s is None:
+            issues.append({"material_id": mid, "issue": refs[mid]})
+    return refs, issues
+
+
+def evaluate(
+    task: str,
+    predictions: str | Path,
+    reference: str,
+    out_dir: str | Path,
+    *,
+    k: int | None = None,
+    data_dir: str | Path | None = None,
+    train: str | None = None,
+    dataset: str | None = None,
+    n_samples: int | None = None,
+    subset: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run one evaluation and write its files into ``out_dir``; returns the metrics.
+
+    CSP: every target of the reference counts (one with no prediction is unmatched) unless
+    ``subset`` restricts the targets to those that have predictions."""
+    if task not in ("csp", "generation"):
+        raise ValueError(f"task must be 'csp' or 'generation', got {task!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = dataset or split_source(reference)[0]
+    records = read_predictions(predictions)
+    texts = [r.cif for r in records]
+    parsed = parse_cifs(texts, workers=workers, progress=progress)
+    ref_ids, ref_cifs = load_reference(reference, data_dir=data_dir)
+    refs, ref_issues = _reference_structures(ref_ids, ref_cifs, workers, progress)
+    ref_structs = [s for s in refs.values() if isinstance(s, Structure)]
+    read_issues = [
+        {"material_id": r.material_id, "source": r.source, "issue": r.error} for r in records if r.error
+    ]
+    plots: list[Path] = []
+
+    if task == "csp":
+        from hfmat.evaluation.csp import csp_metrics
+
+        cands, group_issues = candidates_of(records, parsed)
+        if subset:
+            n_ref = len(refs)
+            refs = {mid: refs[mid] for mid in cands if mid in refs}
+            group_issues.append(
+                {
+                    "material_id": None,
+                    "issue": f"--subset: {len(refs)} of the reference's "
+                    f"{n_ref} targets evaluated (those with predictions)",
+                }
+            )
+        metrics = csp_metrics(cands, refs, k=k, workers=workers, progress=progress)
+        metrics["issues"] = read_issues + group_issues + ref_issues + metrics["issues"]
+        for row in metrics["per_target"]:
+            for c in row["candidates"]:
+                cand = cands.get(row["material_id"], [])
+                if c["index"] < len(cand) and not isinstance(cand[c["index"]], Structure) and not c["valid"]:
+                    c["reason"] = str(cand[c["index"]])
+        rms = [r["rms"] for r in metrics["per_target"] if r["matched"]]
+        plots.append(
+            plot_hist(
+                out / "rms_hist.png",
+                f"best RMS of matched targets (k={metrics['k']})",
+                "normalised RMS distance",
+                {"hfmat": rms},
+            )
+        )
+        generated = [c for cl in cands.values() for c in cl[: k or None] if isinstance(c, Structure)]
+    else:
+        from hfmat.evaluation.generation import generation_metrics
+
+        generated_all = [s if s is not None else (rec.error or err) for rec, (s, err) in zip(records, parsed)]
+        train_structs = None
+        if train is not None:
+            t_ids, t_cifs = load_reference(train, data_dir=data_dir, default_split="train")
+            t_refs, t_issues = _reference_structures(t_ids, t_cifs, workers, progress)
+            ref_issues += t_issues
+            train_structs = [s for s in t_refs.values() if isinstance(s, Structure)]
+        metrics = generation_metrics(
+            generated_all,
+            train_structs,
+            ref_structs,
+            dataset=dataset,
+            n_samples=n_samples,
+            workers=workers,
+            progress=progress,
+        )
+        for rec, row in zip(records, metrics["per_sample"]):
+            row["source"] = rec.source
+        metrics["issues"] = read_issues + ref_issues + metrics["issues"]
+        generated = [s for s in generated_all if isinstance(s, Structure)]
+
+    plots.append(
+        plot_hist(
+            out / "density.png",
+            "density",
+            "density (g/cm$^3$)",
+            {"generated": [s.density for s in generated], "reference": [s.density for s in ref_structs]},
+        )
+    )
+    plots.append(
+        plot_hist(
+            out / "num_atoms.png",
+            "atoms per cell",
+            "number of atoms",
+            {"generated": [len(s) for s in generated], "reference": [len(s) for s in ref_structs]},
+            discrete=True,
+        )
+    )
+    summary = _check_texts(texts, workers, progress)
+    if summary is not None:
+        metrics["cif_validity"] = summary
+        plots.append(plot_validity(out / "validity_by_check.png", summary))
+    else:
+        metrics["issues"].append(
+            {
+                "material_id": None,
+                "issue": "hfmat.cif.validity is not available: CIF validity by check not computed",
+            }
+        )
+    context = {
+        "predictions": str(predictions),
+        "reference": reference,
+        "train": train,
+        "dataset": dataset,
+        "k": metrics.get("k"),
+    }
+    metrics["inputs"] = context
+    write_metrics(metrics, out)
+    write_report(metrics, out, plots, context)
+    return metrics
