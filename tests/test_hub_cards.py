@@ -1,0 +1,135 @@
+"""Cards from model_cards/ templates: metadata, model-index from measured metrics, strict fields."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from huggingface_hub import DatasetCard, ModelCard
+
+from hfmat.hub import CardError, check_card, eval_results, render_card, templates_dir
+from hfmat.hub.tokenizer_card import tokenizer_card
+from hfmat.tokenization import build_tokenizer
+
+DATASET_FIELDS = dict(
+    pretty_name="Perov-5 (test subset)",
+    repo_id="hfmat/perov-5",
+    description="Cubic perovskites.",
+    splits={"train": 3487, "validation": 300},
+    protocol_note="Trained on val.csv.",
+    columns={"material_id": "id", "cif": "canonical CIF"},
+    source="CDVAE (MIT).",
+    limitations="5 atoms only.",
+    extra_citations=None,
+)
+DATASET_META = {
+    "license": "mit",
+    "pretty_name": "Perov-5",
+    "configs": [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}
+    ],
+}
+
+
+def test_templates_ship_with_card_data_block():
+    names = {p.stem for p in templates_dir().glob("*.md")}
+    assert {"dataset", "tokenizer"} <= names
+    for name in ("dataset", "tokenizer"):
+        assert (templates_dir() / f"{name}.md").read_text().startswith("---\n{{ card_data }}\n---\n")
+
+
+def test_dataset_card_renders_metadata_and_snippet():
+    card = render_card("dataset", metadata=DATASET_META, **DATASET_FIELDS)
+    assert isinstance(card, DatasetCard)
+    again = DatasetCard(str(card))
+    data = again.data.to_dict()
+    assert data["license"] == "mit"
+    assert data["configs"][0]["data_files"][0]["path"] == "data/train-*.parquet"
+    assert data["hfmat"]["version"]  # versions recorded for load-failure diagnostics
+    assert 'snapshot_download("hfmat/perov-5", repo_type="dataset")' in again.text
+    assert "| validation | 300 |" in again.text
+    assert "Xie, Tian" in again.text  # CDVAE citation
+    assert "Trained on val.csv." in again.text
+
+
+def test_model_index_built_from_metrics(tmp_path):
+    template = tmp_path / "m.md"
+    template.write_text("---\n{{ card_data }}\n---\n\n# {{ model_name }}\n\n{{ citations.diffcsp }}\n")
+    results = eval_results(
+        {"match_rate@1": 41.25, "rmse@1": 0.0912},
+        task_type="crystal-structure-prediction",
+        dataset_name="Perov-5",
+        dataset_type="perov_5",
+        dataset_split="test",
+    )
+    card = render_card(
+        template,
+        metadata={"license": "mit", "library_name": "diffusers", "tags": ["hfmat"]},
+        eval_results=results,
+        model_name="crystal-diffusion-perov5",
+    )
+    assert isinstance(card, ModelCard)
+    reloaded = ModelCard(str(card))
+    got = {
+        r.metric_name: (r.metric_type, r.metric_value, r.dataset_split) for r in reloaded.data.eval_results
+    }
+    assert got == {"match_rate@1": ("match_rate_1", 41.25, "test"), "rmse@1": ("rmse_1", 0.0912, "test")}
+    assert "model-index" in str(card)
+    assert "Jiao, Rui" in reloaded.text
+
+
+def test_model_index_needs_model_name(tmp_path):
+    template = tmp_path / "m.md"
+    template.write_text("---\n{{ card_data }}\n---\n\nx\n")
+    results = eval_results({"acc": 1.0}, task_type="t", dataset_name="d", dataset_type="d")
+    with pytest.raises(CardError, match="model_name"):
+        render_card(template, metadata={"license": "mit"}, eval_results=results)
+
+
+@pytest.mark.parametrize("value", [math.nan, "41%", None, True])
+def test_eval_results_refuse_non_numbers(value):
+    with pytest.raises(CardError, match="finite number"):
+        eval_results({"match_rate": value}, task_type="t", dataset_name="d", dataset_type="d")
+
+
+def test_missing_field_is_named():
+    fields = dict(DATASET_FIELDS)
+    del fields["limitations"], fields["source"]
+    with pytest.raises(CardError, match="limitations, source"):
+        render_card("dataset", metadata=DATASET_META, **fields)
+
+
+def test_unknown_template_lists_known_ones():
+    with pytest.raises(CardError, match="dataset"):
+        render_card("no_such_card", metadata={})
+
+
+def test_template_without_metadata_block_refused(tmp_path):
+    template = tmp_path / "bad.md"
+    template.write_text("# {{ name }}\n")
+    with pytest.raises(CardError, match="card_data"):
+        render_card(template, name="x")
+
+
+def test_tokenizer_card_is_complete(tmp_path):
+    tok = build_tokenizer()
+    card = tokenizer_card(tok, repo_id="someone/cif-tok")
+    card.save(tmp_path / "README.md")
+    check_card(tmp_path, "tokenizer")
+    assert 'AutoTokenizer.from_pretrained("someone/cif-tok")' in card.text
+    assert f"size: {len(tok)} tokens" in card.text
+    assert "Antunes" in card.text
+
+
+def test_card_with_leftover_markup_refused(tmp_path):
+    (tmp_path / "README.md").write_text(
+        "---\nlicense: mit\nlibrary_name: transformers\ntags: [a]\n---\n\n{{ usage }}\n"
+    )
+    with pytest.raises(CardError, match=r"\{\{"):
+        check_card(tmp_path, "tokenizer")
+
+
+def test_card_without_metadata_refused(tmp_path):
+    (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n\n# x\n")
+    with pytest.raises(CardError, match="library_name, tags"):
+        check_card(tmp_path, "tokenizer")

@@ -1,0 +1,174 @@
+"""``hfmat push``: folder checks per kind, then create_repo + upload_folder (HfApi patched)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+
+from hfmat.cli import main
+from hfmat.hub import IncompleteArtifactError, check_folder, detect_kind, push_folder
+
+
+def _builders():
+    path = Path(__file__).parent / "fixtures" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("hfmat_make_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+B = _builders()
+LM_FILES = [
+    "README.md",
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+]
+
+
+@pytest.fixture(scope="module")
+def lm_folder(tmp_path_factory):
+    return B.build_test_lm_folder(tmp_path_factory.mktemp("lm") / "tiny-lm", metrics={"match_rate@1": 12.5})
+
+
+@pytest.fixture
+def lm_copy(lm_folder, tmp_path):
+    return Path(shutil.copytree(lm_folder, tmp_path / "lm"))
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """Patch HfApi's network methods; record the calls."""
+    calls = []
+
+    class Commit:
+        commit_url = "https://huggingface.co/org/x/commit/abc"
+
+    def record(name, result):
+        def method(self, *args, **kwargs):
+            calls.append((name, args, kwargs))
+            return result
+
+        return method
+
+    monkeypatch.setattr(
+        huggingface_hub.HfApi, "create_repo", record("create_repo", "https://huggingface.co/org/x")
+    )
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_branch", record("create_branch", None))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", record("upload_folder", Commit()))
+    return calls
+
+
+def test_push_language_model_uploads_exactly_the_artifact(lm_copy, hub, capsys):
+    (lm_copy / ".DS_Store").write_text("litter")
+    (lm_copy / "__pycache__").mkdir()
+    (lm_copy / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    rc = main(["push", str(lm_copy), "--repo-id", "me/cif-gpt2", "--private", "--commit-message", "first"])
+    assert rc == 0
+    assert [c[0] for c in hub] == ["create_repo", "upload_folder"]
+    _, args, kwargs = hub[0]
+    assert args == ("me/cif-gpt2",) and kwargs["private"] is True and kwargs["exist_ok"] is True
+    assert kwargs["repo_type"] == "model"
+    _, _, up = hub[1]
+    assert up["repo_id"] == "me/cif-gpt2" and up["folder_path"] == str(lm_copy)
+    assert up["allow_patterns"] == LM_FILES
+    assert up["commit_message"] == "first" and up["revision"] is None
+    out = capsys.readouterr().out
+    assert "complete language-model repository, 6 files" in out
+
+
+def test_push_to_a_branch_creates_it(lm_copy, hub):
+    assert main(["push", str(lm_copy), "--repo-id", "me/cif-gpt2", "--revision", "v2"]) == 0
+    assert [c[0] for c in hub] == ["create_repo", "create_branch", "upload_folder"]
+    assert hub[1][2]["branch"] == "v2" and hub[1][2]["exist_ok"] is True
+    assert hub[2][2]["revision"] == "v2"
+    assert hub[2][2]["commit_message"] == "Upload language-model with hfmat"
+
+
+def test_incomplete_folder_refused_naming_missing_files(lm_copy, hub, capsys):
+    (lm_copy / "generation_config.json").unlink()
+    (lm_copy / "model.safetensors").unlink()
+    rc = main(["push", str(lm_copy), "--repo-id", "me/cif-gpt2"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "not a complete language-model repository" in err
+    assert "generation_config.json" in err and "model.safetensors" in err
+    assert hub == []  # nothing was created or uploaded
+
+
+def test_missing_card_refused(lm_copy, hub):
+    (lm_copy / "README.md").unlink()
+    with pytest.raises(IncompleteArtifactError) as info:
+        push_folder(lm_copy, "me/x")
+    assert info.value.missing == ["README.md"]
+    assert hub == []
+
+
+def test_card_without_metadata_refused(lm_copy, hub, capsys):
+    (lm_copy / "README.md").write_text("# my model\n\nno metadata\n")
+    assert main(["push", str(lm_copy), "--repo-id", "me/x"]) == 2
+    assert "no YAML metadata" in capsys.readouterr().err
+    assert hub == []
+
+
+def test_tokenizer_config_without_class_refused(lm_copy, hub):
+    path = lm_copy / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    del config["tokenizer_class"]
+    path.write_text(json.dumps(config))
+    with pytest.raises(IncompleteArtifactError, match="no tokenizer_class"):
+        push_folder(lm_copy, "me/x")
+
+
+def test_pickled_weights_refused(lm_copy, hub):
+    (lm_copy / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(IncompleteArtifactError, match="pytorch_model.bin"):
+        push_folder(lm_copy, "me/x")
+
+
+def test_truncated_weights_refused(lm_copy, hub):
+    weights = lm_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="model.safetensors is truncated"):
+        push_folder(lm_copy, "me/x")
+    assert hub == []
+
+
+def test_dry_run_uploads_nothing(lm_copy, hub, capsys):
+    assert main(["push", str(lm_copy), "--repo-id", "me/x", "--dry-run"]) == 0
+    assert hub == []
+    out = capsys.readouterr().out
+    assert "dry run" in out and "model.safetensors" in out
+
+
+def test_tokenizer_folder(tmp_path, hub):
+    folder = B.build_tokenizer_folder(tmp_path / "tok")
+    assert detect_kind(folder) == "tokenizer"
+    result = push_folder(folder, "me/cif-tokenizer")
+    assert result.artifact.files == ["README.md", "tokenizer.json", "tokenizer_config.json"]
+    assert hub[-1][2]["repo_type"] == "model"
+
+
+def test_unknown_folder_says_what_is_expected(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    assert main(["push", str(tmp_path), "--repo-id", "me/x"]) == 2
+    err = capsys.readouterr().err
+    assert "model_index.json" in err and "config.json" in err and "parquet" in err
+
+
+def test_bad_repo_id_refused(lm_copy, hub):
+    with pytest.raises(ValueError):
+        push_folder(lm_copy, "not a repo id")
+    assert hub == []
+
+
+def test_check_folder_lists_artifact_files(lm_folder):
+    artifact = check_folder(lm_folder)
+    assert artifact.kind == "language-model" and artifact.files == LM_FILES
