@@ -16,6 +16,7 @@ DATASET_FIELDS = dict(
     repo_id="hfmat/perov-5",
     description="Cubic perovskites.",
     splits={"train": 3487, "validation": 300},
+    standard_splits=None,
     protocol_note="Trained on val.csv.",
     columns={"material_id": "id", "cif": "canonical CIF"},
     source="CDVAE (MIT).",
@@ -133,3 +134,10 @@ def test_card_without_metadata_refused(tmp_path):
     (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n\n# x\n")
     with pytest.raises(CardError, match="library_name, tags"):
         check_card(tmp_path, "tokenizer")
+
+
+def test_dataset_card_with_standard_split_sizes():
+    fields = dict(DATASET_FIELDS, standard_splits={"train": 11356})
+    card = render_card("dataset", metadata=DATASET_META, **fields)
+    assert "| train | 3487 | 11356 |" in card.text
+    assert "| validation | 300 | n/a |" in card.text
