@@ -32,10 +32,11 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, Features, Value, load_dataset
 
 from hfmat.data.catalog import BENCHMARKS, SPLIT_FILES
 from hfmat.data.errors import DataError, DataNotFoundError, DataStats, warn_skipped
@@ -235,7 +236,7 @@ def _load_path(path: Path, cache_dir) -> DatasetDict:
         if path.suffix == ".parquet":
             return load_dataset("parquet", data_files={"train": str(path)}, cache_dir=cache_dir)
         if path.suffix == ".cif":
-            return DatasetDict({"train": _cif_files_dataset([path])})
+            return DatasetDict({"train": _cif_files_dataset([path], cache_dir)})
         raise DataError(f"{path}: expected a .csv, .parquet or .cif file, or a folder")
     direct = sorted(path.glob("*.cif"))
     subdirs = {d.name: sorted(d.glob("*.cif")) for d in sorted(path.iterdir()) if d.is_dir()}
@@ -246,9 +247,9 @@ def _load_path(path: Path, cache_dir) -> DatasetDict:
             "use one folder of .cif files, or one sub-folder per split"
         )
     if direct:
-        return DatasetDict({"train": _cif_files_dataset(direct)})
+        return DatasetDict({"train": _cif_files_dataset(direct, cache_dir)})
     if subdirs:
-        return DatasetDict({split: _cif_files_dataset(files) for split, files in subdirs.items()})
+        return DatasetDict({split: _cif_files_dataset(files, cache_dir) for split, files in subdirs.items()})
     has_data = (path / "README.md").is_file() or any(
         p.suffix in _DATA_SUFFIXES for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts
     )
@@ -263,13 +264,22 @@ def _load_path(path: Path, cache_dir) -> DatasetDict:
     return loaded
 
 
-def _cif_files_dataset(files: list[Path]) -> Dataset:
-    return Dataset.from_dict(
-        {
-            "material_id": [f.stem for f in files],
-            "cif": [f.read_text(encoding="utf-8", errors="replace") for f in files],
-        }
+def _cif_files_dataset(files: list[Path], cache_dir=None) -> Dataset:
+    """The ``.cif`` files as rows (``material_id`` = file stem), through ``Dataset.from_generator``
+    so the rows live in datasets' cache; sizes and mtimes are part of its fingerprint."""
+    stamps = [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return Dataset.from_generator(
+        _read_cif_files,
+        gen_kwargs={"paths": [str(f) for f in files], "stamps": stamps},
+        features=Features({"material_id": Value("string"), "cif": Value("string")}),
+        cache_dir=cache_dir,
     )
+
+
+def _read_cif_files(paths: list[str], stamps: list) -> Iterator[dict[str, str]]:
+    for path in paths:
+        file = Path(path)
+        yield {"material_id": file.stem, "cif": file.read_text(encoding="utf-8", errors="replace")}
 
 
 def _cached_snapshot(repo_id: str, revision: str | None) -> Path:
