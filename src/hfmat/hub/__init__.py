@@ -11,7 +11,7 @@ from hfmat.hub.errors import (
     NotCachedError,
 )
 from hfmat.hub.layout import KINDS, Artifact, check_card, check_folder, detect_kind, list_files
-from hfmat.hub.loading import load
+from hfmat.hub.loading import explain_failure, load, missing_classes
 from hfmat.hub.push import PushResult, push_folder
 from hfmat.hub.resolve import resolve
 from hfmat.hub.versions import installed_versions, saved_versions, version_mismatches
@@ -35,9 +35,11 @@ __all__ = [
     "citations",
     "detect_kind",
     "eval_results",
+    "explain_failure",
     "installed_versions",
     "list_files",
     "load",
+    "missing_classes",
     "push_folder",
     "render_card",
     "resolve",
