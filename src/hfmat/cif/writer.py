@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 from pymatgen.core import Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from hfmat.chemistry import space_group_symbol
+from hfmat.cif.canonical import canonical_rows
 from hfmat.cif.errors import CifError
 
 
@@ -17,23 +19,6 @@ def _num(x: float, decimals: int) -> str:
     if text.startswith("-") and float(text) == 0.0:
         text = text[1:]
     return text
-
-
-def _frac(x: float, decimals: int) -> str:
-    """Fractional coordinate rounded to ``decimals`` and wrapped into [0, 1)."""
-    x = float(x) % 1.0
-    text = _num(x, decimals)
-    if float(text) >= 1.0:
-        text = _num(0.0, decimals)
-    return text
-
-
-def _wyckoff_key(symbol: str) -> tuple[int, int]:
-    letter = symbol.lstrip("0123456789")
-    if not letter:
-        return (0, 0)
-    c = letter[0]
-    return (1 if c.isupper() else 0, ord(c))
 
 
 def _element_props(symbol: str) -> tuple[float, float, float]:
@@ -116,13 +101,11 @@ def _render(structure: Structure, symprec: float, d: int, atom_props: bool) -> s
     rank = {el: i for i, el in enumerate(elements)}
     _, z = comp.get_reduced_composition_and_factor()
 
-    rows = []
-    for sites, wyckoff in zip(symmetrized.equivalent_sites, symmetrized.wyckoff_symbols, strict=True):
-        symbol = sites[0].specie.symbol
-        coords = min(tuple(_frac(x, d) for x in site.frac_coords) for site in sites)
-        key = (rank[symbol], len(sites), _wyckoff_key(wyckoff), tuple(float(c) for c in coords))
-        rows.append((key, symbol, len(sites), coords))
-    rows.sort(key=lambda r: r[0])
+    orbits = [
+        (rank[sites[0].specie.symbol], sites[0].specie.symbol, np.array([site.frac_coords for site in sites]))
+        for sites in symmetrized.equivalent_sites
+    ]
+    rows = canonical_rows(number, orbits, d)
 
     lat = symmetrized.lattice
     lines = [
@@ -164,6 +147,6 @@ def _render(structure: Structure, symprec: float, d: int, atom_props: bool) -> s
         "_atom_site_fract_z",
         "_atom_site_occupancy",
     ]
-    for i, (_, symbol, mult, coords) in enumerate(rows):
+    for i, (symbol, mult, coords) in enumerate(rows):
         lines.append(f"{symbol} {symbol}{i} {mult} {' '.join(coords)} 1")
     return "\n".join(lines) + "\n"
