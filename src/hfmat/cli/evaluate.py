@@ -47,6 +47,13 @@ def register(sub) -> None:
         action="store_true",
         help="csp: evaluate only the targets that have predictions (default: every reference target)",
     )
+    p.add_argument(
+        "--max-cif-checks",
+        type=int,
+        default=1000,
+        help="run the CIF validity checks on at most this many texts (a seeded sample; 0: none; "
+        "default 1000)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -67,6 +74,7 @@ def run(args) -> int:
         dataset=args.dataset,
         n_samples=args.n_samples,
         subset=args.subset,
+        max_cif_checks=None if args.max_cif_checks < 0 else args.max_cif_checks,
         workers=args.workers,
         progress=not args.no_progress,
     )

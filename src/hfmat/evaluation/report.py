@@ -129,7 +129,13 @@ def write_report(metrics: dict[str, Any], out_dir: Path, plots: list[Path], cont
         lines += [
             "## CIF validity by check",
             "",
-            f"{val['n_valid']} of {val['n']} CIF texts valid ({_pct(val['validity'])} %); "
+            f"{val['n_valid']} of {val['n']} CIF texts valid ({_pct(val['validity'])} %"
+            + (
+                f", a random sample of the {val['sampled_from']} texts"
+                if val.get("sampled_from", val["n"]) > val["n"]
+                else ""
+            )
+            + "); "
             f"{val['not_checked']} could not be checked.",
             "",
             "| check | run | passed | pass rate % | commonest failure |",
