@@ -125,3 +125,34 @@ def test_evaluate_missing_predictions_is_a_clear_error(small_perov, tmp_path, ca
         ]
     )
     assert rc == 2 and "predictions not found" in capsys.readouterr().err
+
+
+def test_read_predictions_forms(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from hfmat.evaluation.io import candidates_of, parse_cifs, read_predictions, split_source
+
+    text = structure_to_cif(_nacl())
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for name in ("mp-1__10.cif", "mp-1__2.cif", "mp-2.cif"):
+        (folder / name).write_text(text)
+    recs = read_predictions(folder)
+    assert [(r.material_id, r.index) for r in recs] == [("mp-1", 10), ("mp-1", 2), ("mp-2", None)]
+    cands, issues = candidates_of(recs, parse_cifs([r.cif for r in recs], workers=1, progress=False))
+    assert len(cands["mp-1"]) == 2 and len(cands["mp-2"]) == 1 and issues == []
+
+    saved = tmp_path / "saved"
+    DatasetDict({"test": Dataset.from_dict({"material_id": ["a", "a"], "cif": [text, text]})}).save_to_disk(
+        saved
+    )
+    recs = read_predictions(f"{saved}:test")
+    assert [r.material_id for r in recs] == ["a", "a"] and all(r.cif == text for r in recs)
+    with pytest.raises(ValueError, match="no split 'val'"):
+        read_predictions(f"{saved}:val")
+    assert split_source("perov_5:test") == ("perov_5", "test")
+    assert split_source("/data/x") == ("/data/x", None)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no .cif files"):
+        read_predictions(empty)

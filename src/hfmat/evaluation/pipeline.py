@@ -106,11 +106,6 @@ def evaluate(
             )
         metrics = csp_metrics(cands, refs, k=k, workers=workers, progress=progress)
         metrics["issues"] = read_issues + group_issues + ref_issues + metrics["issues"]
-        for row in metrics["per_target"]:
-            for c in row["candidates"]:
-                cand = cands.get(row["material_id"], [])
-                if c["index"] < len(cand) and not isinstance(cand[c["index"]], Structure) and not c["valid"]:
-                    c["reason"] = str(cand[c["index"]])
         rms = [r["rms"] for r in metrics["per_target"] if r["matched"]]
         plots.append(
             plot_hist(
