@@ -198,3 +198,29 @@ def test_dataset_repo_from_local_cache(cdvae_dir, tmp_path, hf_cache):
     assert loaded["val"].to_list() == ds["val"].to_list()
     with pytest.raises(DataNotFoundError, match="not in the local Hugging Face cache"):
         load_crystal_dataset("hfmat-test/never-downloaded")
+
+
+def test_cdvae_folder_given_as_a_path(cdvae_dir):
+    ds = load_crystal_dataset(cdvae_dir / "perov_5")
+    assert sorted(ds) == ["test", "val"]  # the CDVAE split names, not datasets' "validation"
+    assert ds["val"][0]["material_id"] == "18517"
+
+
+def test_parquet_file_with_integer_ids_and_missing_spacegroups(tmp_path, examples_dir):
+    from datasets import Dataset
+
+    files = sorted(examples_dir.glob("*.cif"))[:3]
+    table = Dataset.from_dict(
+        {
+            "material_id": [1, 2, 3],
+            "cif": [f.read_text() for f in files],
+            "spacegroup": [None, 225.0, None],
+            "band_gap": [0.5, 1.0, 1.5],
+        }
+    )
+    table.to_parquet(str(tmp_path / "mine.parquet"))
+    ds = load_crystal_dataset(tmp_path / "mine.parquet")["train"]
+    assert ds["material_id"] == ["1", "2", "3"]
+    assert ds[1]["spacegroup"] == 225  # given
+    assert all(1 <= sg <= 230 for sg in ds["spacegroup"])  # missing ones computed
+    assert ds["band_gap"] == [0.5, 1.0, 1.5]

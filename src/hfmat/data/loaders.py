@@ -29,17 +29,17 @@ parse are skipped, listed by id in a :class:`DataWarning` and in the statistics 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset
 
 from hfmat.data.catalog import BENCHMARKS, SPLIT_FILES
-from hfmat.data.errors import DataError, DataNotFoundError, DataStats, warn_skipped
+from hfmat.data.errors import DataError, DataNotFoundError, DataStats, SplitStats, warn_skipped
 from hfmat.data.mapping import ERROR_COLUMN, map_skipping_bad_rows
 
 NORMALISED_COLUMNS = ("material_id", "cif", "formula", "num_atoms", "spacegroup")
@@ -86,7 +86,7 @@ def load_crystal_dataset(
 
 def normalise(
     dataset: Dataset, *, symprec: float = 0.1, num_proc: int | None = None, validate: bool | None = None
-) -> tuple[Dataset, Any]:
+) -> tuple[Dataset, SplitStats]:
     """Normalise one split's columns (see the module docstring); returns ``(dataset, SplitStats)``."""
     columns = dataset.column_names
     if "cif" not in columns:
@@ -96,11 +96,11 @@ def normalise(
         dataset = dataset.remove_columns(drop)
     if "material_id" not in dataset.column_names:
         dataset = dataset.add_column("material_id", [f"row-{i}" for i in range(len(dataset))])
+    elif dataset.features["material_id"] != Value("string"):
+        dataset = dataset.cast_column("material_id", Value("string"))
     if validate is None:
         validate = not all(c in dataset.column_names for c in NORMALISED_COLUMNS)
     if not validate:
-        from hfmat.data.errors import SplitStats
-
         return _order_columns(dataset), SplitStats(rows_in=len(dataset), rows_kept=len(dataset))
     sg_column = next((c for c in _SPACEGROUP_COLUMNS if c in dataset.column_names), None)
     replaced = [c for c in (*_FORMULA_COLUMNS, sg_column) if c and c in dataset.column_names]
@@ -135,6 +135,8 @@ def _normalise_batch(batch: dict[str, list], *, symprec: float, sg_column: str |
     for mid, text, sg in zip(batch["material_id"], batch["cif"], given_sg):
         out["material_id"].append("" if mid is None else str(mid))
         structure, error = parse_cif(text)
+        if sg is not None and not _is_number(sg):
+            sg = None  # a missing value in the source's column: compute it
         if structure is not None and sg is None:
             try:
                 sg = SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_number()
@@ -142,9 +144,16 @@ def _normalise_batch(batch: dict[str, list], *, symprec: float, sg_column: str |
                 error = f"space-group analysis failed: {err}"
         out["formula"].append(structure.composition.reduced_formula if structure is not None else "")
         out["num_atoms"].append(len(structure) if structure is not None else 0)
-        out["spacegroup"].append(int(sg) if sg is not None and error == "" else 0)
+        out["spacegroup"].append(int(float(sg)) if sg is not None and error == "" else 0)
         out[ERROR_COLUMN].append(error)
     return out
+
+
+def _is_number(value) -> bool:
+    try:
+        return math.isfinite(float(value)) and 1 <= int(float(value)) <= 230
+    except (TypeError, ValueError):
+        return False
 
 
 def parse_cif(text: str | None):
@@ -238,6 +247,9 @@ def _load_path(path: Path, cache_dir) -> DatasetDict:
         if path.suffix == ".cif":
             return DatasetDict({"train": _cif_files_dataset([path], cache_dir)})
         raise DataError(f"{path}: expected a .csv, .parquet or .cif file, or a folder")
+    cdvae = {split: path / f for split, f in SPLIT_FILES.items() if (path / f).is_file()}
+    if cdvae and not (path / "README.md").is_file():  # a CDVAE-layout folder given as a path
+        return _load_csvs(cdvae, cache_dir)
     direct = sorted(path.glob("*.cif"))
     subdirs = {d.name: sorted(d.glob("*.cif")) for d in sorted(path.iterdir()) if d.is_dir()}
     subdirs = {name: files for name, files in subdirs.items() if files}
