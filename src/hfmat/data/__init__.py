@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 _EXPORTS = {
     "hfmat.data.catalog": ["BENCHMARKS", "SPLIT_FILES", "Benchmark"],
-    "hfmat.data.collators": ["CausalLMCollator"],
+    "hfmat.data.collators": ["CausalLMCollator", "CifLMCollator"],
     "hfmat.data.errors": ["DataError", "DataNotFoundError", "DataStats", "DataWarning", "SplitStats"],
     "hfmat.data.featurize": ["add_canonical_cif", "featurize_diffusion", "featurize_lm", "tokenize_cifs"],
     "hfmat.data.graph": ["GraphCollator", "GraphError", "graph_to_structure", "structure_to_graph"],
@@ -28,6 +28,7 @@ __all__ = [
     "BENCHMARKS",
     "Benchmark",
     "CausalLMCollator",
+    "CifLMCollator",
     "DataError",
     "DataNotFoundError",
     "DataStats",
@@ -59,7 +60,7 @@ def __getattr__(name: str):
 
 if TYPE_CHECKING:
     from hfmat.data.catalog import BENCHMARKS, SPLIT_FILES, Benchmark
-    from hfmat.data.collators import CausalLMCollator
+    from hfmat.data.collators import CausalLMCollator, CifLMCollator
     from hfmat.data.errors import DataError, DataNotFoundError, DataStats, DataWarning, SplitStats
     from hfmat.data.featurize import add_canonical_cif, featurize_diffusion, featurize_lm, tokenize_cifs
     from hfmat.data.graph import GraphCollator, GraphError, graph_to_structure, structure_to_graph

@@ -33,7 +33,7 @@ from transformers import DataCollatorForLanguageModeling
 from hfmat.data.errors import DataError
 from hfmat.data.graph import GraphCollator
 
-__all__ = ["CausalLMCollator", "GraphCollator"]
+__all__ = ["CausalLMCollator", "CifLMCollator", "GraphCollator"]
 
 
 class CausalLMCollator:
@@ -117,3 +117,7 @@ class CausalLMCollator:
                 start += n
             position_ids[r, start:] = torch.arange(width - start)  # the padding is its own segment
         return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids}
+
+
+#: The same collator under the name the training script uses.
+CifLMCollator = CausalLMCollator
