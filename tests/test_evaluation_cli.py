@@ -78,7 +78,8 @@ def test_evaluate_csp_jsonl_with_bad_lines(small_perov, tmp_path):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_evaluate_csp_folder_subset_and_generation(small_perov, tmp_path):
+def test_evaluate_csp_folder_subset_and_generation(small_perov, tmp_path, monkeypatch):
+    monkeypatch.setenv("HFMAT_CACHE", str(tmp_path / "cache"))
     data_dir, targets = small_perov
     folder = tmp_path / "cifs"
     folder.mkdir()

@@ -11,6 +11,12 @@ from hfmat.evaluation import coverage, generation_metrics, smact_valid
 from hfmat.evaluation.magpie_scaler import MAGPIE_MEANS, scale_magpie
 
 
+@pytest.fixture(autouse=True)
+def _fingerprint_cache(tmp_path, monkeypatch):
+    """Keep the reference-fingerprint cache out of the home folder."""
+    monkeypatch.setenv("HFMAT_CACHE", str(tmp_path / "hfmat-cache"))
+
+
 def perovskite(a: float = 3.9, species=("Sr", "Ti", "O")) -> Structure:
     A, B, X = species
     return Structure(
@@ -56,9 +62,17 @@ def test_magpie_scaler_shape_and_nan():
         scale_magpie(np.zeros((2, 5)))
 
 
-def test_self_comparison_and_validity():
+def test_self_comparison_and_validity(tmp_path):
     structures = [perovskite(3.9), perovskite(4.0, ("Ba", "Zr", "O")), rock_salt()]
-    m = generation_metrics(structures, structures, structures, dataset="perov_5", workers=1, progress=False)
+    m = generation_metrics(
+        structures,
+        structures,
+        structures,
+        dataset="perov_5",
+        workers=1,
+        progress=False,
+        fingerprint_cache=str(tmp_path),
+    )
     assert m["structural_validity"] == m["compositional_validity"] == m["validity"] == 1.0
     assert m["wdist_density"] == 0.0 and m["wdist_num_elements"] == 0.0
     assert m["cov_recall"] == 1.0 and m["cov_precision"] == 1.0
@@ -85,7 +99,19 @@ def test_uniqueness_novelty_and_bad_samples():
     assert m["cov_recall"] is None  # no reference test set
 
 
-def test_cov_needs_thresholds_and_counts_all_samples():
+def test_reference_fingerprints_are_cached(tmp_path):
+    from hfmat.evaluation.fingerprints import cached_fingerprints
+
+    refs = [perovskite(3.9), None]
+    first = cached_fingerprints(refs, cache_dir=tmp_path, workers=1, progress=False)
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1
+    again = cached_fingerprints(refs, cache_dir=tmp_path, workers=1, progress=False)
+    assert np.array_equal(first[0][0], again[0][0]) and np.array_equal(first[0][1], again[0][1])
+    assert again[1] == (None, None, "no structure")
+
+
+def test_cov_needs_thresholds_and_counts_all_samples(tmp_path):
     s = [perovskite(3.9)]
     m = generation_metrics(s + [None], reference_test=s, workers=1, progress=False)
     assert m["cov_recall"] is None and any("COV not computed" in i["issue"] for i in m["issues"])

@@ -10,13 +10,18 @@ matminer is imported on first use (it takes seconds).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Structure
 
+from hfmat.evaluation.matching import structure_key
 from hfmat.evaluation.parallel import pool_map
 
 N_STRUCTURE = 61
@@ -60,3 +65,53 @@ def fingerprints(
 ) -> list[tuple[np.ndarray | None, np.ndarray | None, str | None]]:
     """:func:`fingerprint` of each structure, over a process pool."""
     return pool_map(fingerprint, list(structures), workers=workers, desc=desc, progress=progress)
+
+
+def default_cache_dir() -> Path:
+    """``$HFMAT_CACHE/fingerprints``, else ``~/.cache/hfmat/fingerprints``."""
+    root = os.environ.get("HFMAT_CACHE") or Path.home() / ".cache" / "hfmat"
+    return Path(root) / "fingerprints"
+
+
+def cached_fingerprints(
+    structures: Sequence[Structure | None],
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    desc: str = "fingerprints",
+    progress: bool = True,
+) -> list[tuple[np.ndarray | None, np.ndarray | None, str | None]]:
+    """:func:`fingerprints`, stored in ``cache_dir`` (default :func:`default_cache_dir`) under a digest
+    of the structures and the matminer version, so a reference set is featurized once."""
+    import matminer
+
+    structures = list(structures)
+    h = hashlib.sha1(f"matminer {matminer.__version__}".encode())
+    for s in structures:
+        h.update((structure_key(s) if isinstance(s, Structure) else "none").encode())
+    path = Path(cache_dir or default_cache_dir()) / f"{h.hexdigest()}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                struct, comp, errors = z["struct"], z["comp"], json.loads(str(z["errors"]))
+            return [
+                (None if np.isnan(a).all() else a, None if np.isnan(b).all() else b, e)
+                for a, b, e in zip(struct, comp, errors)
+            ]
+        except (OSError, ValueError, KeyError):
+            pass  # an unreadable cache file is recomputed and overwritten
+    fps = fingerprints(structures, workers=workers, desc=desc, progress=progress)
+    struct = np.full((len(fps), N_STRUCTURE), np.nan)
+    comp = np.full((len(fps), N_COMPOSITION), np.nan)
+    for i, (a, b, _) in enumerate(fps):
+        if a is not None:
+            struct[i] = a
+        if b is not None:
+            comp[i] = b
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, struct=struct, comp=comp, errors=np.array(json.dumps([e for _, _, e in fps])))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only costs time
+    return fps

@@ -23,7 +23,7 @@ from scipy.stats import wasserstein_distance
 
 from hfmat.cif.structural import structural_validity
 from hfmat.evaluation.composition import smact_valid
-from hfmat.evaluation.fingerprints import fingerprints
+from hfmat.evaluation.fingerprints import cached_fingerprints, fingerprints
 from hfmat.evaluation.magpie_scaler import scale_magpie
 from hfmat.evaluation.novelty import bucket_keys, duplicates, training_matches
 from hfmat.evaluation.reference import COV_CUTOFFS, canonical_dataset
@@ -101,6 +101,7 @@ def generation_metrics(
     n_samples: int | None = None,
     seed: int = 0,
     matcher: dict[str, Any] | None = None,
+    fingerprint_cache: str | None = None,
     workers: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -111,7 +112,8 @@ def generation_metrics(
     carbon_24) picks CDVAE's COV thresholds, or pass ``cov_cutoffs={"struc": ..., "comp": ...}``;
     with neither, COV is not computed. ``n_samples`` draws that many valid samples (seeded) for the
     Wasserstein distances, as CDVAE does with 1,000; default all. ``matcher``: StructureMatcher
-    settings for uniqueness / novelty (default pymatgen's). Rates are fractions; None = not computed.
+    settings for uniqueness / novelty (default pymatgen's). The reference fingerprints are cached
+    on disk (``fingerprint_cache``, default ``~/.cache/hfmat/fingerprints``). Rates are fractions; None = not computed.
     """
     generated = list(generated)
     items = [_item(s) for s in generated]
@@ -150,8 +152,12 @@ def generation_metrics(
     out["cov_recall"] = out["cov_precision"] = None
     if reference_test is not None and cutoffs is not None and n:
         gen_fps = fingerprints(generated, workers=workers, desc="fingerprints (generated)", progress=progress)
-        ref_fps = fingerprints(
-            list(reference_test), workers=workers, desc="fingerprints (reference)", progress=progress
+        ref_fps = cached_fingerprints(
+            list(reference_test),
+            cache_dir=fingerprint_cache,
+            workers=workers,
+            desc="fingerprints (reference)",
+            progress=progress,
         )
         cov = coverage(gen_fps, ref_fps, cutoffs["struc"], cutoffs["comp"], num_generated=n)
         out.update(cov_recall=cov.pop("cov_recall"), cov_precision=cov.pop("cov_precision"), coverage=cov)
