@@ -172,3 +172,29 @@ def test_bad_repo_id_refused(lm_copy, hub):
 def test_check_folder_lists_artifact_files(lm_folder):
     artifact = check_folder(lm_folder)
     assert artifact.kind == "language-model" and artifact.files == LM_FILES
+
+
+@pytest.fixture(scope="module")
+def dataset_folder(tmp_path_factory, examples_dir):
+    from hfmat.data import load_crystal_dataset, to_hub_layout
+
+    out = tmp_path_factory.mktemp("ds") / "examples"
+    to_hub_layout(load_crystal_dataset(examples_dir), out, name="examples", license="mit")
+    return out
+
+
+def test_push_dataset_as_dataset_repo(dataset_folder, hub, tmp_path):
+    folder = Path(shutil.copytree(dataset_folder, tmp_path / "ds"))
+    assert detect_kind(folder) == "dataset"
+    assert main(["push", str(folder), "--repo-id", "me/examples"]) == 0
+    assert hub[0][2]["repo_type"] == "dataset" and hub[-1][2]["repo_type"] == "dataset"
+    assert hub[-1][2]["allow_patterns"] == ["README.md", "data/train-00000-of-00001.parquet"]
+
+
+def test_dataset_with_missing_data_file_refused(dataset_folder, hub, tmp_path, capsys):
+    folder = Path(shutil.copytree(dataset_folder, tmp_path / "ds"))
+    (folder / "data" / "train-00000-of-00001.parquet").unlink()
+    assert main(["push", str(folder), "--repo-id", "me/examples"]) == 2
+    err = capsys.readouterr().err
+    assert "not a complete dataset repository" in err and "data/train-00000-of-00001.parquet" in err
+    assert hub == []
