@@ -17,7 +17,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from hfmat.cif.structural import structural_validity
-from hfmat.evaluation.matching import PairCache, match_pairs
+from hfmat.evaluation.matching import CSP_MATCHER, PairCache, match_pairs
 
 Candidate = Structure | str | None
 """A prediction: a Structure, or None / a string saying why there is no structure (e.g. a parse error)."""
@@ -113,7 +113,7 @@ def csp_metrics(
             "rms_k1": None,
             "candidates": [],
         }
-        if k is not None and len(cands) < k:
+        if k is not None and 0 < len(cands) < k:
             issues.append({"material_id": mid, "issue": f"only {len(cands)} of k={k} candidates"})
         if not isinstance(ref, Structure):
             row["error"] = f"target has no structure: {ref if ref is not None else 'missing'}"
@@ -162,7 +162,7 @@ def csp_metrics(
     return {
         "task": "csp",
         "k": k if k is not None else max((r["n_candidates"] for r in per_target), default=0),
-        "matcher": dict(matcher or {"stol": 0.5, "angle_tol": 10, "ltol": 0.3}),
+        "matcher": dict(CSP_MATCHER if matcher is None else matcher),
         "n_targets": len(per_target),
         "n_matched": sum(r["matched"] for r in per_target),
         "match_rate": match_rate,
