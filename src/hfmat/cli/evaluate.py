@@ -1,4 +1,4 @@
-"""``hfmat evaluate``: CSP or generation metrics of a set of predicted CIFs against a reference."""
+"""hfmat evaluate: CSP or generation metrics of a set of predicted CIFs against a reference."""
 
 FORMATS = """\
 predictions (--predictions PATH):

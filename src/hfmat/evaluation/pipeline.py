@@ -83,6 +83,18 @@ def evaluate(
     texts = [r.cif for r in records]
     parsed = parse_cifs(texts, workers=workers, progress=progress)
     ref_ids, ref_cifs = load_reference(reference, data_dir=data_dir)
+    cands, group_issues = candidates_of(records, parsed) if task == "csp" else ({}, [])
+    if task == "csp" and subset:
+        wanted = set(cands)
+        keep = [i for i, mid in enumerate(ref_ids) if mid in wanted]
+        group_issues.append(
+            {
+                "material_id": None,
+                "issue": f"--subset: {len(keep)} of the reference's {len(ref_ids)} targets evaluated "
+                "(those with predictions)",
+            }
+        )
+        ref_ids, ref_cifs = [ref_ids[i] for i in keep], [ref_cifs[i] for i in keep]
     refs, ref_issues = _reference_structures(ref_ids, ref_cifs, workers, progress)
     ref_structs = [s for s in refs.values() if isinstance(s, Structure)]
     read_issues = [
@@ -93,17 +105,6 @@ def evaluate(
     if task == "csp":
         from hfmat.evaluation.csp import csp_metrics
 
-        cands, group_issues = candidates_of(records, parsed)
-        if subset:
-            n_ref = len(refs)
-            refs = {mid: refs[mid] for mid in cands if mid in refs}
-            group_issues.append(
-                {
-                    "material_id": None,
-                    "issue": f"--subset: {len(refs)} of the reference's "
-                    f"{n_ref} targets evaluated (those with predictions)",
-                }
-            )
         metrics = csp_metrics(cands, refs, k=k, workers=workers, progress=progress)
         metrics["issues"] = read_issues + group_issues + ref_issues + metrics["issues"]
         rms = [r["rms"] for r in metrics["per_target"] if r["matched"]]
