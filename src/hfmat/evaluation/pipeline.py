@@ -141,12 +141,13 @@ def evaluate(
         metrics["issues"] = read_issues + ref_issues + metrics["issues"]
         generated = [s for s in generated_all if isinstance(s, Structure)]
 
+    label = "predicted" if task == "csp" else "generated"
     plots.append(
         plot_hist(
             out / "density.png",
             "density",
             "density (g/cm$^3$)",
-            {"generated": [s.density for s in generated], "reference": [s.density for s in ref_structs]},
+            {label: [s.density for s in generated], "reference": [s.density for s in ref_structs]},
         )
     )
     plots.append(
@@ -154,7 +155,7 @@ def evaluate(
             out / "num_atoms.png",
             "atoms per cell",
             "number of atoms",
-            {"generated": [len(s) for s in generated], "reference": [len(s) for s in ref_structs]},
+            {label: [len(s) for s in generated], "reference": [len(s) for s in ref_structs]},
             discrete=True,
         )
     )
