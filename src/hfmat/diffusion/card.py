@@ -1,0 +1,147 @@
+"""The model card of a saved crystal-diffusion pipeline (template ``model_cards/diffusion.md``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from safetensors import safe_open
+
+#: DiffCSP's published Perov-5 CSP figures (match rate %, RMSE) for 1 and 20 samples.
+DIFFCSP_PEROV5 = {1: (52.02, 0.0760), 20: (98.60, 0.0128)}
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of measured CSP rows: steps, corrector, k, match rate, RMSE, targets."""
+    lines = [
+        "| steps | corrector | samples (k) | match rate % | RMSE | test compositions | DiffCSP (1000 steps) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ref = DIFFCSP_PEROV5.get(int(r["k"]))
+        ref_txt = f"{ref[0]:.2f} % / {ref[1]:.4f}" if ref else ""
+        rmse = "n/a" if r.get("rmse") is None else f"{r['rmse']:.4f}"
+        lines.append(
+            f"| {r['steps']} | {r.get('corrector', '')} | {r['k']} | {r['match_rate']:.2f} | {rmse} | {r['n']} | {ref_txt} |"
+        )
+    return "\n".join(lines)
+
+
+def write_model_card(
+    folder: str | Path, evaluation: dict[str, Any] | None = None, repo_id: str | None = None
+) -> Path:
+    """Write ``folder/README.md`` from the pipeline's configs, ``training_summary.json`` and, when
+    given, ``evaluation`` = {"text": ..., "rows": [...results_table rows...], "dataset": "perov_5"}."""
+    from hfmat.hub.cards import eval_results, render_card
+
+    folder = Path(folder)
+    den = json.loads((folder / "denoiser" / "config.json").read_text())
+    coord = json.loads((folder / "coord_scheduler" / "scheduler_config.json").read_text())
+    index = json.loads((folder / "model_index.json").read_text())
+    summary_path = folder / "training_summary.json"
+    run = json.loads(summary_path.read_text()) if summary_path.is_file() else {"config": {}, "summary": {}}
+    cfg, summ = run["config"], run["summary"]
+    de_novo = index.get("type_scheduler", [None])[0] is not None and den.get("predict_atom_types", False)
+    name = cfg.get("model_name") or folder.name
+    repo_id = repo_id or f"hfmat/{name}"
+
+    n_params = 0
+    for f in (folder / "denoiser").glob("*.safetensors"):
+        with safe_open(str(f), "pt") as st:
+            n_params += sum(math.prod(st.get_slice(key).get_shape()) for key in st.keys())
+
+    if de_novo:
+        usage = (
+            "out = pipe(num_samples=8, num_inference_steps=200, generator=torch.Generator().manual_seed(0))\n"
+            "print([s.composition.reduced_formula for s in out.structures])"
+        )
+        cli_usage = "--num-samples 8"
+    else:
+        usage = (
+            'out = pipe(compositions=["SrTiO3"], num_samples=4, num_inference_steps=200,\n'
+            '           generator=torch.Generator().manual_seed(0), output_type="cif")\n'
+            "print(out.cifs[0])"
+        )
+        cli_usage = "--composition SrTiO3 --num-samples 4"
+
+    if summ:
+        ev = summ.get("eval") or {}
+        training = (
+            f"Dataset: `{cfg.get('dataset')}` split `{cfg.get('train_split')}` "
+            f"({summ.get('train_crystals')} crystals; {summ.get('eval_crystals')} held out for the eval loss). "
+            f"{cfg.get('dataset_note', '')}\n\n"
+            f"{summ.get('step')} optimizer steps ({summ.get('epochs', 0):.1f} epochs) of batch "
+            f"{cfg.get('per_device_batch_size')} x {summ.get('num_processes')} process(es) x accumulation "
+            f"{cfg.get('gradient_accumulation_steps')}, AdamW lr {cfg.get('lr')} (warm-up, cosine decay), "
+            f"EMA decay {cfg.get('ema_decay')}; {summ.get('wall_s', 0) / 60:.1f} min wall time at "
+            f"{summ.get('steps_per_s', 0):.2f} steps/s. Final held-out loss {ev.get('loss', float('nan')):.4f} "
+            f"(lattice {ev.get('lattice', float('nan')):.4f}, coordinates {ev.get('coord', float('nan')):.4f}"
+            + (f", types {ev.get('type', float('nan')):.4f}" if de_novo else "")
+            + "). Script: `training/train_diffusion.py` (Accelerate)."
+        )
+    else:
+        training = "No training summary was saved with this pipeline."
+
+    evaluation = evaluation or {}
+    rows = evaluation.get("rows") or []
+    metrics = {}
+    for r in rows:
+        metrics[f"match_rate@{r['k']} ({r['steps']} steps)"] = float(r["match_rate"])
+        if r.get("rmse") is not None:
+            metrics[f"rmse@{r['k']} ({r['steps']} steps)"] = float(r["rmse"])
+    results = (
+        eval_results(
+            metrics,
+            task_type="crystal-structure-prediction",
+            dataset_name="Perov-5",
+            dataset_type=evaluation.get("dataset", "perov_5"),
+            dataset_split="test",
+        )
+        if metrics
+        else None
+    )
+    card = render_card(
+        "diffusion",
+        metadata={
+            "license": "mit",
+            "library_name": "diffusers",
+            "tags": ["materials", "crystal-structure-prediction", "diffusion", "hfmat", "pymatgen"],
+            "model_name": name,
+        },
+        eval_results=results,
+        model_name=name,
+        repo_id=repo_id,
+        description=(
+            "Crystal structure prediction: given a composition (the cell content), it samples the lattice "
+            "and the atomic positions."
+            if not de_novo
+            else "De novo crystal generation: atom counts, atom types, lattice and positions."
+        ),
+        task="de novo generation" if de_novo else "crystal structure prediction (CSP)",
+        usage=usage,
+        cli_usage=cli_usage,
+        n_params=f"{n_params:,}",
+        architecture=(
+            f"{den['num_layers']} message-passing layers, width {den['hidden_dim']}, fully connected within each "
+            f"cell, {den['num_frequencies']} Fourier frequencies on fractional differences, Gram-matrix lattice features"
+        ),
+        num_train_timesteps=coord["num_train_timesteps"],
+        lattice_scale=f"{den['lattice_scale']:.4f}",
+        sigma_min=coord["sigma_min"],
+        sigma_max=coord["sigma_max"],
+        type_diffusion="absorbing-state D3PM" if de_novo else "given (the condition), not diffused",
+        max_atoms=den["max_atoms"],
+        training=training,
+        evaluation=evaluation.get("text") or "Not evaluated yet.",
+        results_table=results_table(rows) if rows else None,
+        limitations=evaluation.get(
+            "limitations",
+            "Trained on a small CPU budget; samples are not relaxed. A structure-prediction model only "
+            "handles compositions like those it was trained on.",
+        ),
+    )
+    path = folder / "README.md"
+    card.save(path)
+    return path

@@ -1,0 +1,234 @@
+"""``CrystalDiffusionPipeline``: crystal structure prediction and de novo generation on diffusers.
+
+    pipe = CrystalDiffusionPipeline.from_pretrained("checkpoints/crystal-diffusion-perov5")
+    out = pipe(compositions=["SrTiO3"], num_samples=4, num_inference_steps=100,
+               generator=torch.Generator().manual_seed(0), output_type="cif")
+    out.structures  # pymatgen Structures;  out.cifs  # canonical CIF text (hfmat.cif)
+
+Components: ``denoiser`` (:class:`CrystalDenoiser`), ``lattice_scheduler`` (diffusers'
+``DDPMScheduler``), ``coord_scheduler`` (:class:`WrappedNormalScheduler`) and, for de novo generation,
+``type_scheduler`` (:class:`D3PMScheduler`, optional: structure-prediction pipelines have none).
+
+The reverse process runs the three schedulers on the same timesteps. Each step optionally runs
+``corrector_steps`` Langevin corrections of the coordinates (a model call each), then one
+predictor step of lattice, coordinates and (de novo) atom types from a fresh model call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from hfmat.diffusion.denoiser import MASK_TYPE
+from hfmat.diffusion.inputs import PipelineInputError, as_list, check_num_atoms, composition_atoms
+
+OUTPUT_TYPES = ("structure", "cif")
+
+
+@dataclass
+class CrystalPipelineOutput(BaseOutput):
+    """``structures``: one pymatgen Structure per sample (sample j of request i at index
+    ``i * num_samples + j``); ``cifs``: their canonical CIF text when ``output_type="cif"``, else None;
+    ``formulas``: the cell formula of each sample."""
+
+    structures: list
+    cifs: list | None
+    formulas: list
+
+
+class CrystalDiffusionPipeline(DiffusionPipeline):
+    model_cpu_offload_seq = "denoiser"
+    _optional_components = ["type_scheduler"]
+
+    def __init__(self, denoiser, lattice_scheduler, coord_scheduler, type_scheduler=None):
+        super().__init__()
+        self.register_modules(
+            denoiser=denoiser,
+            lattice_scheduler=lattice_scheduler,
+            coord_scheduler=coord_scheduler,
+            type_scheduler=type_scheduler,
+        )
+
+    @property
+    def max_atoms(self) -> int:
+        return int(self.denoiser.config.max_atoms)
+
+    @property
+    def can_generate_de_novo(self) -> bool:
+        return self.type_scheduler is not None and bool(self.denoiser.config.predict_atom_types)
+
+    # ------------------------------------------------------------------------------- inputs
+    def _requests(self, compositions, num_atoms, num_samples, generator) -> list[list[int] | int]:
+        """One entry per crystal to sample: its atomic numbers (CSP) or its atom count (de novo)."""
+        if isinstance(num_samples, bool) or int(num_samples) != num_samples or int(num_samples) < 1:
+            raise PipelineInputError(f"num_samples must be a positive integer, got {num_samples!r}")
+        if compositions is not None and num_atoms is not None:
+            raise PipelineInputError(
+                "give compositions (structure prediction) or num_atoms (de novo), not both"
+            )
+        if compositions is not None:
+            comps = as_list(compositions)
+            if not comps:
+                raise PipelineInputError("compositions is an empty list")
+            atoms = [composition_atoms(c, self.max_atoms, f"compositions[{i}]") for i, c in enumerate(comps)]
+            return [a for a in atoms for _ in range(int(num_samples))]
+        if not self.can_generate_de_novo:
+            raise PipelineInputError(
+                "this pipeline has no atom-type scheduler / type head: it predicts structures for given "
+                "compositions only (pass compositions=...)"
+            )
+        if num_atoms is not None:
+            counts = [
+                check_num_atoms(n, self.max_atoms, f"num_atoms[{i}]")
+                for i, n in enumerate(as_list(num_atoms))
+            ]
+            return [n for n in counts for _ in range(int(num_samples))]
+        return self.sample_num_atoms(int(num_samples), generator)
+
+    def sample_num_atoms(self, count: int, generator=None) -> list[int]:
+        """Atom counts drawn from the training distribution stored in the denoiser's config."""
+        dist = self.denoiser.config.num_atoms_distribution
+        if dist is None:
+            probs = torch.ones(self.max_atoms + 1)
+            probs[0] = 0
+        else:
+            probs = torch.tensor(dist, dtype=torch.float64)
+        draws = torch.multinomial(probs.float(), count, replacement=True, generator=generator)
+        return [int(n) for n in draws]
+
+    # ------------------------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def __call__(
+        self,
+        compositions=None,
+        num_atoms=None,
+        num_samples: int = 1,
+        num_inference_steps: int = 1000,
+        timesteps: list[int] | None = None,
+        generator: torch.Generator | None = None,
+        output_type: str = "structure",
+        corrector_steps: int | None = None,
+        corrector_step_lr: float | None = None,
+        batch_size: int | None = None,
+        return_dict: bool = True,
+    ) -> CrystalPipelineOutput | tuple:
+        """Sample crystals.
+
+        Args:
+            compositions: formula string(s) or Composition(s) for structure prediction; the formula
+                is the cell content ("SrTiO3" = 5 atoms). ``None``: de novo generation.
+            num_atoms: de novo only: atom count(s); ``None`` draws them from the training
+                distribution (``num_samples`` crystals).
+            num_samples: samples per composition / per atom count.
+            num_inference_steps: reverse steps (1..num_train_timesteps), or explicit ``timesteps``.
+            generator: a ``torch.Generator`` for reproducible samples.
+            output_type: "structure" (pymatgen only) or "cif" (also canonical CIF text).
+            corrector_steps, corrector_step_lr: override the coordinate scheduler's Langevin
+                corrector settings (0 steps: predictor only, one model call per step).
+            batch_size: crystals per denoiser batch (default: all at once).
+        """
+        if output_type not in OUTPUT_TYPES:
+            raise PipelineInputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        if timesteps is not None:
+            num_inference_steps = None
+        try:  # validate the schedule before sampling; the same rule as set_timesteps below
+            from hfmat.diffusion.schedulers.spacing import inference_timesteps
+
+            schedule = inference_timesteps(self.coord_scheduler.config, num_inference_steps, timesteps)
+        except ValueError as err:
+            raise PipelineInputError(str(err)) from None
+        corrector_steps = (
+            self.coord_scheduler.config.corrector_steps if corrector_steps is None else corrector_steps
+        )
+        if (
+            isinstance(corrector_steps, bool)
+            or int(corrector_steps) != corrector_steps
+            or corrector_steps < 0
+        ):
+            raise PipelineInputError(
+                f"corrector_steps must be a non-negative integer, got {corrector_steps!r}"
+            )
+        if corrector_step_lr is not None and not corrector_step_lr >= 0:
+            raise PipelineInputError(f"corrector_step_lr must be >= 0, got {corrector_step_lr!r}")
+        requests = self._requests(compositions, num_atoms, num_samples, generator)
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise PipelineInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        size = len(requests) if batch_size is None else int(batch_size)
+
+        structures = []
+        chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
+        with self.progress_bar(total=len(chunks) * len(schedule)) as bar:
+            for chunk in chunks:
+                types, coords, lattices, counts = self._sample_batch(
+                    chunk, schedule.tolist(), generator, int(corrector_steps), corrector_step_lr, bar
+                )
+                structures.extend(self._to_structures(types, coords, lattices, counts))
+        cifs = None
+        if output_type == "cif":
+            from hfmat.cif import structure_to_cif
+
+            cifs = [structure_to_cif(s) for s in structures]
+        formulas = [s.composition.formula.replace(" ", "") for s in structures]
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (structures, cifs, formulas)
+        return CrystalPipelineOutput(structures=structures, cifs=cifs, formulas=formulas)
+
+    def _sample_batch(self, requests, schedule, generator, corrector_steps, corrector_step_lr, bar):
+        device = self._execution_device
+        dtype = self.denoiser.dtype
+        de_novo = isinstance(requests[0], int)
+        counts = [r if de_novo else len(r) for r in requests]
+        num_atoms = torch.tensor(counts, dtype=torch.long, device=device)
+        total = int(num_atoms.sum())
+        if de_novo:
+            types = self.type_scheduler.sample_masked(total, device=device)
+        else:
+            types = torch.tensor([z for r in requests for z in r], dtype=torch.long, device=device)
+        lattices = randn_tensor((len(requests), 3, 3), generator=generator, device=device, dtype=dtype)
+        gen_device = generator.device if generator is not None else device
+        coords = torch.rand((total, 3), generator=generator, device=gen_device).to(device=device, dtype=dtype)
+
+        self.lattice_scheduler.set_timesteps(timesteps=schedule, device=device)
+        self.coord_scheduler.set_timesteps(timesteps=schedule, device=device)
+        if de_novo:
+            self.type_scheduler.set_timesteps(timesteps=schedule, device=device)
+
+        for t in schedule:
+            t_batch = torch.full((len(requests),), t, dtype=torch.long, device=device)
+            for _ in range(corrector_steps):
+                out = self.denoiser(types, coords, lattices, t_batch, num_atoms)
+                coords = self.coord_scheduler.step_correct(
+                    out.coord_score, t, coords, generator=generator, step_lr=corrector_step_lr
+                ).prev_sample
+            out = self.denoiser(types, coords, lattices, t_batch, num_atoms)
+            coords = self.coord_scheduler.step(out.coord_score, t, coords, generator=generator).prev_sample
+            lattices = self.lattice_scheduler.step(
+                out.lattice_noise, t, lattices, generator=generator
+            ).prev_sample
+            if de_novo:
+                types = self.type_scheduler.step(out.type_logits, t, types, generator=generator).prev_sample
+            bar.update()
+        if de_novo and (types == MASK_TYPE).any():  # cannot happen: the last step reveals every token
+            raise RuntimeError("atom types still masked after the last step")
+        lattices = self.denoiser.denormalize_lattice(lattices.float(), num_atoms)
+        return types, coords.float(), lattices, counts
+
+    @staticmethod
+    def _to_structures(types, coords, lattices, counts):
+        from hfmat.data import graph_to_structure
+
+        out = []
+        offsets = np.cumsum([0, *counts])
+        for i, n in enumerate(counts):
+            lattice = lattices[i].cpu().numpy().astype(np.float64)
+            frac = coords[offsets[i] : offsets[i] + n].cpu().numpy().astype(np.float64)
+            if np.linalg.det(lattice) < 0:  # the same crystal in a right-handed basis: L -> -L, f -> -f
+                lattice, frac = -lattice, -frac
+            out.append(graph_to_structure(types[offsets[i] : offsets[i] + n], frac, lattice))
+        return out

@@ -1,0 +1,469 @@
+"""Train the crystal diffusion model (hfmat.diffusion) with Accelerate.
+
+    accelerate launch training/train_diffusion.py --config training/configs/diffusion_tiny.yaml
+    torchrun --nproc_per_node 2 training/train_diffusion.py --config training/configs/diffusion_tiny.yaml
+    python training/train_diffusion.py --config ... --resume latest          # exact resume
+    python training/train_diffusion.py --config ... --init-from checkpoints/crystal-diffusion-perov5
+
+The run ends in a Hub-ready pipeline folder (``<output_dir>/final`` unless ``final_dir`` is set):
+model_index.json, denoiser/ (safetensors, EMA weights when ``ema_decay`` is set), the schedulers,
+training_summary.json and a model card (README.md from model_cards/diffusion.md).
+
+``task: csp`` trains a structure-prediction model (atom types are the condition, no type head);
+``task: gen`` also diffuses the atom types (absorbing-state D3PM) for de novo generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    StepTimer,
+    TrainingProgress,
+    build_optimizer_and_scheduler,
+    cosine_total_steps,
+    epoch_batches,
+    flat_hparams,
+    load_config,
+    make_accelerator,
+    merge_overrides,
+    resume_from_checkpoint,
+    save_checkpoint,
+    set_threads,
+)
+
+DEFAULTS: dict = {
+    # data
+    "dataset": "perov_5",  # a load_crystal_dataset source (name or folder)
+    "data_dir": None,  # folder holding the source's CSV files (None: the loader's default)
+    "train_split": "train",
+    "eval_split": None,  # None: hold out `eval_holdout` rows of the training split
+    "eval_holdout": 300,
+    "max_train_samples": None,
+    "max_eval_samples": None,
+    # task and model
+    "task": "csp",  # "csp" (types given) or "gen" (types diffused too)
+    "init_from": None,  # a pipeline folder (or repo id) whose denoiser weights start the run
+    "hidden_dim": 256,
+    "num_layers": 4,
+    "num_frequencies": 32,
+    "time_embed_dim": 128,
+    "max_atoms": 20,
+    # diffusion
+    "num_train_timesteps": 1000,
+    "sigma_min": 0.005,
+    "sigma_max": 0.5,
+    "cost_lattice": 1.0,
+    "cost_coord": 1.0,
+    "cost_type": 1.0,
+    # sampling defaults stored in the saved schedulers
+    "predictor": "reverse_diffusion",
+    "corrector_steps": 1,
+    "corrector_step_lr": 1e-5,
+    # optimisation
+    "lr": 1e-3,
+    "min_lr_ratio": 0.0,
+    "weight_decay": 0.0,
+    "betas": [0.9, 0.999],
+    "warmup_steps": 100,
+    "epochs": 10,
+    "max_steps": None,  # overrides epochs when set
+    "per_device_batch_size": 64,
+    "eval_batch_size": 128,
+    "gradient_accumulation_steps": 1,
+    "max_grad_norm": 1.0,
+    "mixed_precision": "no",
+    "ema_decay": 0.999,  # None: no EMA weights
+    "seed": 42,
+    # bookkeeping
+    "output_dir": "runs/diffusion",
+    "final_dir": None,  # None: <output_dir>/final
+    "log_every": 10,
+    "eval_every": 200,
+    "save_every": 500,
+    "total_limit": 3,
+    "num_threads": None,
+    "max_minutes": None,  # stop (and finish) after this much wall time
+    "model_name": "crystal-diffusion",
+    "dataset_note": "",
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="YAML or JSON config (training/configs/diffusion_*.yaml)")
+    p.add_argument(
+        "--init-from", default=None, help="pipeline folder or repo id whose denoiser starts the run"
+    )
+    p.add_argument("--resume", default=None, help="checkpoint folder, or 'latest' under output_dir")
+    p.add_argument("--output-dir", default=None)
+    p.add_argument(
+        "--stop-after-steps",
+        type=int,
+        default=None,
+        help="save a checkpoint and exit after this many optimizer steps (the schedule is unchanged)",
+    )
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------- data
+
+
+def _graph_columns(batch: dict[str, list]) -> dict[str, list]:
+    from pymatgen.core import Structure
+
+    from hfmat.data import structure_to_graph
+
+    out: dict[str, list] = {"atom_types": [], "frac_coords": [], "lattice": [], "num_atoms": []}
+    for text in batch["cif"]:
+        graph = structure_to_graph(Structure.from_str(text, fmt="cif"))
+        for key in out:
+            out[key].append(graph[key])
+    return out
+
+
+def to_graphs(dataset):
+    """Niggli graphs (hfmat.data.structure_to_graph) of a dataset's ``cif`` column."""
+    return dataset.map(
+        _graph_columns, batched=True, remove_columns=dataset.column_names, desc="structure_to_graph"
+    )
+
+
+def build_datasets(cfg: dict):
+    from hfmat.data import load_crystal_dataset
+
+    kwargs = {"data_dir": cfg["data_dir"]} if cfg["data_dir"] else {}
+    wanted = [cfg["train_split"]] + ([cfg["eval_split"]] if cfg["eval_split"] else [])
+    ds = load_crystal_dataset(cfg["dataset"], splits=wanted, **kwargs)
+    if cfg["train_split"] not in ds:
+        raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['train_split']!r}: {list(ds)}")
+    train = ds[cfg["train_split"]]
+    if cfg["eval_split"]:
+        if cfg["eval_split"] not in ds:
+            raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['eval_split']!r}: {list(ds)}")
+        evalset = ds[cfg["eval_split"]]
+    else:
+        parts = train.train_test_split(
+            test_size=int(cfg["eval_holdout"]), seed=int(cfg["seed"]), shuffle=True
+        )
+        train, evalset = parts["train"], parts["test"]
+    if cfg["max_train_samples"]:
+        train = train.select(range(min(len(train), int(cfg["max_train_samples"]))))
+    if cfg["max_eval_samples"]:
+        evalset = evalset.select(range(min(len(evalset), int(cfg["max_eval_samples"]))))
+    too_big = [n for n in train["num_atoms"] if n > int(cfg["max_atoms"])]
+    if too_big:
+        raise ValueError(
+            f"{len(too_big)} training crystals have more than max_atoms={cfg['max_atoms']} atoms"
+        )
+    return to_graphs(train), to_graphs(evalset)
+
+
+def data_statistics(train, max_atoms: int) -> tuple[float, list[float]]:
+    """lattice_scale (mean (|det L| / N)^(1/3), Angstrom) and the atom-count distribution 0..max_atoms."""
+    import numpy as np
+
+    lattices = np.asarray(train["lattice"], dtype=np.float64)
+    counts = np.asarray(train["num_atoms"], dtype=np.int64)
+    scale = float(np.mean(np.cbrt(np.abs(np.linalg.det(lattices)) / counts)))
+    hist = np.bincount(counts, minlength=max_atoms + 1)[: max_atoms + 1].astype(np.float64)
+    return scale, (hist / hist.sum()).round(6).tolist()
+
+
+# ------------------------------------------------------------------------------------ model
+
+
+def build_components(cfg: dict, train) -> dict:
+    from hfmat.diffusion import CrystalDenoiser, D3PMScheduler, WrappedNormalScheduler, lattice_scheduler
+
+    if cfg["task"] not in ("csp", "gen"):
+        raise ValueError(f"task must be 'csp' or 'gen', got {cfg['task']!r}")
+    if cfg["init_from"]:
+        denoiser = CrystalDenoiser.from_pretrained(cfg["init_from"], subfolder="denoiser")
+        if denoiser.config.predict_atom_types != (cfg["task"] == "gen"):
+            raise ValueError(
+                f"--init-from {cfg['init_from']}: its denoiser does not fit task {cfg['task']!r}"
+            )
+    else:
+        scale, dist = data_statistics(train, int(cfg["max_atoms"]))
+        denoiser = CrystalDenoiser(
+            hidden_dim=int(cfg["hidden_dim"]),
+            num_layers=int(cfg["num_layers"]),
+            num_frequencies=int(cfg["num_frequencies"]),
+            time_embed_dim=int(cfg["time_embed_dim"]),
+            max_atoms=int(cfg["max_atoms"]),
+            lattice_scale=scale,
+            num_atoms_distribution=dist,
+            predict_atom_types=cfg["task"] == "gen",
+        )
+    T = int(cfg["num_train_timesteps"])
+    coord = WrappedNormalScheduler(
+        num_train_timesteps=T,
+        sigma_min=float(cfg["sigma_min"]),
+        sigma_max=float(cfg["sigma_max"]),
+        predictor=cfg["predictor"],
+        corrector_steps=int(cfg["corrector_steps"]),
+        corrector_step_lr=float(cfg["corrector_step_lr"]),
+    )
+    types = D3PMScheduler(num_train_timesteps=T) if cfg["task"] == "gen" else None
+    return {
+        "denoiser": denoiser,
+        "lattice_scheduler": lattice_scheduler(T),
+        "coord_scheduler": coord,
+        "type_scheduler": types,
+    }
+
+
+def loss_fn(model, batch, components, cfg, generator=None):
+    from hfmat.diffusion.loss import diffusion_loss
+
+    return diffusion_loss(
+        model,
+        batch,
+        components["lattice_scheduler"],
+        components["coord_scheduler"],
+        components["type_scheduler"],
+        lattice_scale=components["denoiser"].config.lattice_scale,
+        weights=(float(cfg["cost_lattice"]), float(cfg["cost_coord"]), float(cfg["cost_type"])),
+        generator=generator,
+    )
+
+
+@torch.no_grad()
+def evaluate(model, loader, components, cfg, accelerator) -> dict[str, float]:
+    """Mean loss parts over ``loader`` with a fixed noise draw (comparable between evaluations)."""
+    model.eval()
+    gen = torch.Generator(device=accelerator.device).manual_seed(int(cfg["seed"]) + accelerator.process_index)
+    keys = ("loss", "lattice", "coord", "type")
+    acc = torch.zeros(len(keys) + 1, device=accelerator.device)  # weighted sums, then the crystal count
+    for batch in loader:
+        parts = loss_fn(model, batch, components, cfg, generator=gen)
+        n = float(len(batch["num_atoms"]))
+        acc += torch.stack([parts[k].detach().float() * n for k in keys] + [acc.new_tensor(n)])
+    model.train()
+    total = accelerator.reduce(acc, reduction="sum")
+    count = total[-1].clamp(min=1)
+    return {k: float(total[i] / count) for i, k in enumerate(keys)}
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = load_config(args.config, DEFAULTS)
+    cfg = merge_overrides(cfg, args.set)
+    if args.init_from:
+        cfg["init_from"] = args.init_from
+    if args.output_dir:
+        cfg["output_dir"] = args.output_dir
+    set_threads(cfg["num_threads"])
+
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    from hfmat.data import GraphCollator
+
+    output_dir = Path(cfg["output_dir"])
+    accelerator = make_accelerator(
+        output_dir,
+        gradient_accumulation_steps=int(cfg["gradient_accumulation_steps"]),
+        mixed_precision=cfg["mixed_precision"],
+        seed=int(cfg["seed"]),
+        total_limit=cfg["total_limit"],
+    )
+    with accelerator.main_process_first():
+        train_ds, eval_ds = build_datasets(cfg)
+    components = build_components(cfg, train_ds)
+    model = components["denoiser"]
+
+    collator = GraphCollator()
+    train_loader = torch.utils.data.DataLoader(
+        train_ds,
+        batch_size=int(cfg["per_device_batch_size"]),
+        shuffle=True,
+        collate_fn=collator,
+        drop_last=True,
+    )
+    eval_loader = torch.utils.data.DataLoader(
+        eval_ds, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator
+    )
+    accum = int(cfg["gradient_accumulation_steps"])
+    batches_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
+    total_steps = (
+        int(cfg["max_steps"])
+        if cfg["max_steps"]
+        else cosine_total_steps(batches_per_epoch, cfg["epochs"], accum)
+    )
+    optimizer, scheduler = build_optimizer_and_scheduler(
+        model,
+        lr=float(cfg["lr"]),
+        warmup_steps=int(cfg["warmup_steps"]),
+        total_steps=total_steps,
+        weight_decay=float(cfg["weight_decay"]),
+        betas=tuple(cfg["betas"]),
+        num_processes=accelerator.num_processes,
+    )
+    ema = EMAModel(model.parameters(), decay=float(cfg["ema_decay"])) if cfg["ema_decay"] else None
+    model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, eval_loader, scheduler
+    )
+    progress = TrainingProgress()
+    accelerator.register_for_checkpointing(progress)
+    if ema is not None:
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
+    resumed = resume_from_checkpoint(accelerator, args.resume, output_dir) if args.resume else None
+    if resumed:
+        accelerator.print(f"resumed from {resumed} at step {progress.step} (epoch {progress.epoch})")
+
+    n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
+    accelerator.init_trackers("diffusion", config=flat_hparams({**cfg, "n_params": n_params}))
+    accelerator.print(
+        f"{n_params / 1e6:.2f}M parameters, {len(train_ds)} train / {len(eval_ds)} eval crystals, task {cfg['task']}, "
+        f"{batches_per_epoch} batches per epoch per process, {total_steps} optimizer steps, "
+        f"{accelerator.num_processes} process(es) on {accelerator.device}"
+    )
+
+    timer = StepTimer(cfg["max_minutes"])
+    steps_at_start = progress.step
+    bar = tqdm(
+        total=total_steps, initial=progress.step, disable=not accelerator.is_local_main_process, desc="train"
+    )
+    last_loss = float("nan")
+    last_eval = None
+    log = {"loss": 0.0, "lattice": 0.0, "coord": 0.0, "type": 0.0}
+    log_n = 0
+    stop_reason = "done"
+    model.train()
+    while progress.step < total_steps:
+        loader = epoch_batches(train_loader, progress.epoch, progress.batch_in_epoch)
+        for batch in loader:
+            with accelerator.accumulate(model):
+                parts = loss_fn(model, batch, components, cfg)
+                accelerator.backward(parts["loss"])
+                if accelerator.sync_gradients and cfg["max_grad_norm"]:
+                    accelerator.clip_grad_norm_(model.parameters(), float(cfg["max_grad_norm"]))
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            progress.batch_in_epoch += 1
+            ncrystals = accelerator.reduce(
+                batch["num_atoms"].new_tensor(len(batch["num_atoms"])), reduction="sum"
+            )
+            progress.tokens += int(ncrystals.item())  # crystals seen (all processes)
+            timer.add(int(ncrystals.item()))
+            for key in log:
+                log[key] += float(parts[key].detach())
+            log_n += 1
+            if not accelerator.sync_gradients:
+                continue
+            if ema is not None:
+                ema.step(accelerator.unwrap_model(model).parameters())
+            progress.step += 1
+            last_loss = accelerator.reduce(parts["loss"].detach(), reduction="mean").item()
+            bar.update(1)
+            if progress.step % int(cfg["log_every"]) == 0 or progress.step == total_steps:
+                steps_per_s = (progress.step - steps_at_start) / max(timer.elapsed, 1e-9)
+                metrics = {f"train/{k}": v / max(log_n, 1) for k, v in log.items()}
+                metrics.update(
+                    {
+                        "train/lr": scheduler.get_last_lr()[0],
+                        "train/crystals_per_s": timer.rate,
+                        "train/steps_per_s": steps_per_s,
+                        "train/epoch": progress.epoch + progress.batch_in_epoch / batches_per_epoch,
+                    }
+                )
+                accelerator.log(metrics, step=progress.step)
+                bar.set_postfix(
+                    loss=f"{metrics['train/loss']:.3f}",
+                    lat=f"{metrics['train/lattice']:.3f}",
+                    coord=f"{metrics['train/coord']:.3f}",
+                    it_s=f"{steps_per_s:.2f}",
+                )
+                log = dict.fromkeys(log, 0.0)
+                log_n = 0
+            if progress.step % int(cfg["eval_every"]) == 0 or progress.step == total_steps:
+                last_eval = evaluate(model, eval_loader, components, cfg, accelerator)
+                accelerator.log({f"eval/{k}": v for k, v in last_eval.items()}, step=progress.step)
+                accelerator.print(
+                    f"step {progress.step}: eval loss {last_eval['loss']:.4f} "
+                    f"(lattice {last_eval['lattice']:.4f}, coord {last_eval['coord']:.4f}, type {last_eval['type']:.4f})"
+                )
+            stopping = args.stop_after_steps is not None and progress.step >= args.stop_after_steps
+            out_of_time = timer.out_of_time()
+            if progress.step % int(cfg["save_every"]) == 0 or stopping or out_of_time:
+                save_checkpoint(accelerator)
+            if stopping:
+                stop_reason = "stopped"
+                break
+            if out_of_time:
+                stop_reason = "time"
+                break
+            if progress.step >= total_steps:
+                break
+        else:  # the epoch ran out
+            progress.epoch += 1
+            progress.batch_in_epoch = 0
+            continue
+        if stop_reason != "done" or progress.step >= total_steps:
+            break
+    bar.close()
+
+    summary = {
+        "step": progress.step,
+        "total_steps": total_steps,
+        "epochs": progress.epoch + progress.batch_in_epoch / batches_per_epoch,
+        "train_loss": last_loss,
+        "eval": last_eval,
+        "crystals_seen": progress.tokens,
+        "steps_per_s": (progress.step - steps_at_start) / max(timer.elapsed, 1e-9),
+        "crystals_per_s": timer.rate,
+        "wall_s": timer.elapsed,
+        "n_params": n_params,
+        "num_processes": accelerator.num_processes,
+        "stop_reason": stop_reason,
+        "train_crystals": len(train_ds),
+        "eval_crystals": len(eval_ds),
+    }
+    if stop_reason == "stopped":
+        accelerator.end_training()
+        return summary
+    if last_eval is None or progress.step % int(cfg["eval_every"]) != 0:
+        summary["eval"] = last_eval = evaluate(model, eval_loader, components, cfg, accelerator)
+    final_dir = Path(cfg["final_dir"] or output_dir / "final")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        denoiser = accelerator.unwrap_model(model)
+        if ema is not None:
+            ema.copy_to(denoiser.parameters())
+        write_final({**components, "denoiser": denoiser}, cfg, summary, final_dir)
+        accelerator.print(f"final pipeline written to {final_dir}")
+    accelerator.end_training()
+    accelerator.print(json.dumps(summary, indent=1))
+    return summary
+
+
+def write_final(components: dict, cfg: dict, summary: dict, final_dir: Path) -> None:
+    """The Hub-ready pipeline folder: model_index.json, denoiser/, schedulers, summary, README.md."""
+    from hfmat.diffusion import CrystalDiffusionPipeline
+    from hfmat.diffusion.card import write_model_card
+
+    pipe = CrystalDiffusionPipeline(**components)
+    final_dir.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(final_dir, safe_serialization=True)
+    (final_dir / "training_summary.json").write_text(
+        json.dumps({"config": cfg, "summary": summary, "date": time.strftime("%Y-%m-%d")}, indent=1) + "\n"
+    )
+    write_model_card(final_dir)
+
+
+if __name__ == "__main__":
+    main()
