@@ -1,0 +1,142 @@
+"""The model card of a CIF language model (template ``model_cards/cif_lm.md``).
+
+The training script writes ``training_summary.json`` (config and measured training figures)
+into the model folder; an evaluation writes ``eval_metrics.json``. :func:`write_model_card`
+renders README.md from whatever of the two is there, so the card only ever shows measured numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["write_model_card"]
+
+#: Published CSP numbers on Perov-5 (match rate %, RMSE), for the comparison table.
+PUBLISHED_PEROV5 = {
+    "CDVAE": {"k1": (45.31, 0.1138), "k20": (88.51, 0.0464)},
+    "DiffCSP": {"k1": (52.02, 0.0760), "k20": (98.60, 0.0128)},
+}
+
+
+def _fmt(x, digits=4):
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _training_text(summary: dict, config: dict) -> str:
+    s = summary
+    lines = [
+        f"Data: `{config.get('dataset')}` split `{config.get('train_split')}`"
+        + (
+            f", minus {config.get('eval_holdout')} rows held out for the eval loss"
+            if not config.get("eval_split")
+            else f"; eval loss on split `{config.get('eval_split')}`"
+        )
+        + ". "
+        + (config.get("dataset_note") or ""),
+        "",
+        f"Recipe: `training/train_cif_lm.py` (Accelerate), AdamW (lr {config.get('lr')}, weight decay "
+        f"{config.get('weight_decay')}, betas {config.get('betas')}), {config.get('warmup_steps')} warm-up steps "
+        f"then cosine decay, batch {config.get('per_device_batch_size')} x {s.get('num_processes', 1)} process(es) x "
+        f"{config.get('gradient_accumulation_steps')} accumulation, gradient clipping {config.get('max_grad_norm')}, "
+        f"dropout {config.get('dropout')}, mixed precision `{config.get('mixed_precision')}`, seed {config.get('seed')}.",
+        "",
+        "| measured | value |",
+        "|---|---|",
+        f"| optimizer steps | {s.get('step')} of {s.get('total_steps')} |",
+        f"| epochs | {_fmt(s.get('epochs'), 2)} |",
+        f"| training tokens | {s.get('tokens'):,} |",
+        f"| final training loss (nats/token) | {_fmt(s.get('train_loss'))} |",
+        f"| eval loss (nats/token) | {_fmt(s.get('eval_loss'))} |",
+        f"| wall time | {s.get('wall_s', 0) / 60:.1f} min |",
+        f"| throughput | {s.get('tokens_per_s', 0):,.0f} tokens/s |",
+    ]
+    if s.get("hardware"):
+        lines.append(f"| hardware | {s['hardware']} |")
+    return "\n".join(lines)
+
+
+def _results(metrics: dict) -> tuple[str, str]:
+    """(evaluation text, results table) from an eval_metrics.json dict."""
+    text = metrics.get("description", "")
+    rows = [
+        "| model | samples/composition | compositions | validity % | match rate % | RMSE |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in metrics.get("runs", []):
+        rows.append(
+            f"| this model{' (constrained)' if run.get('constrained') else ' (unconstrained)'} | {run['k']} | "
+            f"{run['num_compositions']} | {run['validity_rate'] * 100:.2f} | {run['match_rate'] * 100:.2f} | "
+            f"{_fmt(run.get('rmse'))} |"
+        )
+    for name, nums in PUBLISHED_PEROV5.items():
+        for k, key in ((1, "k1"), (20, "k20")):
+            rows.append(f"| {name} (published) | {k} | 3785 | | {nums[key][0]:.2f} | {nums[key][1]:.4f} |")
+    return text, "\n".join(rows)
+
+
+def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | None = None) -> Path:
+    """Render README.md in ``folder`` from training_summary.json (and eval_metrics.json if present)."""
+    from transformers import AutoConfig
+
+    from hfmat.hub import eval_results, render_card
+
+    folder = Path(folder)
+    info = json.loads((folder / "training_summary.json").read_text())
+    config, summary = info["config"], info["summary"]
+    if eval_metrics is None and (folder / "eval_metrics.json").is_file():
+        eval_metrics = json.loads((folder / "eval_metrics.json").read_text())
+    model_config = AutoConfig.from_pretrained(folder)
+    name = config.get("model_name") or folder.name
+    repo_id = repo_id or f"hfmat/{name}"
+    results = None
+    evaluation = "Not evaluated yet: run `benchmarks/eval_lm_csp.py` on this folder."
+    table = None
+    if eval_metrics and eval_metrics.get("runs"):
+        evaluation, table = _results(eval_metrics)
+        numbers = {}
+        for run in eval_metrics["runs"]:
+            tag = f"@{run['k']}" + ("" if run.get("constrained") else " unconstrained")
+            numbers[f"match_rate{tag}"] = run["match_rate"] * 100
+            numbers[f"validity{tag}"] = run["validity_rate"] * 100
+            if run.get("rmse") is not None:
+                numbers[f"rmse{tag}"] = run["rmse"]
+        results = eval_results(
+            numbers,
+            task_type="crystal-structure-prediction",
+            dataset_name=eval_metrics.get("dataset_name", "Perov-5"),
+            dataset_type=eval_metrics.get("dataset_type", "perov_5"),
+            dataset_split=eval_metrics.get("dataset_split", "test"),
+        )
+    metadata = {
+        "license": "mit",
+        "library_name": "transformers",
+        "pipeline_tag": "text-generation",
+        "tags": ["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2"],
+    }
+    if config.get("init_from"):
+        metadata["base_model"] = str(config["init_from"])
+    card = render_card(
+        "cif_lm",
+        metadata=metadata,
+        eval_results=results,
+        model_name=name,
+        repo_id=repo_id,
+        description=config.get("description")
+        or f"A {summary['n_params'] / 1e6:.2f}M-parameter CIF language model trained on `{config.get('dataset')}`.",
+        architecture=f"GPT-2, {model_config.n_layer} layers, {model_config.n_head} heads, width {model_config.n_embd}",
+        n_params=f"{summary['n_params']:,}",
+        context=model_config.n_positions,
+        vocab_size=model_config.vocab_size,
+        training=_training_text(summary, config),
+        evaluation=evaluation,
+        results_table=table,
+        limitations=config.get("limitations")
+        or (
+            "A small model trained briefly: it writes well-formed CIFs most reliably with hfmat's constrained "
+            "decoding; generated structures need checking (validity report, relaxation) before use."
+        ),
+    )
+    path = folder / "README.md"
+    card.save(path)
+    return path

@@ -1,0 +1,225 @@
+"""Sampling CIF files from a causal language model: batched, KV-cached ``model.generate``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from hfmat.lm.constraints import CifConstraint, CifLogitsProcessor
+from hfmat.lm.prompts import PromptError, composition_prompt, unconditional_prompt
+
+__all__ = ["GeneratedCif", "generate_cifs", "check_fits_context"]
+
+#: Largest Wyckoff multiplicity in a conventional cell (Fm-3m 192l): a row holds at most this many atoms.
+_MAX_MULTIPLICITY = 192
+
+
+@dataclass
+class GeneratedCif:
+    """One sample: the CIF text, its structure (None when it does not parse) and its validity."""
+
+    prompt: str
+    text: str
+    structure: object | None
+    validity: object
+    finished: bool  # ended with <eos> (not cut by max_new_tokens)
+    num_new_tokens: int
+    index: int = 0  # sample index within its prompt
+    composition: str | None = field(default=None)
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.validity.valid)
+
+
+def _context_length(model) -> int:
+    return int(getattr(model.config, "n_positions", None) or model.config.max_position_embeddings)
+
+
+def check_fits_context(prompt: str, tokenizer, context: int) -> int:
+    """Raise :class:`PromptError` if no CIF for ``prompt``'s composition fits in ``context`` tokens.
+
+    The bound is a skeleton CIF with the fewest atom-site rows the composition allows (one per
+    element, more when an element has more atoms than the largest Wyckoff multiplicity). Returns
+    that lower bound in tokens.
+    """
+    from hfmat.lm.grammar import formula_context
+
+    first = prompt.split("\n", 1)[0]
+    ctx = formula_context(first[len("data_") :])
+    if ctx is None:
+        raise PromptError(f"prompt {prompt!r} does not start with a canonical data_ line")
+    rows = []
+    index = 0
+    for el, n in zip(ctx.elements, ctx.counts):
+        for _ in range(math.ceil(n / _MAX_MULTIPLICITY)):
+            rows.append(f"{el} {el}{index} 1 0.0000 0.0000 0.0000 1\n")
+            index += 1
+    skeleton = (
+        f"{first}\n_symmetry_space_group_name_H-M P1\n"
+        + "".join(f"_cell_length_{k} 1.0000\n" for k in "abc")
+        + "".join(f"_cell_angle_{k} 90.0000\n" for k in ("alpha", "beta", "gamma"))
+        + "_symmetry_Int_Tables_number 1\n"
+        + f"_chemical_formula_structural {ctx.reduced_formula}\n_chemical_formula_sum '{ctx.formula_sum}'\n"
+        + f"_cell_volume 1.0000\n_cell_formula_units_Z {ctx.formula_units}\nloop_\n_symmetry_equiv_pos_site_id\n"
+        + "_symmetry_equiv_pos_as_xyz\n1 'x, y, z'\nloop_\n_atom_site_type_symbol\n_atom_site_label\n"
+        + "_atom_site_symmetry_multiplicity\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+        + "_atom_site_occupancy\n"
+        + "".join(rows)
+    )
+    needed = len(tokenizer(skeleton, add_special_tokens=False)["input_ids"]) + 2  # <bos>, <eos>
+    if needed > context:
+        raise PromptError(
+            f"composition {ctx.formula} ({sum(ctx.counts)} atoms) needs at least {needed} tokens, "
+            f"more than the model's context of {context}"
+        )
+    return needed
+
+
+def _prompts(compositions, spacegroup, formula_units) -> list[tuple[str, str | None]]:
+    if compositions is None:
+        if spacegroup is not None:
+            raise PromptError(
+                "a space group needs a composition (the space-group line follows the data_ line)"
+            )
+        return [(unconditional_prompt(), None)]
+    if isinstance(compositions, str) or not hasattr(compositions, "__iter__"):
+        compositions = [compositions]
+    compositions = list(compositions)
+    if not compositions:
+        raise PromptError("no compositions given")
+    if spacegroup is None or isinstance(spacegroup, (str, int)):
+        groups = [spacegroup] * len(compositions)
+    else:
+        groups = list(spacegroup)
+        if len(groups) != len(compositions):
+            raise PromptError(f"{len(groups)} space groups for {len(compositions)} compositions")
+    out = []
+    for comp, sg in zip(compositions, groups):
+        prompt = composition_prompt(comp, sg, formula_units)
+        out.append((prompt, prompt.split("\n", 1)[0][len("data_") :]))
+    return out
+
+
+@torch.no_grad()
+def generate_cifs(
+    model,
+    tokenizer,
+    compositions=None,
+    spacegroup=None,
+    num_samples: int = 1,
+    temperature: float = 1.0,
+    top_k: int | None = 10,
+    max_new_tokens: int | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    constrained: bool = True,
+    formula_units: int | None = None,
+    validate: bool = True,
+    progress: bool = False,
+    constraint: CifConstraint | None = None,
+) -> list[GeneratedCif]:
+    """Sample ``num_samples`` CIFs per composition (or unconditionally when ``compositions`` is None).
+
+    Returns one :class:`GeneratedCif` per sample, composition-major (all samples of the first
+    composition first). Every input is checked before anything is generated: unknown elements,
+    empty or unparseable compositions, unknown space groups and compositions whose CIF cannot
+    fit in the model's context raise :class:`PromptError`. Sampling is reproducible under
+    ``seed`` for the same ``batch_size``. ``temperature=0`` means greedy decoding.
+    """
+    from transformers import LogitsProcessorList
+
+    from hfmat.cif.validity import check_validity
+
+    if num_samples < 1:
+        raise PromptError(f"num_samples must be at least 1, got {num_samples}")
+    if batch_size < 1:
+        raise PromptError(f"batch_size must be at least 1, got {batch_size}")
+    context = _context_length(model)
+    prompts = _prompts(compositions, spacegroup, formula_units)
+    encoded = []
+    for prompt, _ in prompts:
+        ids = [tokenizer.bos_token_id] + tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+            raise PromptError(f"prompt {prompt!r} has text the tokenizer cannot represent")
+        if compositions is not None:
+            check_fits_context(prompt, tokenizer, context)
+        if len(ids) >= context:
+            raise PromptError(f"prompt {prompt!r} is {len(ids)} tokens, the model's context is {context}")
+        encoded.append(ids)
+    if constrained and constraint is None:
+        constraint = CifConstraint(tokenizer)
+    if constrained:
+        for (prompt, _), ids in zip(prompts, encoded):
+            if constraint.state_of(ids) is None:
+                raise PromptError(f"prompt {prompt!r} does not follow the canonical CIF grammar")
+
+    # all samples, grouped by prompt length so a batch needs no padding
+    jobs = [(p, s) for p in range(len(prompts)) for s in range(num_samples)]
+    jobs.sort(key=lambda job: len(encoded[job[0]]))
+    batches = []
+    start = 0
+    while start < len(jobs):
+        length = len(encoded[jobs[start][0]])
+        end = start
+        while end < len(jobs) and end - start < batch_size and len(encoded[jobs[end][0]]) == length:
+            end += 1
+        batches.append(jobs[start:end])
+        start = end
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    results: dict[tuple[int, int], GeneratedCif] = {}
+    iterator = batches
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(batches, desc="generate", unit="batch")
+    sampling = temperature is not None and temperature > 0
+    for b, batch in enumerate(iterator):
+        input_ids = torch.tensor([encoded[p] for p, _ in batch], dtype=torch.long, device=device)
+        limit = context - input_ids.shape[1]
+        new_tokens = limit if max_new_tokens is None else min(int(max_new_tokens), limit)
+        torch.manual_seed(int(seed) * 1_000_003 + b)
+        kwargs = (
+            dict(do_sample=sampling, temperature=temperature, top_k=top_k)
+            if sampling
+            else dict(do_sample=False)
+        )
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=new_tokens,
+            logits_processor=LogitsProcessorList([CifLogitsProcessor(constraint)]) if constrained else None,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            use_cache=True,
+            **kwargs,
+        )
+        for row, (p, s) in enumerate(batch):
+            new = out[row, input_ids.shape[1] :].tolist()
+            finished = tokenizer.eos_token_id in new
+            if finished:
+                new = new[: new.index(tokenizer.eos_token_id)]
+            new = [t for t in new if t != tokenizer.pad_token_id]
+            prompt, comp = prompts[p]
+            text = prompt + tokenizer.decode(
+                new, skip_special_tokens=True, clean_up_tokenization_spaces=False
+            )
+            report = check_validity(text) if validate else None
+            results[(p, s)] = GeneratedCif(
+                prompt=prompt,
+                text=text,
+                structure=getattr(report, "structure", None),
+                validity=report,
+                finished=finished,
+                num_new_tokens=len(new),
+                index=s,
+                composition=comp,
+            )
+    if was_training:
+        model.train()
+    return [results[(p, s)] for p in range(len(prompts)) for s in range(num_samples)]
