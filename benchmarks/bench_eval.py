@@ -4,7 +4,7 @@ Targets are the first N perov-5 test structures; each prediction is a copy whose
 a random 0.05 A (seeded). Every timed run starts with an empty pair cache; a last run repeats the
 parallel one on a warm cache to show what the cache saves.
 
-    .venv/bin/python benchmarks/bench_eval.py --n 400 --workers 2
+    .venv/bin/python benchmarks/bench_eval.py --n 400 --workers 2 --repeat 3
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=400, help="pairs (perov-5 test targets)")
     ap.add_argument("--workers", type=int, default=2, help="processes of the parallel run")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds (serial and parallel alternate)")
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
 
@@ -58,23 +60,29 @@ def main() -> None:
         f"{len(targets)} pairs: perov-5 test structures vs copies moved 0.05 A per site; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
-    results = {}
-    for label, workers in (("serial", 1), (f"parallel ({args.workers} workers)", args.workers)):
-        cache = PairCache()
-        c0, t0 = _cpu(), time.perf_counter()
-        m = csp_metrics(preds, targets, k=1, workers=workers, cache=cache, progress=False)
-        dt, cpu = time.perf_counter() - t0, _cpu() - c0
-        results[label] = dt
-        print(
-            f"{label:>24}: {dt:7.2f} s total, {1000 * dt / len(targets):7.2f} s per 1,000 pairs wall, "
-            f"{1000 * cpu / len(targets):7.2f} CPU-s per 1,000 pairs "
-            f"(match rate {m['match_rate']:.4f}, RMSE {m['rmse']:.4f}, matcher calls {cache.misses})"
-        )
+    runs = {"serial": 1, f"parallel ({args.workers} workers)": args.workers}
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for rnd in range(args.repeat):  # serial and parallel alternate, so both see the same load
+        for label, workers in runs.items():
+            cache = PairCache()
+            c0, t0 = _cpu(), time.perf_counter()
+            m = csp_metrics(preds, targets, k=1, workers=workers, cache=cache, progress=False)
+            dt, cpu = time.perf_counter() - t0, _cpu() - c0
+            times[label].append(dt)
+            print(
+                f"round {rnd + 1} {label:>22}: {dt:7.2f} s, {1000 * dt / len(targets):7.2f} s per 1,000 pairs wall, "
+                f"{1000 * cpu / len(targets):6.2f} CPU-s per 1,000 pairs "
+                f"(match rate {m['match_rate']:.4f}, RMSE {m['rmse']:.4f}, matcher calls {cache.misses}, "
+                f"load {os.getloadavg()[0]:.2f})"
+            )
+    results = {label: statistics.median(v) for label, v in times.items()}
+    for label, dt in results.items():
+        print(f"median {label:>22}: {1000 * dt / len(targets):7.2f} s per 1,000 pairs")
     t0 = time.perf_counter()
     csp_metrics(preds, targets, k=1, workers=args.workers, cache=cache, progress=False)
     dt = time.perf_counter() - t0
     print(
-        f"{'warm cache (re-run)':>24}: {dt:7.2f} s total, {1000 * dt / len(targets):7.2f} s per 1,000 pairs "
+        f"{'warm cache (re-run)':>29}: {dt:7.2f} s total, {1000 * dt / len(targets):7.2f} s per 1,000 pairs "
         f"(cache hits {cache.hits})"
     )
     serial, parallel = results["serial"], results[f"parallel ({args.workers} workers)"]
