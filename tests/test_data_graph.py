@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 from pymatgen.transformations.standard_transformations import RotationTransformation
@@ -110,3 +112,31 @@ def test_collator_accepts_torch_rows_and_checks_counts():
         GraphCollator()([bad])
     with pytest.raises(GraphError, match="lacks"):
         GraphCollator()([{"atom_types": [1]}])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    abc=st.tuples(*[st.floats(2.5, 9.0)] * 3),
+    angles=st.tuples(*[st.floats(70.0, 110.0)] * 3),
+    frac=st.lists(st.tuples(*[st.floats(-2.0, 2.0)] * 3), min_size=1, max_size=6),
+    z=st.integers(1, 94),
+)
+def test_graph_round_trip_property(abc, angles, frac, z):
+    """Any valid cell and coordinates (also outside [0, 1)): the graph is the Niggli cell, rotated."""
+    try:
+        lattice = Lattice.from_parameters(*abc, *angles)
+    except ValueError:
+        assume(False)
+    assume(lattice.volume > 5.0)
+    s = Structure(lattice, [z] * len(frac), frac)
+    g = structure_to_graph(s)
+    x = np.array(g["frac_coords"])
+    assert ((x >= 0) & (x < 1)).all() and g["num_atoms"] == len(frac)
+    reduced = s.get_reduced_structure("niggli")
+    mat, ref = np.array(g["lattice"]), reduced.lattice.matrix
+    assert np.allclose(mat @ mat.T, ref @ ref.T, atol=1e-8)  # same basis up to a rotation
+    delta = x - reduced.frac_coords
+    assert np.allclose(delta - np.round(delta), 0.0, atol=1e-9)  # same sites, wrapped
+    back = graph_to_structure(g["atom_types"], g["frac_coords"], g["lattice"])
+    assert back.volume == pytest.approx(s.volume, rel=1e-6)
+    assert StructureMatcher(primitive_cell=False, scale=False).fit(s, back)
