@@ -181,6 +181,8 @@ def parse_cif(text: str | None):
 def _load_raw(source, data_dir, *, revision, cache_dir) -> tuple[DatasetDict, dict[str, str]]:
     name = str(source)
     if name in BENCHMARKS:
+        if data_dir is None and Path(name).is_dir():  # ./perov_5 holding the CSVs
+            data_dir = "."
         if data_dir is None:
             raise DataNotFoundError(
                 f"benchmark {name!r} needs data_dir= pointing at its CDVAE-layout CSVs "
