@@ -187,10 +187,7 @@ def load_reference(
 ) -> tuple[list[str], list[str]]:
     """``(material_ids, cif_texts)`` of ``SOURCE[:split]`` through ``hfmat.data.load_crystal_dataset``
     (a benchmark name such as ``perov_5`` with ``data_dir``, or a path it accepts)."""
-    try:
-        from hfmat.data import load_crystal_dataset
-    except ImportError:  # older layout: the loader not yet re-exported by hfmat.data
-        from hfmat.data.loaders import load_crystal_dataset
+    from hfmat.data import load_crystal_dataset
 
     name, split = split_source(source)
     kwargs: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
