@@ -91,7 +91,7 @@ def split_pattern() -> str:
         r"[0-9]",
         r"\n",
         # 3. starting with a space: extra gap spaces | space group | run of spaces
-        rf" (?:(?<=(?:{sg_tag}) )(?: {{0,{gap - 2}}}(?=  {sg}{sg_end})|{sg}{sg_end})"
+        rf" (?:(?<=(?:{sg_tag}) )(?: {{0,{gap - 2}}}(?= {sg}{sg_end})|{sg}{sg_end})"
         rf"|(?<=(?:{sg_tag}) {{2,{gap}}}){sg}{sg_end}"
         rf"| {{0,{MAX_SPACE_RUN - 1}}})",
         # 4. a CIF tag, not inside a longer name
