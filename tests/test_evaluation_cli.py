@@ -157,3 +157,20 @@ def test_read_predictions_forms(tmp_path):
     empty.mkdir()
     with pytest.raises(ValueError, match="no .cif files"):
         read_predictions(empty)
+
+
+def test_evaluate_empty_prediction_file(small_perov, tmp_path):
+    data_dir, _ = small_perov
+    preds = tmp_path / "empty.jsonl"
+    preds.write_text("")
+    out = tmp_path / "o"
+    rc = main(
+        f"evaluate --task csp --predictions {preds} --reference perov_5:test --data-dir {data_dir} "
+        f"--workers 1 --out {out} --no-progress".split()
+    )
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_targets"] == 4 and m["match_rate"] == 0.0 and m["rmse"] is None
+    issues = [i["issue"] for i in m["issues"]]
+    assert "the prediction set is empty" in issues and issues.count("no prediction for this target") == 4
+    assert "CIF validity by check skipped: there are no CIF texts" in issues

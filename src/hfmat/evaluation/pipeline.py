@@ -170,9 +170,8 @@ def evaluate(
         metrics["cif_validity"] = summary
         plots.append(plot_validity(out / "validity_by_check.png", summary))
     elif not checked:
-        metrics["issues"].append(
-            {"material_id": None, "issue": "CIF validity by check skipped (--max-cif-checks 0)"}
-        )
+        why = "there are no CIF texts" if not texts else "max_cif_checks is 0"
+        metrics["issues"].append({"material_id": None, "issue": f"CIF validity by check skipped: {why}"})
     else:
         metrics["issues"].append(
             {
