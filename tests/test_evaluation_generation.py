@@ -111,6 +111,16 @@ def test_reference_fingerprints_are_cached(tmp_path):
     assert again[1] == (None, None, "no structure")
 
 
+def test_training_keys_are_cached(tmp_path):
+    from hfmat.evaluation.novelty import cached_bucket_keys
+
+    train = [perovskite(3.9), rock_salt()]
+    keys = cached_bucket_keys(train, cache_dir=tmp_path, workers=1, progress=False)
+    assert keys == [("SrTiO3", 5), ("NaCl", 2)]  # rock salt's primitive cell has 2 sites
+    (path,) = tmp_path.glob("*.keys.json")
+    assert cached_bucket_keys(train, cache_dir=tmp_path, workers=1, progress=False) == keys
+
+
 def test_cov_needs_thresholds_and_counts_all_samples(tmp_path):
     s = [perovskite(3.9)]
     m = generation_metrics(s + [None], reference_test=s, workers=1, progress=False)

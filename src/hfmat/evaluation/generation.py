@@ -25,7 +25,8 @@ from hfmat.cif.structural import structural_validity
 from hfmat.evaluation.composition import smact_valid
 from hfmat.evaluation.fingerprints import cached_fingerprints, fingerprints
 from hfmat.evaluation.magpie_scaler import scale_magpie
-from hfmat.evaluation.novelty import bucket_keys, duplicates, training_matches
+from hfmat.evaluation.novelty import bucket_keys, cached_bucket_keys, duplicates, training_matches
+from hfmat.evaluation.parallel import pool_map
 from hfmat.evaluation.reference import COV_CUTOFFS, canonical_dataset
 
 
@@ -112,11 +113,12 @@ def generation_metrics(
     carbon_24) picks CDVAE's COV thresholds, or pass ``cov_cutoffs={"struc": ..., "comp": ...}``;
     with neither, COV is not computed. ``n_samples`` draws that many valid samples (seeded) for the
     Wasserstein distances, as CDVAE does with 1,000; default all. ``matcher``: StructureMatcher
-    settings for uniqueness / novelty (default pymatgen's). The reference fingerprints are cached
-    on disk (``fingerprint_cache``, default ``~/.cache/hfmat/fingerprints``). Rates are fractions; None = not computed.
+    settings for uniqueness / novelty (default pymatgen's). The reference fingerprints and the
+    training set's primitive-cell keys are cached on disk (``fingerprint_cache``, default
+    ``~/.cache/hfmat/fingerprints``). Rates are fractions; None = not computed.
     """
     generated = list(generated)
-    items = [_item(s) for s in generated]
+    items = pool_map(_item, generated, workers=workers, desc="validity", progress=progress)
     n = len(items)
     issues: list[dict] = []
     out: dict[str, Any] = {"task": "generation", "n_generated": n}
@@ -184,7 +186,9 @@ def generation_metrics(
         out["uniqueness"] = sum(unique) / len(valid)
         if reference_train is not None:
             train = [s for s in reference_train if isinstance(s, Structure)]
-            train_keys = bucket_keys(train, workers=workers, progress=progress)
+            train_keys = cached_bucket_keys(
+                train, cache_dir=fingerprint_cache, workers=workers, progress=progress
+            )
             found = training_matches(
                 valid, keys, train, train_keys, matcher=matcher, workers=workers, progress=progress
             )

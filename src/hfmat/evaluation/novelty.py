@@ -7,9 +7,13 @@ given) inside each bucket only. Buckets are processed in parallel.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -29,6 +33,34 @@ def _bucket_key(structure: Structure) -> tuple[str, int] | None:
 
 def bucket_keys(structures: Sequence[Structure], workers=None, progress=True) -> list[tuple[str, int]]:
     return pool_map(_bucket_key, list(structures), workers=workers, desc="primitive cells", progress=progress)
+
+
+def cached_bucket_keys(
+    structures: Sequence[Structure], cache_dir=None, workers=None, progress=True
+) -> list[tuple[str, int]]:
+    """:func:`bucket_keys`, stored on disk beside the reference fingerprints (a training set is the
+    same on every run)."""
+    from hfmat.evaluation.fingerprints import default_cache_dir
+    from hfmat.evaluation.matching import structure_key
+
+    h = hashlib.sha1(b"bucket keys v1")
+    for s in structures:
+        h.update(structure_key(s).encode())
+    path = Path(cache_dir or default_cache_dir()) / f"{h.hexdigest()}.keys.json"
+    if path.exists():
+        try:
+            return [(str(f), int(n)) for f, n in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            pass  # unreadable: recomputed and overwritten
+    keys = bucket_keys(structures, workers=workers, progress=progress)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(keys))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return keys
 
 
 def _group(job: tuple[dict[str, Any], list[int], list[Structure]]) -> list[int]:
