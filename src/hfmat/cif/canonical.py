@@ -54,10 +54,10 @@ def normalizer_moves(number: int) -> tuple[tuple[int, tuple[float, float, float]
     return tuple(moves)
 
 
-def _format(values: np.ndarray, d: int) -> list[tuple[str, str, str]]:
-    wrapped = np.round(values % 1.0, d) % 1.0
-    wrapped[np.isclose(wrapped, 1.0, atol=0.5 * 10**-d)] = 0.0
-    return [tuple(f"{abs(x) if x == 0 else x:.{d}f}" for x in row) for row in wrapped]
+def _fixed(values: np.ndarray, d: int) -> np.ndarray:
+    """Fractional coordinates as integers in units of 10^-d, rounded and wrapped into [0, 10^d)."""
+    scale = 10**d
+    return np.rint(np.mod(values, 1.0) * scale).astype(np.int64) % scale
 
 
 def canonical_rows(
@@ -78,10 +78,12 @@ def canonical_rows(
             shift[free] = -anchor
             rows = []
             for rank, symbol, coords in orbits:
-                rep = min(_format(sign * coords + shift, d))
+                fixed = _fixed(sign * coords + shift, d)
+                rep = tuple(int(v) for v in fixed[np.lexsort(fixed.T[::-1])[0]])
                 rows.append((rank, len(coords), rep, symbol))
             rows.sort()
-            key = [(r[0], r[1], r[2]) for r in rows]
+            key = [r[:3] for r in rows]
             if best is None or key < best[0]:
                 best = (key, rows)
-    return [(symbol, mult, rep) for _, mult, rep, symbol in best[1]]
+    scale = 10**d
+    return [(symbol, mult, tuple(f"{v / scale:.{d}f}" for v in rep)) for _, mult, rep, symbol in best[1]]
