@@ -71,9 +71,11 @@ def test_bad_numbers(srtio3):
     _raises(srtio3.replace("Ti Ti1 1 0.5000", "Ti Ti1 1 1e300"), "Ti1")
     _raises(srtio3.replace("_Tables_number 221", "_Tables_number 231"), "_symmetry_Int_Tables_number")
     _raises(srtio3.replace("_Tables_number 221", "_Tables_number 200"), "_symmetry_space_group_name_H-M")
-    _raises(
-        srtio3.replace("H-M Pm-3m", "H-M Qz9").replace("_symmetry_Int_Tables_number 221\n", ""), "unknown"
+    # an unknown symbol with no number: read by pymatgen as written (P1), but no stated group
+    report = check_validity(
+        srtio3.replace("H-M Pm-3m", "H-M Qz9").replace("_symmetry_Int_Tables_number 221\n", "")
     )
+    assert not report.valid and "unknown symbol 'Qz9'" in report.checks[0].reason
     _raises(srtio3.replace("O O2 3 0.0000", "O O2 x 0.0000"), "multiplicity")
 
 

@@ -119,7 +119,16 @@ def _is_canonical(block) -> bool:
         ops = ops if isinstance(ops, list) else [ops]
         if [re.sub(r"\s+", "", str(o)).strip("'\"").lower() for o in ops] not in ([o] for o in _IDENTITY):
             return False
-    return "_symmetry_Int_Tables_number" in block.data or "_symmetry_space_group_name_H-M" in block.data
+    symbol = block.data.get("_symmetry_space_group_name_H-M")
+    if symbol is not None:
+        # a symbol outside the standard short ones (another setting, e.g. 'P 1 21/n 1') is left
+        # to pymatgen, which knows the settings
+        try:
+            space_group_number(str(symbol).strip("'\" ").replace(" ", ""))
+        except ValueError:
+            return False
+        return True
+    return "_symmetry_Int_Tables_number" in block.data
 
 
 def _space_group(block) -> tuple[int, str | None]:
