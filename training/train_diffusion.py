@@ -112,6 +112,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="save a checkpoint and exit after this many optimizer steps (the schedule is unchanged)",
     )
+    p.add_argument(
+        "--export-only",
+        action="store_true",
+        help="with --resume: write the pipeline folder from that checkpoint (EMA weights) without training",
+    )
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
     return p.parse_args(argv)
 
@@ -224,6 +229,23 @@ def build_components(cfg: dict, train) -> dict:
     }
 
 
+class NoiseGenerator:
+    """The generator of the diffusion noise (timesteps, Gaussian and mask draws), one per process.
+
+    Its state goes into every checkpoint, so a resumed run draws exactly the noise the
+    uninterrupted run would have drawn (the global RNG is also consumed by DataLoader iterators,
+    which a resume creates at a different moment)."""
+
+    def __init__(self, seed: int, device):
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def state_dict(self) -> dict:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["state"])
+
+
 def loss_fn(model, batch, components, cfg, generator=None):
     from hfmat.diffusion.loss import diffusion_loss
 
@@ -317,6 +339,8 @@ def main(argv=None) -> dict:
     )
     progress = TrainingProgress()
     accelerator.register_for_checkpointing(progress)
+    noise = NoiseGenerator(int(cfg["seed"]) * 1000 + accelerator.process_index, accelerator.device)
+    accelerator.register_for_checkpointing(noise)
     if ema is not None:
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
@@ -343,11 +367,17 @@ def main(argv=None) -> dict:
     log_n = 0
     stop_reason = "done"
     model.train()
-    while progress.step < total_steps:
+    if args.export_only:
+        if not resumed:
+            raise ValueError(
+                "--export-only needs --resume CHECKPOINT (or 'latest' with a checkpoint present)"
+            )
+        stop_reason = "exported"
+    while progress.step < total_steps and not args.export_only:
         loader = epoch_batches(train_loader, progress.epoch, progress.batch_in_epoch)
         for batch in loader:
             with accelerator.accumulate(model):
-                parts = loss_fn(model, batch, components, cfg)
+                parts = loss_fn(model, batch, components, cfg, generator=noise.generator)
                 accelerator.backward(parts["loss"])
                 if accelerator.sync_gradients and cfg["max_grad_norm"]:
                     accelerator.clip_grad_norm_(model.parameters(), float(cfg["max_grad_norm"]))

@@ -1,0 +1,185 @@
+"""CrystalDiffusionPipeline: CSP and de novo sampling, seeds, save/load, bad input (tiny random models)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hfmat.diffusion import (
+    CrystalDenoiser,
+    CrystalDiffusionPipeline,
+    D3PMScheduler,
+    PipelineInputError,
+    WrappedNormalScheduler,
+    lattice_scheduler,
+)
+
+STEPS = 4
+
+
+def _pipeline(de_novo: bool) -> CrystalDiffusionPipeline:
+    torch.manual_seed(0)
+    dist = [0.0] * 9
+    dist[4] = 1.0  # every de novo crystal has 4 atoms
+    denoiser = CrystalDenoiser(
+        hidden_dim=16,
+        num_layers=1,
+        num_frequencies=2,
+        time_embed_dim=8,
+        max_atoms=8,
+        lattice_scale=2.0,
+        num_atoms_distribution=dist,
+        predict_atom_types=de_novo,
+    ).eval()
+    return CrystalDiffusionPipeline(
+        denoiser=denoiser,
+        lattice_scheduler=lattice_scheduler(),
+        coord_scheduler=WrappedNormalScheduler(corrector_steps=1),
+        type_scheduler=D3PMScheduler() if de_novo else None,
+    )
+
+
+@pytest.fixture(scope="module")
+def csp_pipe():
+    pipe = _pipeline(de_novo=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def gen_pipe():
+    pipe = _pipeline(de_novo=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _sites(structures):
+    return [
+        (s.lattice.matrix.round(6).tolist(), s.frac_coords.round(6).tolist(), [x.symbol for x in s.species])
+        for s in structures
+    ]
+
+
+def test_structure_prediction_keeps_the_composition_exactly(csp_pipe):
+    out = csp_pipe(
+        compositions=["SrTiO3", "Ba2Ti2O4"],
+        num_samples=2,
+        num_inference_steps=STEPS,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert len(out.structures) == 4 and out.cifs is None
+    assert [s.composition.formula for s in out.structures[:2]] == ["Sr1 Ti1 O3"] * 2
+    assert [len(s) for s in out.structures] == [5, 5, 8, 8]
+    assert out.structures[2].composition.as_dict() == {"Ba": 2.0, "Ti": 2.0, "O": 4.0}
+    assert out.formulas[0] == "Sr1Ti1O3"
+    assert all(s.lattice.volume > 0 for s in out.structures)
+
+
+def test_formula_with_explicit_ones_means_the_same_cell(csp_pipe):
+    a = csp_pipe(
+        compositions="Sr1Ti1O3", num_inference_steps=STEPS, generator=torch.Generator().manual_seed(3)
+    )
+    b = csp_pipe(compositions="SrTiO3", num_inference_steps=STEPS, generator=torch.Generator().manual_seed(3))
+    assert _sites(a.structures) == _sites(b.structures)
+
+
+def test_seeded_samples_repeat_and_seeds_differ(csp_pipe):
+    run = lambda seed: (
+        csp_pipe(
+            compositions=["NaCl"],
+            num_samples=2,
+            num_inference_steps=STEPS,  # noqa: E731
+            generator=torch.Generator().manual_seed(seed),
+        ).structures
+    )
+    assert _sites(run(1)) == _sites(run(1))
+    assert _sites(run(1)) != _sites(run(2))
+
+
+def test_de_novo_draws_atom_counts_from_the_stored_distribution(gen_pipe):
+    out = gen_pipe(num_samples=3, num_inference_steps=STEPS, generator=torch.Generator().manual_seed(0))
+    assert [len(s) for s in out.structures] == [4, 4, 4]
+    assert all(1 <= site.specie.Z <= 118 for s in out.structures for site in s)
+    out = gen_pipe(num_atoms=[2, 6], num_inference_steps=STEPS, generator=torch.Generator().manual_seed(0))
+    assert [len(s) for s in out.structures] == [2, 6]
+
+
+def test_progress_bar_counts_every_step(csp_pipe, capsys):
+    csp_pipe.set_progress_bar_config(disable=False)
+    try:
+        csp_pipe(compositions="NaCl", num_inference_steps=STEPS, generator=torch.Generator().manual_seed(0))
+    finally:
+        csp_pipe.set_progress_bar_config(disable=True)
+    assert f"{STEPS}/{STEPS}" in capsys.readouterr().err
+
+
+def test_to_device_and_batching(csp_pipe):
+    assert csp_pipe.to("cpu") is csp_pipe and csp_pipe._execution_device.type == "cpu"
+    out = csp_pipe(
+        compositions=["NaCl", "KBr", "LiF"],
+        num_inference_steps=STEPS,
+        batch_size=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert [s.composition.reduced_formula for s in out.structures] == ["NaCl", "KBr", "LiF"]
+
+
+@pytest.mark.parametrize("de_novo", [False, True])
+def test_save_and_load_round_trip_gives_identical_samples(tmp_path, de_novo, csp_pipe, gen_pipe):
+    pipe = gen_pipe if de_novo else csp_pipe
+    pipe.save_pretrained(tmp_path / "pipe")
+    index = json.loads((tmp_path / "pipe" / "model_index.json").read_text())
+    assert index["denoiser"] == ["hfmat.diffusion.denoiser", "CrystalDenoiser"]
+    assert index["coord_scheduler"] == ["hfmat.diffusion.schedulers.wrapped_normal", "WrappedNormalScheduler"]
+    assert index["lattice_scheduler"] == ["diffusers", "DDPMScheduler"]
+    assert (tmp_path / "pipe" / "denoiser" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = CrystalDiffusionPipeline.from_pretrained(tmp_path / "pipe")
+    loaded.set_progress_bar_config(disable=True)
+    assert (loaded.type_scheduler is None) == (not de_novo)
+    assert loaded.denoiser.config.num_atoms_distribution == pipe.denoiser.config.num_atoms_distribution
+    kwargs = {} if de_novo else {"compositions": ["SrTiO3", "NaCl"]}
+    a = pipe(**kwargs, num_samples=2, num_inference_steps=STEPS, generator=torch.Generator().manual_seed(5))
+    b = loaded(**kwargs, num_samples=2, num_inference_steps=STEPS, generator=torch.Generator().manual_seed(5))
+    assert _sites(a.structures) == _sites(b.structures)
+
+
+def test_loads_by_repo_id_from_the_offline_cache(tmp_path, hf_cache, csp_pipe):
+    csp_pipe.save_pretrained(tmp_path / "pipe")
+    hf_cache("hfmat/tiny-crystal-diffusion", tmp_path / "pipe")
+    loaded = CrystalDiffusionPipeline.from_pretrained("hfmat/tiny-crystal-diffusion")
+    assert isinstance(loaded.coord_scheduler, WrappedNormalScheduler)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"compositions": ["Xx2O3"]}, "Xx"),
+        ({"compositions": ["Sr0.5TiO3"]}, "whole numbers"),
+        ({"compositions": [""]}, "empty"),
+        ({"compositions": ["Na0Cl0"]}, "at least one atom"),
+        ({"compositions": ["Sr9O2"]}, "max_atoms=8"),
+        ({"compositions": ["NaCl"], "num_inference_steps": 0}, "num_inference_steps"),
+        ({"compositions": ["NaCl"], "num_inference_steps": 5000}, "num_inference_steps"),
+        ({"compositions": ["NaCl"], "num_samples": 0}, "num_samples"),
+        ({"compositions": ["NaCl"], "output_type": "xyz"}, "output_type"),
+        ({"compositions": ["NaCl"], "num_atoms": 2}, "not both"),
+        ({"num_atoms": 3}, "compositions only"),
+    ],
+)
+def test_bad_input_is_refused_before_sampling(csp_pipe, kwargs, message, monkeypatch):
+    def never(*a, **k):  # sampling must not start
+        raise AssertionError("sampling started")
+
+    monkeypatch.setattr(csp_pipe, "_sample_batch", never)
+    with pytest.raises(PipelineInputError, match=message):
+        csp_pipe(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message", [({"num_atoms": 0}, "at least one atom"), ({"num_atoms": [3, 9]}, "max_atoms")]
+)
+def test_bad_de_novo_counts_are_refused(gen_pipe, kwargs, message):
+    with pytest.raises(PipelineInputError, match=message):
+        gen_pipe(**kwargs, num_inference_steps=STEPS)

@@ -1,0 +1,135 @@
+"""training/train_diffusion.py on a tiny config: a full run to a pipeline folder, exact resume,
+--init-from, de novo (gen) training, and two processes under torchrun on CPU."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "training" / "train_diffusion.py"
+TINY = REPO / "training" / "configs" / "diffusion_tiny.yaml"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_diffusion", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def small_csv(shared_data, tmp_path_factory) -> Path:
+    """40 rows of the Perov-5 validation split as a one-file dataset (split "train")."""
+    csv.field_size_limit(10**8)
+    with open(shared_data / "perov_5" / "val.csv", newline="") as f:
+        rows = list(csv.DictReader(f))[:40]
+    path = tmp_path_factory.mktemp("data") / "perov_small.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _args(small_csv, out: Path, *extra: str, steps: int = 6, sets: tuple[str, ...] = ()) -> list[str]:
+    return [
+        "--config", str(TINY), "--output-dir", str(out), *extra,
+        "--set", f"dataset={small_csv}", "data_dir=null", "train_split=train", "eval_holdout=8",
+        "max_train_samples=null", f"max_steps={steps}", "per_device_batch_size=8", "save_every=3",
+        "eval_every=3", "log_every=1", "hidden_dim=16", "num_layers=1", "num_frequencies=4", "time_embed_dim=8", *sets,
+    ]  # fmt: skip
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "denoiser" / "diffusion_pytorch_model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def full_run(small_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    summary = _script().main(_args(small_csv, out))
+    return out, summary
+
+
+def test_full_run_ends_in_a_loadable_pipeline_with_a_card(full_run):
+    from hfmat.diffusion import CrystalDiffusionPipeline
+
+    out, summary = full_run
+    assert summary["step"] == 6 and summary["stop_reason"] == "done"
+    assert summary["train_crystals"] == 32 and summary["eval_crystals"] == 8
+    assert all(v == v for v in summary["eval"].values())  # finite, not NaN
+    final = out / "final"
+    card = (final / "README.md").read_text()
+    assert card.startswith("---\n") and "crystal structure prediction" in card and "{{" not in card
+    assert json.loads((final / "training_summary.json").read_text())["summary"]["step"] == 6
+    pipe = CrystalDiffusionPipeline.from_pretrained(final)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.type_scheduler is None and pipe.denoiser.config.predict_atom_types is False
+    # data statistics are registered config values of the denoiser
+    assert 2.0 < pipe.denoiser.config.lattice_scale < 3.0
+    assert pipe.denoiser.config.num_atoms_distribution[5] == 1.0
+    s = pipe(
+        compositions="SrTiO3", num_inference_steps=3, generator=torch.Generator().manual_seed(0)
+    ).structures[0]
+    assert s.composition.reduced_formula == "SrTiO3"
+    # checkpoints every 3 steps, in Accelerate's numbered slots
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
+
+
+def test_resume_is_exact(full_run, small_csv, tmp_path):
+    out, _ = full_run
+    script = _script()
+    first = script.main(_args(small_csv, tmp_path, "--stop-after-steps", "3"))
+    assert first["stop_reason"] == "stopped" and not (tmp_path / "final").exists()
+    second = script.main(_args(small_csv, tmp_path, "--resume", "latest"))
+    assert second["step"] == 6
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
+    straight, resumed = _weights(out / "final"), _weights(tmp_path / "final")
+    assert straight.keys() == resumed.keys()
+    for key in straight:  # EMA weights after 6 steps, straight vs stopped + resumed
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0)
+
+
+def test_init_from_starts_from_the_saved_weights(full_run, small_csv, tmp_path):
+    out, _ = full_run
+    summary = _script().main(
+        _args(small_csv, tmp_path, "--init-from", str(out / "final"), steps=2, sets=("lr=0.0",))
+    )
+    assert summary["step"] == 2
+    before, after = _weights(out / "final"), _weights(tmp_path / "final")
+    for key in before:  # lr 0: the EMA of unchanged weights is those weights
+        torch.testing.assert_close(after[key], before[key])
+
+
+def test_de_novo_training_saves_a_type_scheduler(small_csv, tmp_path):
+    from hfmat.diffusion import CrystalDiffusionPipeline, D3PMScheduler
+
+    summary = _script().main(_args(small_csv, tmp_path, steps=2, sets=("task=gen",)))
+    assert summary["eval"]["type"] > 0
+    pipe = CrystalDiffusionPipeline.from_pretrained(tmp_path / "final")
+    pipe.set_progress_bar_config(disable=True)
+    assert isinstance(pipe.type_scheduler, D3PMScheduler)
+    out = pipe(num_samples=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert [len(s) for s in out.structures] == [5, 5]  # Perov-5: the stored distribution is all 5
+
+
+def test_two_processes_under_torchrun(small_csv, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        str(SCRIPT), *_args(small_csv, tmp_path, steps=2),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "final" / "training_summary.json").read_text())["summary"]
+    assert summary["num_processes"] == 2 and summary["step"] == 2
