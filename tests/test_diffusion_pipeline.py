@@ -86,14 +86,12 @@ def test_formula_with_explicit_ones_means_the_same_cell(csp_pipe):
 
 
 def test_seeded_samples_repeat_and_seeds_differ(csp_pipe):
-    run = lambda seed: (
-        csp_pipe(
-            compositions=["NaCl"],
-            num_samples=2,
-            num_inference_steps=STEPS,  # noqa: E731
-            generator=torch.Generator().manual_seed(seed),
+    def run(seed):
+        gen = torch.Generator().manual_seed(seed)
+        return csp_pipe(
+            compositions=["NaCl"], num_samples=2, num_inference_steps=STEPS, generator=gen
         ).structures
-    )
+
     assert _sites(run(1)) == _sites(run(1))
     assert _sites(run(1)) != _sites(run(2))
 
