@@ -198,3 +198,28 @@ def test_dataset_with_missing_data_file_refused(dataset_folder, hub, tmp_path, c
     err = capsys.readouterr().err
     assert "not a complete dataset repository" in err and "data/train-00000-of-00001.parquet" in err
     assert hub == []
+
+
+def test_offline_push_says_so(lm_copy, capsys):
+    """HF_HUB_OFFLINE=1 (set by conftest): the real HfApi refuses, the message says what to do."""
+    assert main(["push", str(lm_copy), "--repo-id", "me/x"]) == 2
+    err = capsys.readouterr().err
+    assert "HF_HUB_OFFLINE=1 is set, so nothing can be pushed to me/x: unset it" in err
+    assert "passed its checks: 6 files" in err
+
+
+def test_unauthorized_push_says_how_to_log_in(lm_copy, monkeypatch):
+    from types import SimpleNamespace
+
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from hfmat.hub import HubError
+
+    response = SimpleNamespace(status_code=401, headers={}, request=None)
+
+    def refuse(self, *args, **kwargs):
+        raise HfHubHTTPError("401 Client Error: Unauthorized", response=response)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", refuse)
+    with pytest.raises(HubError, match="HTTP 401.*hf auth login"):
+        push_folder(lm_copy, "me/x")

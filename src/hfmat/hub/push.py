@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hfmat.hub.errors import HubError
 from hfmat.hub.layout import Artifact, check_folder
 
 
@@ -45,15 +46,43 @@ def push_folder(
         return PushResult(artifact, repo_id, None, None)
     api = api or HfApi(token=token)
     repo_type = artifact.repo_type
-    url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
-    if revision and revision != "main":
-        api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=str(artifact.folder),
-        repo_type=repo_type,
-        revision=revision,
-        commit_message=commit_message or f"Upload {artifact.kind} with hfmat",
-        allow_patterns=list(artifact.files),
-    )
+    try:
+        url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
+        if revision and revision != "main":
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(artifact.folder),
+            repo_type=repo_type,
+            revision=revision,
+            commit_message=commit_message or f"Upload {artifact.kind} with hfmat",
+            allow_patterns=list(artifact.files),
+        )
+    except _network_errors() as err:
+        raise HubError(_explain_upload_error(err, repo_id, artifact)) from err
     return PushResult(artifact, repo_id, str(url), str(getattr(commit, "commit_url", commit)))
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """OSError and the HTTP library's base error (httpx or requests, whichever huggingface_hub uses)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    return (OSError, *[c for c in HfHubHTTPError.__mro__[1:] if c.__name__ == "HTTPError"])
+
+
+def _explain_upload_error(err: BaseException, repo_id: str, artifact: Artifact) -> str:
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    checked = f"({artifact.folder} passed its checks: {len(artifact.files)} files, nothing was uploaded)"
+    if isinstance(err, OfflineModeIsEnabled):
+        return f"HF_HUB_OFFLINE=1 is set, so nothing can be pushed to {repo_id}: unset it and run again {checked}"
+    if isinstance(err, HfHubHTTPError):
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        if status in (401, 403):
+            return (
+                f"the Hub refused to write to {repo_id} (HTTP {status}): log in with `hf auth login` or set "
+                f"HF_TOKEN to a token with write access to that namespace {checked}"
+            )
+        return f"the Hub refused the push to {repo_id}: {err} {checked}"
+    return f"could not reach the Hub at {constants.ENDPOINT}: {err} {checked}"
