@@ -146,3 +146,20 @@ def test_empty_generated_set():
     m = generation_metrics([], workers=1, progress=False)
     assert m["n_generated"] == 0 and m["validity"] is None
     assert any("empty" in i["issue"] for i in m["issues"])
+
+
+@pytest.mark.parametrize(
+    "name, key",
+    [
+        ("perov_5", "perov_5"),
+        ("mp_20_subset", "mp_20"),
+        ("../shared/data/perov_5/test.csv", "perov_5"),
+        ("carbon-24", "carbon_24"),
+        ("my_data", None),
+    ],
+)
+def test_dataset_names(name, key):
+    from hfmat.evaluation.reference import COV_CUTOFFS, canonical_dataset
+
+    assert canonical_dataset(name) == key
+    assert COV_CUTOFFS["mp_20"] == {"struc": 0.4, "comp": 10.0} and COV_CUTOFFS["perov_5"]["struc"] == 0.2

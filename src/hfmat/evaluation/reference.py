@@ -56,10 +56,15 @@ _ALIASES = {
 
 
 def canonical_dataset(name: str | None) -> str | None:
-    """``mp20``, ``mp_20_subset``, ``perovskite``, a path ending in such a name ... -> ``mp_20`` etc.;
-    None when the name is not one of the benchmark datasets."""
+    """``mp20``, ``mp_20_subset``, ``perovskite``, a path with such a folder or file name in it
+    (``data/perov_5/test.csv``) ... -> ``mp_20`` etc.; None when no benchmark dataset is named."""
     if not name:
         return None
-    key = str(name).rstrip("/").rsplit("/", 1)[-1].lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    return key if key in PUBLISHED_CSP or key in COV_CUTOFFS else None
+    parts = str(name).replace("\\", "/").rstrip("/").split("/")
+    for part in reversed(parts):
+        key = part.lower().replace("-", "_")
+        key = key.rsplit(".", 1)[0] if "." in key else key
+        key = _ALIASES.get(key, key)
+        if key in PUBLISHED_CSP or key in COV_CUTOFFS:
+            return key
+    return None
