@@ -46,8 +46,6 @@ def _symmetrize(structure: Structure, symprec: float):
         sga = SpacegroupAnalyzer(refined, symprec=symprec)
         symmetrized = sga.get_symmetrized_structure()
         number = int(sga.get_space_group_number())
-    except CifError:
-        raise
     except Exception as err:  # spglib failures surface as several types
         raise CifError(f"space-group analysis failed at symprec={symprec}: {err}") from err
     return symmetrized, number
