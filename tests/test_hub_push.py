@@ -53,6 +53,9 @@ def hub(monkeypatch):
 
     def record(name, result):
         def method(self, *args, **kwargs):
+            if name == "upload_folder":  # what would go, read while the folder exists
+                folder = Path(kwargs["folder_path"])
+                kwargs["uploaded"] = {f: (folder / f).read_bytes() for f in kwargs["allow_patterns"]}
             calls.append((name, args, kwargs))
             return result
 
@@ -70,18 +73,39 @@ def test_push_language_model_uploads_exactly_the_artifact(lm_copy, hub, capsys):
     (lm_copy / ".DS_Store").write_text("litter")
     (lm_copy / "__pycache__").mkdir()
     (lm_copy / "__pycache__" / "x.pyc").write_bytes(b"\0")
-    rc = main(["push", str(lm_copy), "--repo-id", "me/cif-gpt2", "--private", "--commit-message", "first"])
+    rc = main(
+        ["push", str(lm_copy), "--repo-id", "hfmat-test/tiny-lm", "--private", "--commit-message", "first"]
+    )
     assert rc == 0
     assert [c[0] for c in hub] == ["create_repo", "upload_folder"]
     _, args, kwargs = hub[0]
-    assert args == ("me/cif-gpt2",) and kwargs["private"] is True and kwargs["exist_ok"] is True
+    assert args == ("hfmat-test/tiny-lm",) and kwargs["private"] is True and kwargs["exist_ok"] is True
     assert kwargs["repo_type"] == "model"
     _, _, up = hub[1]
-    assert up["repo_id"] == "me/cif-gpt2" and up["folder_path"] == str(lm_copy)
+    assert up["repo_id"] == "hfmat-test/tiny-lm" and up["folder_path"] == str(lm_copy)
     assert up["allow_patterns"] == LM_FILES
+    assert up["uploaded"] == {f: (lm_copy / f).read_bytes() for f in LM_FILES}
     assert up["commit_message"] == "first" and up["revision"] is None
     out = capsys.readouterr().out
     assert "complete language-model repository, 6 files" in out
+
+
+def test_card_snippets_follow_the_target_repo(lm_copy, hub, capsys):
+    """The card was rendered for hfmat-test/tiny-lm; pushed to me/cif-gpt2 its snippets name me/cif-gpt2."""
+    from huggingface_hub import ModelCard
+
+    before = (lm_copy / "README.md").read_text()
+    assert 'from_pretrained("hfmat-test/tiny-lm")' in before
+    assert main(["push", str(lm_copy), "--repo-id", "me/cif-gpt2"]) == 0
+    up = hub[-1][2]
+    assert up["folder_path"] != str(lm_copy) and up["allow_patterns"] == LM_FILES
+    card = ModelCard(up["uploaded"]["README.md"].decode())
+    assert 'from_pretrained("me/cif-gpt2")' in card.text and "hfmat-test/tiny-lm" not in card.text
+    assert card.data.to_dict()["hfmat"]["repo_id"] == "me/cif-gpt2"
+    assert card.data.to_dict()["license"] == "mit" and card.data.eval_results  # metadata kept
+    assert up["uploaded"]["model.safetensors"] == (lm_copy / "model.safetensors").read_bytes()
+    assert (lm_copy / "README.md").read_text() == before  # the folder on disk is left alone
+    assert "README.md names hfmat-test/tiny-lm: was uploaded naming me/cif-gpt2" in capsys.readouterr().out
 
 
 def test_push_to_a_branch_creates_it(lm_copy, hub):

@@ -49,6 +49,11 @@ def run(args) -> int:
     print(f"{artifact.folder}: complete {artifact.kind} repository, {len(artifact.files)} files")
     for name in artifact.files:
         print(f"  {name}")
+    if result.card_retargeted_from:
+        print(
+            f"README.md names {result.card_retargeted_from}: "
+            f"{'would be' if args.dry_run else 'was'} uploaded naming {args.repo_id} instead"
+        )
     if args.dry_run:
         print(f"dry run: nothing uploaded to {args.repo_id}")
     else:

@@ -4,7 +4,8 @@ A template is a Jinja2 markdown file whose first lines are ``---``, ``{{ card_da
 (huggingface_hub writes the YAML metadata there). :func:`render_card` fills it through
 ``huggingface_hub.ModelCard.from_template`` (``DatasetCard`` for dataset templates), refuses a
 template variable that was not given, builds the ``model-index`` from :func:`eval_results`, and
-records the hfmat and library versions under the ``hfmat`` metadata key.
+records the hfmat and library versions (and the ``repo_id`` its snippets name) under the ``hfmat``
+metadata key.
 
     results = eval_results({"match_rate@1": 41.2, "rmse@1": 0.091}, task_type="crystal-structure-prediction",
                            dataset_name="Perov-5", dataset_type="perov_5", dataset_split="test")
@@ -177,6 +178,9 @@ def render_card(
         )
     meta = dict(metadata or {})
     meta.setdefault("hfmat", {"version": installed_versions().get("hfmat", "unknown"), **_library_versions()})
+    if isinstance(fields.get("repo_id"), str) and isinstance(meta["hfmat"], dict):
+        # the repo the card's snippets name: `hfmat push` to another repo rewrites them
+        meta["hfmat"] = {**meta["hfmat"], "repo_id": fields["repo_id"]}
     is_dataset = path.stem in DATASET_TEMPLATES
     try:
         if is_dataset:

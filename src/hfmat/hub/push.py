@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from hfmat.hub.errors import HubError
 from hfmat.hub.layout import Artifact, check_folder
+from hfmat.hub.retarget import card_repo_id, retargeted_folder
 
 
 @dataclass
@@ -18,6 +20,7 @@ class PushResult:
     repo_id: str
     repo_url: str | None
     commit_url: str | None
+    card_retargeted_from: str | None = None  # the repo id the card's snippets named before the push
 
 
 def push_folder(
@@ -35,15 +38,30 @@ def push_folder(
     """Check ``folder`` (:func:`check_folder`) and upload exactly its checked files to ``repo_id``.
 
     Creates the repo first (``exist_ok=True``) and, for a ``revision`` other than ``main``, the
-    branch. The files sent are ``artifact.files`` (hidden files and ``__pycache__`` left out).
+    branch. The files sent are ``artifact.files`` (hidden files and ``__pycache__`` left out). When
+    the card's snippets name another repo (``hfmat.repo_id`` in its metadata, e.g. the
+    ``hfmat/<name>`` default of the training scripts), the uploaded README.md names ``repo_id``
+    instead; the folder on disk is left as it is.
     """
-    from huggingface_hub import HfApi
     from huggingface_hub.utils import validate_repo_id
 
     validate_repo_id(repo_id)
     artifact = check_folder(Path(folder), kind)
+    old = card_repo_id(artifact.folder)
+    old = old if old and old != repo_id else None
     if dry_run:
-        return PushResult(artifact, repo_id, None, None)
+        return PushResult(artifact, repo_id, None, None, old)
+    with contextlib.ExitStack() as stack:
+        source = artifact.folder
+        if old:
+            source = stack.enter_context(retargeted_folder(artifact.folder, artifact.files, old, repo_id))
+        url, commit = _upload(api, token, artifact, source, repo_id, private, revision, commit_message)
+    return PushResult(artifact, repo_id, str(url), str(getattr(commit, "commit_url", commit)), old)
+
+
+def _upload(api, token, artifact, source, repo_id, private, revision, commit_message):
+    from huggingface_hub import HfApi
+
     api = api or HfApi(token=token)
     repo_type = artifact.repo_type
     try:
@@ -52,7 +70,7 @@ def push_folder(
             api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
         commit = api.upload_folder(
             repo_id=repo_id,
-            folder_path=str(artifact.folder),
+            folder_path=str(source),
             repo_type=repo_type,
             revision=revision,
             commit_message=commit_message or f"Upload {artifact.kind} with hfmat",
@@ -60,7 +78,7 @@ def push_folder(
         )
     except _network_errors() as err:
         raise HubError(_explain_upload_error(err, repo_id, artifact)) from err
-    return PushResult(artifact, repo_id, str(url), str(getattr(commit, "commit_url", commit)))
+    return url, commit
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:

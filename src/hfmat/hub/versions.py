@@ -56,7 +56,7 @@ def saved_versions(folder: str | Path) -> dict[str, str]:
         if isinstance(block, dict):
             for name, version in block.items():
                 key = "hfmat" if name == "version" else name
-                if isinstance(version, str):
+                if key in LIBRARIES and isinstance(version, str):
                     found.setdefault(key, version)
     return found
 
