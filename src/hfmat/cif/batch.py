@@ -61,8 +61,12 @@ def map_items(
             bar.update(len(chunk))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for chunk, out in zip(chunks, pool.map(partial(_run_chunk, fn), chunks), strict=True):
-                results += out
+            futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks]
+            for chunk, future in zip(chunks, futures, strict=True):
+                try:
+                    results += future.result()
+                except Exception as err:  # a worker died (BrokenProcessPool): the chunk's items say so
+                    results += [(None, f"worker failed: {type(err).__name__}: {err}")] * len(chunk)
                 bar.update(len(chunk))
     bar.close()
     return [ItemResult(i, value, error) for i, (value, error) in enumerate(results)]
