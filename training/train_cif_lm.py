@@ -119,7 +119,12 @@ def build_datasets(cfg: dict, tokenizer):
         skipped[name] = stats
         return out
 
-    train = featurize(ds[cfg["train_split"]], cfg["train_split"])
+    train = ds[cfg["train_split"]]
+    if cfg["max_train_samples"] and not cfg["eval_split"]:
+        # a small run featurizes only the rows it uses
+        wanted = int(cfg["max_train_samples"]) + int(cfg["eval_holdout"])
+        train = train.select(range(min(len(train), wanted)))
+    train = featurize(train, cfg["train_split"])
     if cfg["eval_split"]:
         evalset = featurize(ds[cfg["eval_split"]], cfg["eval_split"])
     else:
@@ -239,6 +244,9 @@ def main(argv=None) -> dict:
         shuffle=True,
         collate_fn=collator,
         drop_last=True,
+        # its own generator: starting an iterator (as a resumed run does mid-epoch) then draws
+        # nothing from the global RNG, so dropout after a resume matches an uninterrupted run
+        generator=torch.Generator().manual_seed(int(cfg["seed"])),
     )
     eval_loader = torch.utils.data.DataLoader(
         eval_ds, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator

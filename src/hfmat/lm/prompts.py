@@ -46,7 +46,7 @@ def cell_composition(composition, formula_units: int | None = None):
         )
     if len(comp) == 0 or comp.num_atoms <= 0:
         raise PromptError(f"composition {composition!r} has no atoms")
-    unknown = [str(el) for el in comp if str(el) not in _ELEMENTS]
+    unknown = [getattr(el, "symbol", str(el)) for el in comp if str(el) not in _ELEMENTS]
     if unknown:
         raise PromptError(f"composition {composition!r}: unknown element(s) {', '.join(unknown)}")
     for el, amount in comp.items():
