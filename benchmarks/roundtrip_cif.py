@@ -3,7 +3,7 @@
 For each CSV: ``cif_to_structure(structure_to_cif(s))`` must match ``s`` under
 StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3); prints the match rate and the worst RMS.
 
-    python benchmarks/roundtrip_cif.py [--data /work/shared/data] [--limit N] [--workers 2]
+    python benchmarks/roundtrip_cif.py [--data /work/shared/data] [--limit N] [--workers 2] [--files a.csv ...]
 """
 
 from __future__ import annotations
@@ -55,13 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit", type=int, default=None, help="rows per file (default: all)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--files", nargs="+", default=FILES, help="CSV paths under --data")
     args = parser.parse_args(argv)
 
     print(
         f"{'file':26s} {'rows':>6s} {'matched':>8s} {'rate %':>8s} {'worst RMS':>10s} {'errors':>6s} {'s':>7s}"
     )
     failed_any = False
-    for name in FILES:
+    for name in args.files:
         path = args.data / name
         if not path.exists():
             print(f"{name:26s} missing")

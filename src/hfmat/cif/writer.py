@@ -59,7 +59,8 @@ def structure_to_cif(
     The structure is refined to the conventional standard cell of the space group spglib finds
     at ``symprec``; only symmetry-distinct sites are written, with their multiplicities. When
     the text read back does not match ``structure`` (``round_trip_matcher``), the next, tighter
-    tolerance of ``SYMPREC_LADDER`` is tried; the last one is kept.
+    tolerance of ``SYMPREC_LADDER`` is tried; then the input's own (Niggli-reduced) cell in P1;
+    when nothing matches, the text at the tightest tolerance is kept.
     """
     from hfmat.cif.reader import cif_to_structure
 
@@ -67,16 +68,20 @@ def structure_to_cif(
     structure = structure.copy()
     structure.remove_oxidation_states()
     matcher = round_trip_matcher()
-    for i, factor in enumerate(SYMPREC_LADDER):
-        text = _render(structure, symprec * factor, int(decimals), atom_props)
-        if i == len(SYMPREC_LADDER) - 1:
-            return text
+
+    def matches(text: str) -> bool:
         try:
-            if matcher.fit(structure, cif_to_structure(text)):
-                return text
+            return bool(matcher.fit(structure, cif_to_structure(text)))
         except CifError:
-            continue
-    raise AssertionError("unreachable")
+            return False
+
+    text = ""
+    for factor in SYMPREC_LADDER:
+        text = _render(structure, symprec * factor, int(decimals), atom_props)
+        if matches(text):
+            return text
+    as_p1 = _render_p1(structure, int(decimals), atom_props)
+    return as_p1 if matches(as_p1) else text
 
 
 def _check_writable(structure, decimals) -> None:
@@ -90,22 +95,37 @@ def _check_writable(structure, decimals) -> None:
         raise CifError(f"decimals={decimals} is outside 0..10")
 
 
+def _formula_order(comp) -> tuple[list[str], list[str], dict[str, int]]:
+    order = comp.formula.split()
+    elements = ["".join(c for c in token if c.isalpha()) for token in order]
+    return order, elements, {el: i for i, el in enumerate(elements)}
+
+
 def _render(structure: Structure, symprec: float, d: int, atom_props: bool) -> str:
     symmetrized, number = _symmetrize(structure, symprec)
-
-    comp = symmetrized.composition
-    order = [e for e in comp.formula.split()]
-    elements = ["".join(c for c in token if c.isalpha()) for token in order]
-    rank = {el: i for i, el in enumerate(elements)}
-    _, z = comp.get_reduced_composition_and_factor()
-
+    _, _, rank = _formula_order(symmetrized.composition)
     orbits = [
         (rank[sites[0].specie.symbol], sites[0].specie.symbol, np.array([site.frac_coords for site in sites]))
         for sites in symmetrized.equivalent_sites
     ]
-    rows = canonical_rows(number, orbits, d)
+    return _text(symmetrized.lattice, symmetrized.composition, number, orbits, d, atom_props)
 
-    lat = symmetrized.lattice
+
+def _render_p1(structure: Structure, d: int, atom_props: bool) -> str:
+    """The input's own cell, Niggli-reduced, written in P1 (every site its own row)."""
+    try:
+        reduced = structure.get_reduced_structure()
+    except Exception as err:
+        raise CifError(f"Niggli reduction failed: {err}") from err
+    _, _, rank = _formula_order(reduced.composition)
+    orbits = [(rank[site.specie.symbol], site.specie.symbol, site.frac_coords[None]) for site in reduced]
+    return _text(reduced.lattice, reduced.composition, 1, orbits, d, atom_props)
+
+
+def _text(lat, comp, number: int, orbits, d: int, atom_props: bool) -> str:
+    order, elements, _ = _formula_order(comp)
+    _, z = comp.get_reduced_composition_and_factor()
+    rows = canonical_rows(number, orbits, d)
     lines = [
         "data_" + "".join(order),
         f"_symmetry_space_group_name_H-M {space_group_symbol(number)}",
