@@ -141,3 +141,49 @@ def test_dataset_card_with_standard_split_sizes():
     card = render_card("dataset", metadata=DATASET_META, **fields)
     assert "| train | 3487 | 11356 |" in card.text
     assert "| validation | 300 | n/a |" in card.text
+
+
+def test_language_model_card_carries_measured_results(tmp_path):
+    """hfmat.lm.card renders model_cards/cif_lm.md through render_card: model-index from eval metrics."""
+    import shutil
+    from pathlib import Path
+
+    from hfmat.hub import check_folder
+    from hfmat.lm.card import write_model_card
+
+    folder = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "lm-tiny", tmp_path / "lm"))
+    run = {
+        "k": 1,
+        "constrained": True,
+        "num_compositions": 50,
+        "validity_rate": 0.64,
+        "match_rate": 0.12,
+        "rmse": 0.081,
+    }
+    write_model_card(
+        folder, repo_id="me/cif-gpt2", eval_metrics={"description": "50 test compositions.", "runs": [run]}
+    )
+    assert check_folder(folder).kind == "language-model"
+    card = ModelCard.load(folder / "README.md")
+    got = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert got == {"match_rate@1": 12.0, "validity@1": 64.0, "rmse@1": 0.081}
+    assert card.data.eval_results[0].dataset_split == "test"
+    assert 'from_pretrained("me/cif-gpt2")' in card.text and "Antunes" in card.text
+
+
+def test_pipeline_card_carries_measured_results(tmp_path):
+    """hfmat.diffusion.card renders model_cards/diffusion.md through render_card."""
+    import shutil
+    from pathlib import Path
+
+    from hfmat.diffusion.card import write_model_card
+    from hfmat.hub import check_folder
+
+    folder = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "pipeline-tiny", tmp_path / "pipe"))
+    row = {"steps": 50, "corrector": "no", "k": 1, "match_rate": 31.5, "rmse": 0.12, "n": 40}
+    write_model_card(folder, evaluation={"text": "40 test compositions.", "rows": [row]}, repo_id="me/diff")
+    assert check_folder(folder).kind == "pipeline"
+    card = ModelCard.load(folder / "README.md")
+    assert {r.metric_value for r in card.data.eval_results} == {31.5, 0.12}
+    assert card.data.to_dict()["library_name"] == "diffusers"
+    assert 'CrystalDiffusionPipeline.from_pretrained("me/diff")' in card.text and "Jiao, Rui" in card.text
