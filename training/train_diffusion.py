@@ -339,11 +339,11 @@ def main(argv=None) -> dict:
     )
     progress = TrainingProgress()
     accelerator.register_for_checkpointing(progress)
-    noise = NoiseGenerator(int(cfg["seed"]) * 1000 + accelerator.process_index, accelerator.device)
-    accelerator.register_for_checkpointing(noise)
     if ema is not None:
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
+    noise = NoiseGenerator(int(cfg["seed"]) * 1000 + accelerator.process_index, accelerator.device)
+    accelerator.register_for_checkpointing(noise)
     resumed = resume_from_checkpoint(accelerator, args.resume, output_dir) if args.resume else None
     if resumed:
         accelerator.print(f"resumed from {resumed} at step {progress.step} (epoch {progress.epoch})")

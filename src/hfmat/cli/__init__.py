@@ -8,7 +8,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order ``hfmat --help`` lists them.
-COMMANDS = ["demo", "examples", "cif", "tokenizer", "push", "evaluate", "generate"]
+COMMANDS = ["demo", "examples", "cif", "tokenizer", "push", "evaluate", "generate", "diffuse"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,181 @@
+"""Crystal diffusion benchmark: sampling speed and CSP quality at each step count, training speed.
+
+    python benchmarks/bench_diffusion.py --pipeline checkpoints/crystal-diffusion-perov5 \
+        --targets 100 --k 1 --steps 1000 200 100 50 --threads 1
+
+For each step count it samples ``k`` structures for each of ``--targets`` Perov-5 test compositions
+(a seeded random subset of test.csv), times the sampling (structures/s) and computes the match rate
+and RMSE with hfmat.evaluation.csp_metrics (StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)),
+for the first sample and for all k. ``--corrector-steps`` / ``--corrector-lr`` / ``--predictor``
+override the sampler settings saved with the pipeline. It then times training steps (forward, loss,
+backward, AdamW) of the pipeline's denoiser on Perov-5 batches. ``--json`` writes every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pipeline", default=str(REPO / "checkpoints" / "crystal-diffusion-perov5"))
+    p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    p.add_argument("--dataset", default="perov_5")
+    p.add_argument("--split", default="test")
+    p.add_argument("--targets", type=int, default=50, help="number of test compositions")
+    p.add_argument("--k", type=int, default=1, help="samples per composition")
+    p.add_argument("--steps", type=int, nargs="+", default=[1000, 200, 100, 50])
+    p.add_argument("--corrector-steps", type=int, default=None)
+    p.add_argument("--corrector-lr", type=float, default=None)
+    p.add_argument("--predictor", choices=["ancestral", "reverse_diffusion"], default=None)
+    p.add_argument("--batch-size", type=int, default=500, help="crystals per denoiser batch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-steps", type=int, default=20, help="training steps to time (0: skip)")
+    p.add_argument("--train-batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--workers", type=int, default=1, help="StructureMatcher processes")
+    p.add_argument("--json", default=None, help="write the figures here")
+    return p.parse_args(argv)
+
+
+def load_targets(args):
+    from hfmat.data import load_crystal_dataset
+
+    ds = load_crystal_dataset(args.dataset, data_dir=Path(args.data_dir), splits=[args.split])[args.split]
+    ds = ds.shuffle(seed=args.seed).select(range(min(args.targets, len(ds))))
+    from pymatgen.core import Structure
+
+    return [Structure.from_str(text, fmt="cif") for text in ds["cif"]], list(ds["material_id"])
+
+
+def sample_and_score(pipe, refs, args, steps: int) -> dict:
+    from hfmat.evaluation import csp_metrics
+
+    comps = [s.composition for s in refs]
+    gen = torch.Generator().manual_seed(args.seed)
+    start = time.perf_counter()
+    out = pipe(
+        compositions=comps,
+        num_samples=args.k,
+        num_inference_steps=steps,
+        generator=gen,
+        corrector_steps=args.corrector_steps,
+        corrector_step_lr=args.corrector_lr,
+        batch_size=args.batch_size,
+    )
+    seconds = time.perf_counter() - start
+    cands = [out.structures[i * args.k : (i + 1) * args.k] for i in range(len(refs))]
+    m = csp_metrics(cands, refs, k=args.k, workers=args.workers, progress=False)
+    return {
+        "steps": steps,
+        "corrector_steps": pipe.coord_scheduler.config.corrector_steps
+        if args.corrector_steps is None
+        else args.corrector_steps,
+        "corrector_lr": pipe.coord_scheduler.config.corrector_step_lr
+        if args.corrector_lr is None
+        else args.corrector_lr,
+        "predictor": pipe.coord_scheduler.config.predictor,
+        "targets": len(refs),
+        "k": args.k,
+        "structures": len(out.structures),
+        "sampling_s": seconds,
+        "structures_per_s": len(out.structures) / seconds,
+        "match_rate_k1": 100 * m["match_rate_k1"],
+        "rmse_k1": m["rmse_k1"],
+        "match_rate": 100 * m["match_rate"],
+        "rmse": m["rmse"],
+    }
+
+
+def train_speed(pipe, refs, args) -> dict:
+    from hfmat.data import GraphCollator, structure_to_graph
+    from hfmat.diffusion.loss import diffusion_loss
+
+    model = pipe.denoiser
+    model.train()
+    graphs = [structure_to_graph(s) for s in refs]
+    while len(graphs) < args.train_batch:
+        graphs = graphs + graphs
+    batch = GraphCollator()(graphs[: args.train_batch])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        loss = diffusion_loss(
+            model,
+            batch,
+            pipe.lattice_scheduler,
+            pipe.coord_scheduler,
+            None,
+            model.config.lattice_scale,
+            generator=gen,
+        )["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.train_steps):
+        step()
+    seconds = time.perf_counter() - start
+    model.eval()
+    return {"train_batch": args.train_batch, "train_steps_per_s": args.train_steps / seconds}
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from hfmat.diffusion import CrystalDiffusionPipeline
+
+    pipe = CrystalDiffusionPipeline.from_pretrained(args.pipeline)
+    pipe.set_progress_bar_config(disable=True)
+    if args.predictor:
+        pipe.coord_scheduler.register_to_config(predictor=args.predictor)
+    refs, _ = load_targets(args)
+    rows = []
+    for steps in args.steps:
+        row = sample_and_score(pipe, refs, args, steps)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    train = train_speed(pipe, refs, args) if args.train_steps else None
+
+    print(
+        f"\ncrystal diffusion: {args.pipeline}, {len(refs)} {args.dataset} {args.split} compositions x k={args.k}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    header = "| steps | predictor | corrector (steps, lr) | structures/s | match@1 % | RMSE@1 |"
+    if args.k > 1:
+        header += f" match@{args.k} % | RMSE@{args.k} |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for r in rows:
+        fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        line = (
+            f"| {r['steps']} | {r['predictor']} | {r['corrector_steps']}, {r['corrector_lr']:g} | "
+            f"{r['structures_per_s']:.2f} | {r['match_rate_k1']:.1f} | {fmt(r['rmse_k1'])} |"
+        )
+        if args.k > 1:
+            line += f" {r['match_rate']:.1f} | {fmt(r['rmse'])} |"
+        print(line)
+    if train:
+        print(
+            f"\ntraining: {train['train_steps_per_s']:.2f} steps/s at batch {train['train_batch']} (forward+backward+AdamW)"
+        )
+    result = {"args": vars(args), "rows": rows, "train": train}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
