@@ -64,10 +64,11 @@ CITATIONS = {
 
 
 def templates_dir() -> Path:
-    """The ``model_cards/`` folder: ``$HFMAT_MODEL_CARDS`` if set, else the one next to ``src/``."""
+    """The card templates: ``$HFMAT_MODEL_CARDS`` if set, else ``hfmat/hub/model_cards`` (in the
+    source tree a symlink to the repository's ``model_cards/``; in a wheel, a copy of it)."""
     if os.environ.get("HFMAT_MODEL_CARDS"):
         return Path(os.environ["HFMAT_MODEL_CARDS"])
-    return Path(__file__).resolve().parents[3] / "model_cards"
+    return Path(__file__).resolve().parent / "model_cards"
 
 
 def template_path(template: str | os.PathLike) -> Path:
