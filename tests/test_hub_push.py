@@ -247,3 +247,30 @@ def test_unauthorized_push_says_how_to_log_in(lm_copy, monkeypatch):
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", refuse)
     with pytest.raises(HubError, match="HTTP 401.*hf auth login"):
         push_folder(lm_copy, "me/x")
+
+
+def test_pushed_folder_loads_back_by_repo_id(lm_copy, monkeypatch, hf_cache, tmp_path):
+    """Push with a fake Hub that stores the uploaded files as the repo's cached snapshot, then pull
+    the model, its tokenizer and its card by repo id, offline."""
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    def create_repo(self, repo_id, **kwargs):
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, *, repo_id, folder_path, allow_patterns, **kwargs):
+        received = tmp_path / "received"
+        for name in allow_patterns:
+            (received / name).parent.mkdir(parents=True, exist_ok=True)
+            (received / name).write_bytes((Path(folder_path) / name).read_bytes())
+        hf_cache(repo_id, received)
+        return "commit"
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    push_folder(lm_copy, "me/cif-gpt2-roundtrip")
+    model = AutoModelForCausalLM.from_pretrained("me/cif-gpt2-roundtrip")
+    tok = AutoTokenizer.from_pretrained("me/cif-gpt2-roundtrip")
+    assert model.config.vocab_size == len(tok)
+    card = ModelCard.load(huggingface_hub.snapshot_download("me/cif-gpt2-roundtrip") + "/README.md")
+    assert 'from_pretrained("me/cif-gpt2-roundtrip")' in card.text
