@@ -136,3 +136,20 @@ def test_dataset_loads_from_cache_by_repo_id(examples_dir, hf_cache, tmp_path):
     assert again["train"]["formula"] == ds["train"]["formula"]
     by_id = load_crystal_dataset("hfmat-test/examples")
     assert by_id["train"]["cif"] == ds["train"]["cif"]
+
+
+def test_tokenizer_repo_loads_by_repo_id(hf_cache, tmp_path):
+    from hfmat.tokenization import build_tokenizer
+
+    folder = B.build_tokenizer_folder(tmp_path / "tok", repo_id="hfmat-test/cif-tokenizer")
+    hf_cache("hfmat-test/cif-tokenizer", folder)
+    tok = AutoTokenizer.from_pretrained("hfmat-test/cif-tokenizer")
+    reference = build_tokenizer()
+    assert tok(TEXT)["input_ids"] == reference(TEXT)["input_ids"]
+    assert tok.get_vocab() == reference.get_vocab()
+    assert (
+        load(AutoTokenizer, "hfmat-test/cif-tokenizer").decode(
+            tok(TEXT)["input_ids"], skip_special_tokens=True
+        )
+        == TEXT
+    )
