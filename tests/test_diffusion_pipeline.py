@@ -181,3 +181,24 @@ def test_bad_input_is_refused_before_sampling(csp_pipe, kwargs, message, monkeyp
 def test_bad_de_novo_counts_are_refused(gen_pipe, kwargs, message):
     with pytest.raises(PipelineInputError, match=message):
         gen_pipe(**kwargs, num_inference_steps=STEPS)
+
+
+def test_shipped_perov5_pipeline_predicts_valid_perovskite_cifs():
+    from pathlib import Path
+
+    from hfmat.cif import cif_to_structure
+    from hfmat.cif.structural import structural_validity
+
+    folder = Path(__file__).resolve().parents[1] / "checkpoints" / "crystal-diffusion-perov5"
+    assert (folder / "README.md").read_text().startswith("---\n")
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert size < 30 * 2**20 and not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pkl"))
+    pipe = CrystalDiffusionPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.type_scheduler is None  # structure prediction only
+    out = pipe(compositions=["SrTiO3"], num_samples=2, num_inference_steps=20, corrector_steps=0,
+               generator=torch.Generator().manual_seed(0), output_type="cif")  # fmt: skip
+    for cif, structure in zip(out.cifs, out.structures):
+        assert cif_to_structure(cif).composition.reduced_formula == "SrTiO3"
+        assert structural_validity(structure)[0]
+        assert 30 < structure.volume < 120  # a 5-atom perovskite cell is about 60 A^3
