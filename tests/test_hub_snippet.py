@@ -9,6 +9,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "finetuning.md"
 PUBLISHED = {
@@ -27,6 +29,7 @@ def published_snippet() -> str:
     return match.group(1)
 
 
+@pytest.mark.slow  # two real samplers, ~20-60 s on 2 busy cores
 def test_use_a_published_model_snippet_runs_offline(hf_cache):
     code = published_snippet()
     for repo_id, (shipped, fixture) in PUBLISHED.items():
