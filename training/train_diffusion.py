@@ -486,12 +486,15 @@ def write_final(components: dict, cfg: dict, summary: dict, final_dir: Path) -> 
     from hfmat.diffusion import CrystalDiffusionPipeline
     from hfmat.diffusion.card import write_model_card
 
+    record = {"config": cfg, "summary": summary, "date": time.strftime("%Y-%m-%d")}
+    previous = Path(cfg["init_from"] or "") / "training_summary.json"
+    if cfg["init_from"] and previous.is_file():  # keep the history of a continued run
+        earlier = json.loads(previous.read_text())
+        record["previous"] = [*earlier.pop("previous", []), earlier]
     pipe = CrystalDiffusionPipeline(**components)
     final_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(final_dir, safe_serialization=True)
-    (final_dir / "training_summary.json").write_text(
-        json.dumps({"config": cfg, "summary": summary, "date": time.strftime("%Y-%m-%d")}, indent=1) + "\n"
-    )
+    (final_dir / "training_summary.json").write_text(json.dumps(record, indent=1) + "\n")
     write_model_card(final_dir)
 
 

@@ -29,6 +29,21 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _stage_text(cfg: dict[str, Any], summ: dict[str, Any], de_novo: bool) -> str:
+    ev = summ.get("eval") or {}
+    nan = float("nan")
+    text = (
+        f"{summ.get('step')} optimizer steps ({summ.get('epochs', 0):.1f} epochs) of batch "
+        f"{cfg.get('per_device_batch_size')} x {summ.get('num_processes')} process(es) x accumulation "
+        f"{cfg.get('gradient_accumulation_steps')}, AdamW lr {cfg.get('lr')} (warm-up {cfg.get('warmup_steps')}, "
+        f"cosine decay), EMA decay {cfg.get('ema_decay')}; {summ.get('wall_s', 0) / 60:.1f} min wall time at "
+        f"{summ.get('steps_per_s', 0):.2f} steps/s on {cfg.get('num_threads') or 'all'} CPU thread(s). "
+        f"Held-out loss at the end {ev.get('loss', nan):.4f} (lattice {ev.get('lattice', nan):.4f}, "
+        f"coordinates {ev.get('coord', nan):.4f}"
+    )
+    return text + (f", types {ev.get('type', nan):.4f})." if de_novo else ").")
+
+
 def write_model_card(
     folder: str | Path, evaluation: dict[str, Any] | None = None, repo_id: str | None = None
 ) -> Path:
@@ -67,19 +82,20 @@ def write_model_card(
         cli_usage = "--composition SrTiO3 --num-samples 4"
 
     if summ:
-        ev = summ.get("eval") or {}
+        stages = [*run.get("previous", []), {"config": cfg, "summary": summ}]
+        parts = []
+        for i, stage in enumerate(stages, start=1):
+            prefix = f"Stage {i}: " if len(stages) > 1 else ""
+            if i > 1:
+                prefix += "continued from the stage before (`--init-from`), fresh optimizer and schedule. "
+            parts.append(prefix + _stage_text(stage["config"], stage["summary"], de_novo))
+        first = stages[0]["config"]
         training = (
-            f"Dataset: `{cfg.get('dataset')}` split `{cfg.get('train_split')}` "
+            f"Dataset: `{first.get('dataset')}` split `{first.get('train_split')}` "
             f"({summ.get('train_crystals')} crystals; {summ.get('eval_crystals')} held out for the eval loss). "
-            f"{cfg.get('dataset_note', '')}\n\n"
-            f"{summ.get('step')} optimizer steps ({summ.get('epochs', 0):.1f} epochs) of batch "
-            f"{cfg.get('per_device_batch_size')} x {summ.get('num_processes')} process(es) x accumulation "
-            f"{cfg.get('gradient_accumulation_steps')}, AdamW lr {cfg.get('lr')} (warm-up, cosine decay), "
-            f"EMA decay {cfg.get('ema_decay')}; {summ.get('wall_s', 0) / 60:.1f} min wall time at "
-            f"{summ.get('steps_per_s', 0):.2f} steps/s. Final held-out loss {ev.get('loss', float('nan')):.4f} "
-            f"(lattice {ev.get('lattice', float('nan')):.4f}, coordinates {ev.get('coord', float('nan')):.4f}"
-            + (f", types {ev.get('type', float('nan')):.4f}" if de_novo else "")
-            + "). Script: `training/train_diffusion.py` (Accelerate)."
+            f"{first.get('dataset_note', '')}\n\n"
+            + "\n\n".join(parts)
+            + "\n\nScript: `training/train_diffusion.py` (Accelerate)."
         )
     else:
         training = "No training summary was saved with this pipeline."

@@ -108,7 +108,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         compositions=None,
         num_atoms=None,
         num_samples: int = 1,
-        num_inference_steps: int = 1000,
+        num_inference_steps: int = 200,
         timesteps: list[int] | None = None,
         generator: torch.Generator | None = None,
         output_type: str = "structure",
