@@ -202,3 +202,41 @@ def test_shipped_perov5_pipeline_predicts_valid_perovskite_cifs():
         assert cif_to_structure(cif).composition.reduced_formula == "SrTiO3"
         assert structural_validity(structure)[0]
         assert 30 < structure.volume < 120  # a 5-atom perovskite cell is about 60 A^3
+
+
+def test_cli_diffuse_writes_cifs(tmp_path, capsys):
+    from pathlib import Path
+
+    from hfmat.cli import main
+
+    folder = Path(__file__).resolve().parents[1] / "checkpoints" / "crystal-diffusion-perov5"
+    argv = [
+        "diffuse",
+        str(folder),
+        "-c",
+        "BaTiO3",
+        "-n",
+        "2",
+        "--steps",
+        "10",
+        "--corrector-steps",
+        "0",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    written = sorted(tmp_path.glob("*.cif"))
+    assert [p.name for p in written] == ["0000_Ba1Ti1O3.cif", "0001_Ba1Ti1O3.cif"]
+    assert main(["diffuse", str(folder), "-c", "Xx3"]) == 2
+    assert "unknown element 'Xx'" in capsys.readouterr().err
+
+
+def test_model_card_reports_measured_rows(tmp_path, csp_pipe):
+    from hfmat.diffusion.card import write_model_card
+
+    csp_pipe.save_pretrained(tmp_path)
+    rows = [{"steps": 50, "corrector": "none", "k": 20, "match_rate": 91.5, "rmse": 0.05, "n": 500}]
+    path = write_model_card(tmp_path, evaluation={"text": "Measured with X.", "rows": rows})
+    text = path.read_text()
+    assert "| 50 | none | 20 | 91.50 | 0.0500 | 500 | 98.60 % / 0.0128 |" in text
+    assert "match_rate@20 (50 steps)" in text and "value: 91.5" in text
