@@ -17,6 +17,8 @@ from hfmat.diffusion import (
 )
 
 STEPS = 4
+# random untrained models draw exotic elements, whose missing electronegativity pymatgen warns about
+pytestmark = pytest.mark.filterwarnings("ignore:No Pauling electronegativity")
 
 
 def _pipeline(de_novo: bool) -> CrystalDiffusionPipeline:
