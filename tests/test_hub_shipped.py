@@ -22,3 +22,40 @@ def test_shipped_checkpoint_is_a_complete_hub_repo(folder):
     card = ModelCard.load(folder / "README.md")
     assert card.data.to_dict()["hfmat"]["repo_id"] == f"hfmat/{folder.name}"
     assert f'from_pretrained("hfmat/{folder.name}")' in card.text
+
+
+CIF_PREFIX = "data_Sr1Ti1O3\n_symmetry_space_group_name_H-M Pm-3m\n_cell_length_a "
+
+
+def test_shipped_language_model_loads_by_repo_id(hf_cache):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = REPO / "checkpoints" / "cif-gpt2-perov5"
+    assert folder.is_dir(), "checkpoints/cif-gpt2-perov5 is not shipped"
+    hf_cache("hfmat/cif-gpt2-perov5", folder)
+    tok = AutoTokenizer.from_pretrained("hfmat/cif-gpt2-perov5")
+    model = AutoModelForCausalLM.from_pretrained("hfmat/cif-gpt2-perov5")
+    ids = tok(CIF_PREFIX, return_tensors="pt")["input_ids"]
+    assert tok.decode(ids[0], skip_special_tokens=True) == CIF_PREFIX
+    with torch.no_grad():
+        nxt = tok.decode(model(ids).logits[0, -1].argmax())
+    assert nxt.isdigit(), f"a trained model continues a cell length with a digit, got {nxt!r}"
+
+
+def test_shipped_pipeline_loads_by_repo_id(hf_cache):
+    import torch
+
+    from hfmat.diffusion import CrystalDiffusionPipeline
+
+    folder = REPO / "checkpoints" / "crystal-diffusion-perov5"
+    assert folder.is_dir(), "checkpoints/crystal-diffusion-perov5 is not shipped"
+    hf_cache("hfmat/crystal-diffusion-perov5", folder)
+    pipe = CrystalDiffusionPipeline.from_pretrained("hfmat/crystal-diffusion-perov5")
+    out = pipe(
+        compositions=["SrTiO3"],
+        num_samples=1,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert [s.composition.reduced_formula for s in out.structures] == ["SrTiO3"]
