@@ -23,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("-n", "--num-samples", type=int, default=4, help="samples per composition and model")
     p.add_argument("--out", default="outputs/demo", help="folder for the generated CIFs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: the pipeline's)")
     p.set_defaults(func=run)
 
 
@@ -57,7 +58,7 @@ def _describe(structure) -> tuple[str, str]:
     return sg, ("valid" if ok else "invalid") + f" ({reason})"
 
 
-def _diffusion(folder: Path, compositions, n: int, seed: int, out: Path) -> None:
+def _diffusion(folder: Path, compositions, n: int, seed: int, out: Path, steps: int | None) -> None:
     import torch
 
     from hfmat.diffusion import CrystalDiffusionPipeline
@@ -69,6 +70,7 @@ def _diffusion(folder: Path, compositions, n: int, seed: int, out: Path) -> None
         num_samples=n,
         generator=torch.Generator().manual_seed(seed),
         output_type="cif",
+        **({} if steps is None else {"num_inference_steps": steps}),
     )
     out.mkdir(parents=True, exist_ok=True)
     for i, (structure, cif) in enumerate(zip(result.structures, result.cifs)):
@@ -103,9 +105,8 @@ def run(args) -> int:
     compositions = args.composition or DEFAULT_COMPOSITIONS
     out = Path(args.out)
     _canonicalize_examples()
-    _diffusion(
-        checkpoints / "crystal-diffusion-perov5", compositions, args.num_samples, args.seed, out / "diffusion"
-    )
-    _language_model(checkpoints / "cif-gpt2-perov5", compositions, args.num_samples, args.seed, out / "lm")
+    n, seed = args.num_samples, args.seed
+    _diffusion(checkpoints / "crystal-diffusion-perov5", compositions, n, seed, out / "diffusion", args.steps)
+    _language_model(checkpoints / "cif-gpt2-perov5", compositions, n, seed, out / "lm")
     print(f"\nCIFs written under {out}/")
     return 0
