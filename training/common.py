@@ -101,7 +101,13 @@ def merge_overrides(config: dict[str, Any], overrides: list[str] | None) -> dict
         key, value = item.split("=", 1)
         if key not in out:
             raise ConfigError(f"override {item!r}: unknown key {key!r}; known keys: {sorted(out)}")
-        out[key] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # YAML 1.1 reads "3e-4" as a string
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key] = parsed
     return out
 
 

@@ -79,6 +79,8 @@ DEFAULTS: dict = {
     "max_minutes": None,  # stop (and finish) after this much wall time
     "model_name": "cif-gpt2",
     "dataset_note": "",
+    "description": None,  # model card text (None: generated)
+    "limitations": None,
 }
 
 

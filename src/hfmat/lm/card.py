@@ -114,8 +114,9 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
         "pipeline_tag": "text-generation",
         "tags": ["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2"],
     }
-    if config.get("init_from"):
-        metadata["base_model"] = str(config["init_from"])
+    init = config.get("init_from")
+    if init and not Path(str(init)).exists():  # a Hub repo id (a local folder is no base_model)
+        metadata["base_model"] = str(init)
     card = render_card(
         "cif_lm",
         metadata=metadata,

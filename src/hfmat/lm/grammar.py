@@ -10,7 +10,7 @@ returns None when the character cannot come next. The language-model constraint
 - a space-group symbol (one of the 230 of :func:`hfmat.chemistry.space_group_symbols`) and then
   its own number in ``_symmetry_Int_Tables_number``;
 - numbers with digits where numbers go and exactly ``decimals`` digits after the point (no
-  leading zeros; angles below 180 degrees);
+  leading zeros; cell lengths and volume at least 1, angles from 10 to 179.9999 degrees);
 - ``_chemical_formula_structural``, ``_chemical_formula_sum`` and ``_cell_formula_units_Z``
   exactly as the formula implies;
 - the fixed symmetry loop and atom-site header;
@@ -75,6 +75,20 @@ def formula_context(formula: str) -> FormulaContext | None:
         formula_sum=" ".join(f"{e}{n}" for e, n in zip(elements, counts)),
         formula_units=int(round(factor)),
     )
+
+
+def _reachable(prefix: str, lo: int, hi: int) -> bool:
+    """Whether an integer part starting with ``prefix`` can still end in [lo, hi]."""
+    value = int(prefix)
+    if prefix == "0":
+        return lo <= 0
+    scale = 1
+    while len(prefix) + len(str(scale)) - 1 <= len(str(hi)):
+        first, last = value * scale, (value + 1) * scale - 1
+        if first <= hi and last >= lo:
+            return True
+        scale *= 10
+    return False
 
 
 class CifGrammar:
@@ -207,21 +221,21 @@ class CifGrammar:
                 (_LIT, "_symmetry_space_group_name_H-M "),
                 (_SG, None),
                 (_LIT, "\n_cell_length_a "),
-                (_NUM, self.max_length),
+                (_NUM, (1, self.max_length)),
                 (_LIT, "\n_cell_length_b "),
-                (_NUM, self.max_length),
+                (_NUM, (1, self.max_length)),
                 (_LIT, "\n_cell_length_c "),
-                (_NUM, self.max_length),
+                (_NUM, (1, self.max_length)),
                 (_LIT, "\n_cell_angle_alpha "),
-                (_NUM, 179),
+                (_NUM, (10, 179)),
                 (_LIT, "\n_cell_angle_beta "),
-                (_NUM, 179),
+                (_NUM, (10, 179)),
                 (_LIT, "\n_cell_angle_gamma "),
-                (_NUM, 179),
+                (_NUM, (10, 179)),
                 (_LIT, "\n_symmetry_Int_Tables_number "),
                 (_SGNUM, None),
                 (_LIT, tail),
-                (_NUM, self.max_volume),
+                (_NUM, (1, self.max_volume)),
                 (_LIT, header),
                 (_ROWS, None),
             )
@@ -261,10 +275,10 @@ class CifGrammar:
             if nfrac < 0:  # integer part, as text ("0" only alone)
                 if ch in _DIGITS:
                     new = nint + ch
-                    if nint == "0" or int(new) > arg:
+                    if nint == "0" or not _reachable(new, *arg):
                         return None
                     return ("b", formula, index, (new, -1), sg)
-                if ch == "." and nint:
+                if ch == "." and nint and int(nint) >= arg[0]:
                     return ("b", formula, index, (nint, 0), sg)
                 return None
             if nfrac < self.decimals:

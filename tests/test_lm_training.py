@@ -1,0 +1,128 @@
+"""training/train_cif_lm.py with the tiny config: a run, the Hub-ready folder, exact resume."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "training" / "configs" / "cif_lm_tiny.yaml"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def train_script():
+    return _load("train_cif_lm", REPO / "training" / "train_cif_lm.py")
+
+
+@pytest.fixture(scope="module")
+def common():
+    return _load("training_common", REPO / "training" / "common.py")
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(shared_data, tmp_path_factory) -> Path:
+    """The first 24 rows of perov_5/val.csv as a one-split dataset."""
+    csv.field_size_limit(10**9)
+    with open(shared_data / "perov_5" / "val.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = [row for _, row in zip(range(24), reader)]
+    path = tmp_path_factory.mktemp("lmdata") / "perov_tiny.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _args(tiny_csv, out, *extra):
+    overrides = [f"dataset={tiny_csv}", "train_split=train", "data_dir=null", "max_steps=4", "save_every=2"]
+    overrides += ["eval_every=2", "max_train_samples=16", "eval_holdout=4"]
+    return ["--config", str(TINY), "--output-dir", str(out), *extra, "--set", *overrides]
+
+
+@pytest.fixture(scope="module")
+def full_run(train_script, tiny_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lm-full")
+    summary = train_script.main(_args(tiny_csv, out))
+    _reset_accelerate()
+    return out, summary
+
+
+def _reset_accelerate():
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    PartialState._reset_state()
+
+
+def test_tiny_run_writes_a_hub_ready_folder(full_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out, summary = full_run
+    assert summary["step"] == 4 and summary["stop_reason"] == "done"
+    assert (
+        summary["eval_loss"] is not None and summary["eval_loss"] < 7.0
+    )  # below uniform (ln 551 = 6.31 + margin)
+    final = out / "final"
+    for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "README.md"):
+        assert (final / name).is_file(), name
+    model = AutoModelForCausalLM.from_pretrained(final)
+    tok = AutoTokenizer.from_pretrained(final)
+    assert type(model).__name__ == "GPT2LMHeadModel"
+    assert model.generation_config.eos_token_id == tok.eos_token_id != tok.pad_token_id
+    card = (final / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name: transformers" in card
+    assert f"{summary['eval_loss']:.4f}" in card  # the measured eval loss is in the card
+    assert (out / "logs").is_dir()  # tensorboard
+
+
+def test_resumed_run_equals_an_uninterrupted_one(full_run, train_script, tiny_csv, tmp_path):
+    from safetensors.torch import load_file
+
+    out_full, summary_full = full_run
+    stopped = train_script.main(_args(tiny_csv, tmp_path, "--stop-after-steps", "2"))
+    _reset_accelerate()
+    assert stopped["stop_reason"] == "stopped" and stopped["step"] == 2
+    assert not (tmp_path / "final").exists()
+    resumed = train_script.main(_args(tiny_csv, tmp_path, "--resume", "latest"))
+    assert resumed["step"] == 4
+    assert resumed["train_loss"] == summary_full["train_loss"]
+    assert resumed["eval_loss"] == summary_full["eval_loss"]
+    a = load_file(out_full / "final" / "model.safetensors")
+    b = load_file(tmp_path / "final" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all((a[k] == b[k]).all() for k in a)
+    # the resumed run saved into a new slot instead of overwriting checkpoint_0
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
+
+
+def test_config_errors_are_clear(common, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("n_layer: 2\nn_layers: 3\n")
+    with pytest.raises(common.ConfigError, match="unknown keys \\['n_layers'\\]"):
+        common.load_config(bad, {"n_layer": 1})
+    with pytest.raises(common.ConfigError, match="not found"):
+        common.load_config(tmp_path / "missing.yaml")
+    with pytest.raises(common.ConfigError, match="key=value"):
+        common.merge_overrides({"lr": 1}, ["lr"])
+    cfg = common.merge_overrides({"lr": 1.0, "bf16": True}, ["lr=3e-4", "bf16=false"])
+    assert cfg == {"lr": 3e-4, "bf16": False}
+    assert json.loads(json.dumps(common.flat_hparams({"betas": [0.9, 0.95], "x": None}))) == {
+        "betas": "[0.9, 0.95]",
+        "x": "None",
+    }
