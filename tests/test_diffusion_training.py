@@ -109,6 +109,9 @@ def test_init_from_starts_from_the_saved_weights(full_run, small_csv, tmp_path):
     before, after = _weights(out / "final"), _weights(tmp_path / "final")
     for key in before:  # lr 0: the EMA of unchanged weights is those weights
         torch.testing.assert_close(after[key], before[key])
+    record = json.loads((tmp_path / "final" / "training_summary.json").read_text())
+    assert [stage["summary"]["step"] for stage in record["previous"]] == [6]  # the history is kept
+    assert "Stage 2: continued from the stage before" in (tmp_path / "final" / "README.md").read_text()
 
 
 def test_de_novo_training_saves_a_type_scheduler(small_csv, tmp_path):
