@@ -26,11 +26,19 @@ from pathlib import Path
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=False)
     p.add_argument("--dataset", default="perov_5")
     p.add_argument("--data-dir", default="/work/shared/data")
     p.add_argument("--split", default="test")
     p.add_argument("--num-compositions", type=int, default=100)
+    p.add_argument("--start", type=int, default=0, help="skip this many structures first (to split a run)")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="instead of evaluating, combine the --out files of runs over consecutive slices",
+    )
     p.add_argument("--k", type=int, default=20, help="samples per composition (k=1 uses the first)")
     p.add_argument(
         "--unconstrained-k", type=int, default=0, help="also sample this many without the constraint"
@@ -45,7 +53,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def load_targets(path: Path, n: int):
+def load_targets(path: Path, n: int, start: int = 0):
     from pymatgen.core import Structure
 
     from hfmat.cif import structure_to_cif
@@ -56,7 +64,7 @@ def load_targets(path: Path, n: int):
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             total += 1
-            if len(ids) >= n:
+            if len(ids) >= n or total <= start:
                 continue
             structure = Structure.from_str(row["cif"], fmt="cif")
             ids.append(row["material_id"])
@@ -107,6 +115,9 @@ def run_one(model, tok, constraint, prompts, ids, refs, k, constrained, args):
                 "validity_rate": valid[kk] / (len(ids) * kk),
                 "match_rate": metrics["match_rate_k1"] if kk == 1 else metrics["match_rate"],
                 "rmse": metrics["rmse_k1"] if kk == 1 else metrics["rmse"],
+                "num_matched": sum(
+                    bool(t["matched_k1"] if kk == 1 else t["matched"]) for t in metrics["per_target"]
+                ),
             }
         )
     info = {
@@ -119,8 +130,47 @@ def run_one(model, tok, constraint, prompts, ids, refs, k, constrained, args):
     return runs, info
 
 
+def merge(paths: list[str]) -> dict:
+    """Combine runs over slices: rates weighted by compositions (validity by samples), RMSE by matches."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    out = {key: parts[0][key] for key in ("model", "dataset_name", "dataset_type", "dataset_split")}
+    out["command"] = " ; ".join(p["command"] for p in parts)
+    runs = []
+    for template in parts[0]["runs"]:
+        key = (template["k"], template["constrained"])
+        same = [r for p in parts for r in p["runs"] if (r["k"], r["constrained"]) == key]
+        n = sum(r["num_compositions"] for r in same)
+        matched = sum(r["num_matched"] for r in same)
+        rmse_sum = sum(r["rmse"] * r["num_matched"] for r in same if r["rmse"] is not None)
+        runs.append(
+            {
+                "k": key[0],
+                "constrained": key[1],
+                "num_compositions": n,
+                "validity_rate": sum(r["validity_rate"] * r["num_compositions"] for r in same) / n,
+                "match_rate": matched / n,
+                "rmse": rmse_sum / matched if matched else None,
+                "num_matched": matched,
+            }
+        )
+    out["runs"] = runs
+    out["info"] = {f"part{i}": p["info"] for i, p in enumerate(parts)}
+    first, last = parts[0]["description"], parts[-1]["description"]
+    out["description"] = (
+        f"{len(parts)} slices evaluated separately and merged (rates weighted by compositions, RMSE by "
+        f"matched targets). First slice: {first} Last slice: {last}"
+    )
+    return out
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.merge:
+        out = merge(args.merge)
+        _report(out, args)
+        return out
+    if not args.model:
+        raise SystemExit("--model is required unless --merge is given")
     import torch
 
     torch.set_num_threads(args.threads)
@@ -131,7 +181,7 @@ def main(argv=None) -> dict:
     model = AutoModelForCausalLM.from_pretrained(args.model)
     tok = AutoTokenizer.from_pretrained(args.model)
     path = Path(args.data_dir) / args.dataset / f"{args.split}.csv"
-    ids, refs, prompts, total = load_targets(path, args.num_compositions)
+    ids, refs, prompts, total = load_targets(path, args.num_compositions, args.start)
     constraint = CifConstraint(tok)
     out = {
         "model": str(args.model),
@@ -153,12 +203,18 @@ def main(argv=None) -> dict:
         out["info"]["unconstrained"] = info
     n = len(ids)
     out["description"] = (
-        f"CSP on the first {n} of the {total} structures of {args.dataset}/{args.split}.csv (file order), prompted with each target's cell composition, "
+        f"CSP on structures {args.start + 1}-{args.start + n} of the {total} of "
+        f"{args.dataset}/{args.split}.csv (file order), prompted with each target's cell composition, "
         f"{args.k} samples per composition (temperature {args.temperature}, top-k {args.top_k}, seed "
         f"{args.seed}); k=1 uses the first sample. Match: StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3). "
         "Validity: every check of hfmat.cif.validity.check_validity passes. "
         f"Command: `{out['command']}`."
     )
+    _report(out, args)
+    return out
+
+
+def _report(out: dict, args) -> None:
     print(f"{'constrained':12s} {'k':>3s} {'comps':>6s} {'valid %':>8s} {'match %':>8s} {'RMSE':>8s}")
     for r in out["runs"]:
         rmse = "n/a" if r["rmse"] is None else f"{r['rmse']:.4f}"
@@ -167,6 +223,8 @@ def main(argv=None) -> dict:
             f"{r['match_rate'] * 100:8.2f} {rmse:>8s}"
         )
     for name, info in out["info"].items():
+        if "samples" not in info:
+            continue
         print(
             f"{name}: {info['samples']} samples in {info['generation_s']:.0f}s ({info['samples_per_s']:.2f}/s), "
             f"{info['finished']} ended with <eos>; failed checks: {info['failed_checks']}"
@@ -177,9 +235,9 @@ def main(argv=None) -> dict:
     if args.update_card:
         from hfmat.lm.card import write_model_card
 
-        (Path(args.model) / "eval_metrics.json").write_text(json.dumps(out, indent=1) + "\n")
-        print("card:", write_model_card(args.model))
-    return out
+        model = args.model or out["model"]
+        (Path(model) / "eval_metrics.json").write_text(json.dumps(out, indent=1) + "\n")
+        print("card:", write_model_card(model))
 
 
 if __name__ == "__main__":

@@ -253,10 +253,9 @@ def test_shipped_checkpoint_loads_without_hfmat_and_writes_valid_perovskites(con
     tok = AutoTokenizer.from_pretrained(SHIPPED)
     assert type(model).__name__ == "GPT2LMHeadModel"
     assert type(tok).__name__ != "GPT2Tokenizer"
-    out = generate_cifs(
-        model, tok, compositions=["SrTiO3", "KNbO3"], num_samples=2, seed=0, constraint=constraint
-    )
-    for o in out:
+    out = generate_cifs(model, tok, compositions=["SrTiO3"], num_samples=8, seed=0, constraint=constraint)
+    for o in out:  # the grammar binds the composition: every sample parses with the prompt's formula
         assert o.finished and o.structure is not None
-        assert o.structure.composition.reduced_formula in ("SrTiO3", "KNbO3")
-    assert sum(o.valid for o in out) >= 2
+        assert o.structure.composition.reduced_formula == "SrTiO3"
+        assert o.validity["formula_consistency"].passed
+    assert any(o.valid for o in out)

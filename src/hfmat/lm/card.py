@@ -12,12 +12,6 @@ from pathlib import Path
 
 __all__ = ["write_model_card"]
 
-#: Published CSP numbers on Perov-5 (match rate %, RMSE), for the comparison table.
-PUBLISHED_PEROV5 = {
-    "CDVAE": {"k1": (45.31, 0.1138), "k20": (88.51, 0.0464)},
-    "DiffCSP": {"k1": (52.02, 0.0760), "k20": (98.60, 0.0128)},
-}
-
 
 def _fmt(x, digits=4):
     return "n/a" if x is None else f"{x:.{digits}f}"
@@ -58,6 +52,8 @@ def _training_text(summary: dict, config: dict) -> str:
 
 def _results(metrics: dict) -> tuple[str, str]:
     """(evaluation text, results table) from an eval_metrics.json dict."""
+    from hfmat.evaluation import PUBLISHED_CSP
+
     text = metrics.get("description", "")
     rows = [
         "| model | samples/composition | compositions | validity % | match rate % | RMSE |",
@@ -69,9 +65,19 @@ def _results(metrics: dict) -> tuple[str, str]:
             f"{run['num_compositions']} | {run['validity_rate'] * 100:.2f} | {run['match_rate'] * 100:.2f} | "
             f"{_fmt(run.get('rmse'))} |"
         )
-    for name, nums in PUBLISHED_PEROV5.items():
-        for k, key in ((1, "k1"), (20, "k20")):
-            rows.append(f"| {name} (published) | {k} | 3785 | | {nums[key][0]:.2f} | {nums[key][1]:.4f} |")
+    published = PUBLISHED_CSP.get(metrics.get("dataset_type", ""), {})
+    for k in sorted(published):
+        for name, (rate, rmse) in published[k].items():
+            rows.append(f"| {name} (published, full test split) | {k} | all | | {rate:.2f} | {rmse:.4f} |")
+    if published and not any("CrystaLLM" in name for k in published for name in published[k]):
+        text += (
+            "\n\nCrystaLLM's own numbers on this benchmark are in its paper (Antunes et al. 2024) and are "
+            "not repeated here: hfmat's reference table (`hfmat.evaluation.PUBLISHED_CSP`) does not carry them."
+        )
+    text += (
+        "\n\nThe published models trained on the full training split (three times more data) and were "
+        "evaluated on every test structure; compare with care."
+    )
     return text, "\n".join(rows)
 
 
