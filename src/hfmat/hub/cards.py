@@ -50,7 +50,6 @@ CITATIONS = {
   author  = {Park, Hyunsoo and Onwuli, Anthony and Walsh, Aron},
   journal = {Nature Communications},
   volume  = {16},
-  pages   = {4379},
   year    = {2025},
   doi     = {10.1038/s41467-025-59636-y}
 }""",
