@@ -109,6 +109,7 @@ def write_card(args) -> None:
         f"the number of compositions of each row is in the table, {max(r['n'] for r in rows)} at most, not all "
         f"3,785), matched with `hfmat.evaluation.csp_metrics`. Measured with:\n\n"
         + "\n".join(f"- {n}" for n in notes)
+        + (f"\n\n{args.card_note}" if args.card_note else "")
     )
     write_model_card(args.pipeline, evaluation={"text": text, "rows": rows, "dataset": args.dataset})
     print(f"card written to {Path(args.pipeline) / 'README.md'}")
