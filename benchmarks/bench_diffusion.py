@@ -111,7 +111,10 @@ def write_card(args) -> None:
         + "\n".join(f"- {n}" for n in notes)
         + (f"\n\n{args.card_note}" if args.card_note else "")
     )
-    write_model_card(args.pipeline, evaluation={"text": text, "rows": rows, "dataset": args.dataset})
+    evaluation = {"text": text, "rows": rows, "dataset": args.dataset}
+    if args.card_limitations:
+        evaluation["limitations"] = args.card_limitations
+    write_model_card(args.pipeline, evaluation=evaluation)
     print(f"card written to {Path(args.pipeline) / 'README.md'}")
 
 
