@@ -51,6 +51,12 @@ def parse_args(argv=None):
         help="do not sample: rewrite the pipeline's model card (README.md) with the rows of these --json results",
     )
     p.add_argument(
+        "--card-note", default="", help="with --card-from: a paragraph added to the card's evaluation"
+    )
+    p.add_argument(
+        "--card-limitations", default=None, help="with --card-from: the card's limitations paragraph"
+    )
+    p.add_argument(
         "--timesteps-power",
         type=float,
         default=None,
@@ -77,7 +83,9 @@ def write_card(args) -> None:
     for path in args.card_from:
         result = json.loads(Path(path).read_text())
         for r in result["rows"]:
-            corrector = f"{r['predictor']}, {r['corrector_steps']} x {r['corrector_lr']:g}"
+            corrector = f"{r['predictor']}, " + (
+                f"{r['corrector_steps']} x {r['corrector_lr']:g}" if r["corrector_steps"] else "no corrector"
+            )
             if r.get("timesteps_power"):
                 corrector += f", t^{r['timesteps_power']:g} spacing"
             measured = [(1, r["match_rate_k1"], r["rmse_k1"])]

@@ -103,10 +103,10 @@ def write_model_card(
     evaluation = evaluation or {}
     rows = evaluation.get("rows") or []
     metrics = {}
-    for r in rows:
-        metrics[f"match_rate@{r['k']} ({r['steps']} steps)"] = float(r["match_rate"])
+    for r in rows:  # the first row of each (k, steps) goes into the model-index
+        metrics.setdefault(f"match_rate@{r['k']} ({r['steps']} steps)", float(r["match_rate"]))
         if r.get("rmse") is not None:
-            metrics[f"rmse@{r['k']} ({r['steps']} steps)"] = float(r["rmse"])
+            metrics.setdefault(f"rmse@{r['k']} ({r['steps']} steps)", float(r["rmse"]))
     results = (
         eval_results(
             metrics,
