@@ -162,3 +162,29 @@ def test_reads_ordinary_cifs(examples_dir, examples):
     assert full.count("'x, y, z'") == 1 and "_symmetry_equiv_pos_as_xyz" in full and "-x" in full
     restored = cif_to_structure(full)
     assert len(restored) == 6 and MATCHER.fit(restored, examples["TiO2_rutile"])
+
+
+def test_spglib_failure_at_a_tolerance_falls_through_to_the_next(monkeypatch):
+    """A cell where spglib finds no group at symprec 0.1 (as diffusion samples can be) is still
+    written: the writer goes on to tighter tolerances, then to P1, and never raises for it."""
+    from hfmat.cif import writer
+
+    real = writer._render
+    seen = []
+
+    def render(structure, symprec, d, atom_props):
+        seen.append(symprec)
+        if symprec > 0.05:
+            raise CifError(f"space-group analysis failed at symprec={symprec}")
+        return real(structure, symprec, d, atom_props)
+
+    monkeypatch.setattr(writer, "_render", render)
+    s = example_structures()["TiO2_rutile"]
+    text = structure_to_cif(s)
+    assert seen[0] == 0.1 and len(seen) >= 2
+    assert MATCHER.fit(s, cif_to_structure(text))
+
+    monkeypatch.setattr(writer, "_render", lambda *a: (_ for _ in ()).throw(CifError("no group")))
+    text = structure_to_cif(s)
+    assert "_symmetry_space_group_name_H-M P1\n" in text
+    assert MATCHER.fit(s, cif_to_structure(text))

@@ -59,8 +59,9 @@ def structure_to_cif(
     The structure is refined to the conventional standard cell of the space group spglib finds
     at ``symprec``; only symmetry-distinct sites are written, with their multiplicities. When
     the text read back does not match ``structure`` (``round_trip_matcher``), the next, tighter
-    tolerance of ``SYMPREC_LADDER`` is tried; then the input's own (Niggli-reduced) cell in P1;
-    when nothing matches, the text at the tightest tolerance is kept.
+    tolerance of ``SYMPREC_LADDER`` is tried (also when spglib finds no group at a tolerance);
+    then the input's own (Niggli-reduced) cell in P1; when nothing matches, the text at the
+    tightest tolerance is kept.
     """
     from hfmat.cif.reader import cif_to_structure
 
@@ -75,13 +76,16 @@ def structure_to_cif(
         except CifError:
             return False
 
-    text = ""
+    text = None  # the text at the tightest tolerance where spglib found a group
     for factor in SYMPREC_LADDER:
-        text = _render(structure, symprec * factor, int(decimals), atom_props)
+        try:
+            text = _render(structure, symprec * factor, int(decimals), atom_props)
+        except CifError:  # spglib finds no group at this tolerance (a distorted cell): go on
+            continue
         if matches(text):
             return text
     as_p1 = _render_p1(structure, int(decimals), atom_props)
-    return as_p1 if matches(as_p1) else text
+    return as_p1 if text is None or matches(as_p1) else text
 
 
 def _check_writable(structure, decimals) -> None:

@@ -60,9 +60,7 @@ def _describe(structure) -> tuple[str, str]:
 
 def _diffusion(folder: Path, compositions, n: int, seed: int, out: Path, steps: int | None) -> None:
     import torch
-    from pymatgen.io.cif import CifWriter
 
-    from hfmat.cif import CifError, structure_to_cif
     from hfmat.diffusion import CrystalDiffusionPipeline
 
     print(f"\n2. Structure prediction with the diffusion pipeline {folder.name}")
@@ -71,16 +69,13 @@ def _diffusion(folder: Path, compositions, n: int, seed: int, out: Path, steps: 
         compositions=compositions,
         num_samples=n,
         generator=torch.Generator().manual_seed(seed),
+        output_type="cif",
         **({} if steps is None else {"num_inference_steps": steps}),
     )
     out.mkdir(parents=True, exist_ok=True)
-    for i, structure in enumerate(result.structures):
+    for i, (structure, cif) in enumerate(zip(result.structures, result.cifs)):
         comp = compositions[i // n]
-        try:
-            text = structure_to_cif(structure)
-        except CifError:  # no space group found at symprec 0.1: keep the sample as a P1 CIF
-            text = str(CifWriter(structure))
-        (out / f"{comp}_{i % n}.cif").write_text(text)
+        (out / f"{comp}_{i % n}.cif").write_text(cif)
         sg, verdict = _describe(structure)
         print(f"   {comp:8s} #{i % n}  {structure.lattice.abc[0]:6.3f} A  {sg:10s} {verdict}")
 
