@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -366,6 +367,11 @@ def main(argv=None) -> dict:
         "n_params": n_params,
         "num_processes": accelerator.num_processes,
         "stop_reason": stop_reason,
+        "hardware": (
+            torch.cuda.get_device_name(accelerator.device)
+            if accelerator.device.type == "cuda"
+            else f"CPU, {torch.get_num_threads()} torch thread(s) per process, {os.cpu_count()} cores on the machine"
+        ),
     }
     if stop_reason == "stopped":
         accelerator.end_training()

@@ -195,7 +195,7 @@ def generate_cifs(
         out = model.generate(
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=new_tokens,
+            max_length=input_ids.shape[1] + new_tokens,  # overrides generation_config.max_length
             logits_processor=LogitsProcessorList([CifLogitsProcessor(constraint)]) if constrained else None,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
