@@ -73,6 +73,12 @@ def load_targets(path: Path, n: int, start: int = 0):
     return ids, structures, prompts, total
 
 
+def _reduced(formula: str) -> str:
+    from pymatgen.core import Composition
+
+    return Composition(formula).reduced_formula
+
+
 def run_one(model, tok, constraint, prompts, ids, refs, k, constrained, args):
     from hfmat.evaluation import csp_metrics
     from hfmat.lm import generate_cifs
@@ -94,14 +100,18 @@ def run_one(model, tok, constraint, prompts, ids, refs, k, constrained, args):
     gen_s = time.perf_counter() - t0
     preds: dict[str, list] = {mid: [] for mid in ids}
     valid = {1: 0, k: 0}
+    on_prompt = {1: 0, k: 0}  # valid and of the prompt's composition
     fails: dict[str, int] = {}
     for i, s in enumerate(samples):
         mid = ids[i // k]
         preds[mid].append(s.structure if s.structure is not None else "no structure")
         if s.valid:
             valid[k] += 1
-            if s.index == 0:
+            same = s.structure.composition.reduced_formula == _reduced(prompts[i // k])
+            on_prompt[k] += same
+            if s.index == 0 and k != 1:
                 valid[1] += 1
+                on_prompt[1] += same
         for check in s.validity.failed():
             fails[check.name] = fails.get(check.name, 0) + 1
     metrics = csp_metrics(preds, dict(zip(ids, refs)), k=k, progress=False)
@@ -113,6 +123,7 @@ def run_one(model, tok, constraint, prompts, ids, refs, k, constrained, args):
                 "constrained": constrained,
                 "num_compositions": len(ids),
                 "validity_rate": valid[kk] / (len(ids) * kk),
+                "valid_prompt_composition_rate": on_prompt[kk] / (len(ids) * kk),
                 "match_rate": metrics["match_rate_k1"] if kk == 1 else metrics["match_rate"],
                 "rmse": metrics["rmse_k1"] if kk == 1 else metrics["rmse"],
                 "num_matched": sum(
@@ -148,6 +159,16 @@ def merge(paths: list[str]) -> dict:
                 "constrained": key[1],
                 "num_compositions": n,
                 "validity_rate": sum(r["validity_rate"] * r["num_compositions"] for r in same) / n,
+                **(
+                    {
+                        "valid_prompt_composition_rate": sum(
+                            r["valid_prompt_composition_rate"] * r["num_compositions"] for r in same
+                        )
+                        / n
+                    }
+                    if all("valid_prompt_composition_rate" in r for r in same)
+                    else {}
+                ),
                 "match_rate": matched / n,
                 "rmse": rmse_sum / matched if matched else None,
                 "num_matched": matched,
@@ -215,12 +236,16 @@ def main(argv=None) -> dict:
 
 
 def _report(out: dict, args) -> None:
-    print(f"{'constrained':12s} {'k':>3s} {'comps':>6s} {'valid %':>8s} {'match %':>8s} {'RMSE':>8s}")
+    print(
+        f"{'constrained':12s} {'k':>3s} {'comps':>6s} {'valid %':>8s} {'on-prompt %':>11s} {'match %':>8s} {'RMSE':>8s}"
+    )
     for r in out["runs"]:
         rmse = "n/a" if r["rmse"] is None else f"{r['rmse']:.4f}"
+        onp = r.get("valid_prompt_composition_rate")
+        onp = "n/a" if onp is None else f"{onp * 100:.2f}"
         print(
             f"{str(r['constrained']):12s} {r['k']:3d} {r['num_compositions']:6d} {r['validity_rate'] * 100:8.2f} "
-            f"{r['match_rate'] * 100:8.2f} {rmse:>8s}"
+            f"{onp:>11s} {r['match_rate'] * 100:8.2f} {rmse:>8s}"
         )
     for name, info in out["info"].items():
         if "samples" not in info:
