@@ -187,3 +187,13 @@ def test_pipeline_card_carries_measured_results(tmp_path):
     assert {r.metric_value for r in card.data.eval_results} == {31.5, 0.12}
     assert card.data.to_dict()["library_name"] == "diffusers"
     assert 'CrystalDiffusionPipeline.from_pretrained("me/diff")' in card.text and "Jiao, Rui" in card.text
+
+
+def test_metric_values_keep_six_significant_digits():
+    results = eval_results(
+        {"match_rate@20": 0.936 * 100, "rmse@20": 0.13770923206134766},
+        task_type="t",
+        dataset_name="d",
+        dataset_type="d",
+    )
+    assert [r.metric_value for r in results] == [93.6, 0.137709]

@@ -106,7 +106,8 @@ def eval_results(
     """One ``huggingface_hub.EvalResult`` per entry of ``metrics`` (all on the same task and dataset).
 
     Keys are the metric names as reported (``"match_rate@1"``); the ``metric_type`` is the key in
-    lower case with anything but letters, digits and ``_`` turned into ``_``. Values must be numbers:
+    lower case with anything but letters, digits and ``_`` turned into ``_``. Values are kept to 6
+    significant digits (float noise such as ``93.60000000000001`` is dropped). Values must be numbers:
     a metric that was not measured is left out of ``metrics``, never written as a placeholder.
     """
     import math
@@ -130,7 +131,7 @@ def eval_results(
                 dataset_config=dataset_config,
                 metric_type=re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_"),
                 metric_name=name,
-                metric_value=float(value),
+                metric_value=float(f"{value:.6g}"),  # 93.60000000000001 -> 93.6
                 source_name=source_name,
                 source_url=source_url,
             )
