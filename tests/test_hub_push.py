@@ -180,6 +180,16 @@ def test_tokenizer_folder(tmp_path, hub):
     assert hub[-1][2]["repo_type"] == "model"
 
 
+def test_push_shipped_tokenizer(hub, capsys):
+    """The committed tokenizer/ folder is a complete repository: `hfmat push tokenizer` takes it as it is."""
+    shipped = Path(__file__).resolve().parents[1] / "tokenizer"
+    assert main(["push", str(shipped), "--repo-id", "hfmat/cif-tokenizer"]) == 0
+    up = hub[-1][2]
+    assert up["folder_path"] == str(shipped)  # card already names the target: no rewrite
+    assert up["allow_patterns"] == ["README.md", "tokenizer.json", "tokenizer_config.json"]
+    assert "complete tokenizer repository, 3 files" in capsys.readouterr().out
+
+
 def test_unknown_folder_says_what_is_expected(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("x")
     assert main(["push", str(tmp_path), "--repo-id", "me/x"]) == 2

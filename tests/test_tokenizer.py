@@ -295,8 +295,8 @@ def test_prompt_gets_bos_only_and_training_text_gets_eos(tok):
 
 def test_shipped_folder_is_what_build_writes(tmp_path):
     written = save_tokenizer(tmp_path / "a")
-    assert sorted(p.name for p in written) == ["tokenizer.json", "tokenizer_config.json"]
-    for name in ("tokenizer.json", "tokenizer_config.json"):
+    assert sorted(p.name for p in written) == ["README.md", "tokenizer.json", "tokenizer_config.json"]
+    for name in ("README.md", "tokenizer.json", "tokenizer_config.json"):
         assert filecmp.cmp(tmp_path / "a" / name, SHIPPED / name, shallow=False), f"tokenizer/{name} is stale"
     config = json.loads((SHIPPED / "tokenizer_config.json").read_text())
     assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
@@ -305,6 +305,19 @@ def test_shipped_folder_is_what_build_writes(tmp_path):
         and config["pad_token"] == "<pad>"
         and config["eos_token"] == "<eos>"
     )
+
+
+def test_shipped_folder_is_a_complete_hub_repo(tmp_path):
+    from huggingface_hub import ModelCard
+
+    from hfmat.hub import check_folder
+
+    assert check_folder(SHIPPED).kind == "tokenizer"
+    card = ModelCard.load(SHIPPED / "README.md")
+    assert card.data.library_name == "transformers" and "tokenizer" in card.data.tags
+    assert 'AutoTokenizer.from_pretrained("hfmat/cif-tokenizer")' in card.text
+    save_tokenizer(tmp_path / "mine", repo_id="me/my-tokenizer")
+    assert 'from_pretrained("me/my-tokenizer")' in (tmp_path / "mine" / "README.md").read_text()
 
 
 def test_loads_without_hfmat_even_next_to_a_gpt2_config(tmp_path):

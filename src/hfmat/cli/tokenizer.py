@@ -10,6 +10,9 @@ def register(sub) -> None:
 
     b = actions.add_parser("build", help="write the tokenizer folder (deterministic)")
     b.add_argument("--out", default="tokenizer", help="output folder (default: tokenizer)")
+    b.add_argument(
+        "--repo-id", default=None, help="repo id the card's snippet names (default: hfmat/cif-tokenizer)"
+    )
     b.set_defaults(func=run_build)
 
     e = actions.add_parser("encode", help="print the tokens of a text or file")
@@ -24,7 +27,7 @@ def register(sub) -> None:
 def run_build(args) -> int:
     from hfmat.tokenization import save_tokenizer, vocabulary
 
-    for path in save_tokenizer(args.out):
+    for path in save_tokenizer(args.out, repo_id=args.repo_id):
         print(path)
     print(f"vocabulary size {len(vocabulary())}")
     return 0

@@ -8,6 +8,7 @@ tokenizer_card(build_tokenizer(), repo_id="hfmat/cif-tokenizer").save("tokenizer
 from __future__ import annotations
 
 from hfmat.hub.cards import render_card
+from hfmat.hub.versions import installed_versions
 
 DEFAULT_REPO_ID = "hfmat/cif-tokenizer"
 
@@ -18,6 +19,8 @@ def tokenizer_card(tokenizer, repo_id: str = DEFAULT_REPO_ID, *, license: str = 
     return render_card(
         "tokenizer",
         metadata={
+            # hfmat's version only: the folder must rebuild byte-identically whatever else is installed
+            "hfmat": {"version": installed_versions().get("hfmat", "unknown")},
             "license": license,
             "library_name": "transformers",
             "tags": ["hfmat", "crystals", "cif", "materials-science", "tokenizer"],
@@ -41,8 +44,10 @@ def tokenizer_card(tokenizer, repo_id: str = DEFAULT_REPO_ID, *, license: str = 
             "Rebuild it with `hfmat tokenizer build --out OUT_DIR`."
         ),
         limitations=(
-            "Only text in hfmat's canonical CIF format is covered: characters outside the vocabulary "
-            "map to `<unk>` (hfmat refuses such text with an error naming the character rather than "
-            "dropping it). Partial occupancies, disorder and magnetic CIF fields are not represented."
+            "Every printable ASCII character, tab, carriage return and newline has a token of its own, so any such text round-trips "
+            "exactly; only the canonical format's tags and the standard tags of real-world CIFs are "
+            "single tokens, other tags are spelled character by character. Characters outside "
+            "that set map to `<unk>`: `hfmat.tokenization.check_representable` "
+            "refuses such text with an error naming the character and its position."
         ),
     )

@@ -53,13 +53,18 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def save_tokenizer(out: str | Path) -> list[Path]:
-    """Write the tokenizer folder; returns the files written. Byte-identical on a rebuild."""
+def save_tokenizer(out: str | Path, repo_id: str | None = None) -> list[Path]:
+    """Write the tokenizer folder (tokenizer.json, tokenizer_config.json and its card, README.md,
+    whose snippet names ``repo_id``); returns the files written. Byte-identical on a rebuild."""
+    from hfmat.hub.tokenizer_card import DEFAULT_REPO_ID, tokenizer_card
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = sorted(Path(p) for p in build_tokenizer().save_pretrained(str(out)) if Path(p).exists())
+    tokenizer = build_tokenizer()
+    written = [Path(p) for p in tokenizer.save_pretrained(str(out)) if Path(p).exists()]
     _pin_config(out / "tokenizer_config.json")
-    return written
+    tokenizer_card(tokenizer, repo_id=repo_id or DEFAULT_REPO_ID).save(out / "README.md")
+    return sorted({*written, out / "README.md"})
 
 
 def _pin_config(path: Path) -> None:
