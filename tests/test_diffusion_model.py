@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -142,6 +143,26 @@ def test_inference_timesteps_match_the_lattice_ddpm(coord_scheduler, steps):
 def test_impossible_step_counts_are_refused(coord_scheduler, bad):
     with pytest.raises(ValueError, match="num_inference_steps"):
         coord_scheduler.set_timesteps(bad)
+
+
+@pytest.mark.parametrize("cls", [WrappedNormalScheduler, D3PMScheduler])
+def test_crystal_schedulers_share_one_inference_schedule(cls, tmp_path):
+    sched = cls(num_train_timesteps=100)
+    assert sched.num_inference_steps is None and sched.timesteps.tolist() == list(range(99, -1, -1))
+    with pytest.raises(ValueError, match="before step"):
+        sched.step(torch.zeros(2, 119), 99, torch.zeros(2, dtype=torch.long))
+    ddpm = lattice_scheduler(num_train_timesteps=100)
+    ddpm.set_timesteps(7)
+    sched.set_timesteps(7)
+    steps = sched.timesteps.tolist()
+    assert steps == ddpm.timesteps.tolist() and sched.num_inference_steps == 7
+    assert [sched.previous_timestep(t) for t in steps] == steps[1:] + [-1]
+    sched.set_timesteps(timesteps=[90, 40, 3])
+    assert [sched.previous_timestep(t) for t in (90, 40, 3)] == [40, 3, -1]
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        sched.set_timesteps(timesteps=[3, 40])
+    sched.save_pretrained(tmp_path)  # saved checkpoints name the class: it must not change
+    assert json.loads((tmp_path / "scheduler_config.json").read_text())["_class_name"] == cls.__name__
 
 
 @pytest.mark.parametrize("predictor,corrector", [("reverse_diffusion", 1), ("ancestral", 0)])

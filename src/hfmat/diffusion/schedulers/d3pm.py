@@ -23,7 +23,7 @@ from diffusers import ConfigMixin, SchedulerMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
-from hfmat.diffusion.schedulers.spacing import inference_timesteps
+from hfmat.diffusion.schedulers.spacing import InferenceTimestepsMixin
 
 
 @dataclass
@@ -39,7 +39,7 @@ def _uniform(shape, generator, device) -> torch.Tensor:
     return torch.rand(shape, generator=generator, device=gen_device).to(device)
 
 
-class D3PMScheduler(SchedulerMixin, ConfigMixin):
+class D3PMScheduler(InferenceTimestepsMixin, SchedulerMixin, ConfigMixin):
     """Absorbing-state discrete diffusion over a token vocabulary of ``vocab_size`` (mask included).
 
     Args:
@@ -71,26 +71,7 @@ class D3PMScheduler(SchedulerMixin, ConfigMixin):
         else:
             raise ValueError(f"mask_schedule must be 'linear' or 'cosine', got {mask_schedule!r}")
         self.mask_probs = torch.tensor(m, dtype=torch.float32)
-        self.num_inference_steps = None
-        self.timesteps = torch.arange(num_train_timesteps - 1, -1, -1)
-
-    def set_timesteps(
-        self,
-        num_inference_steps: int | None = None,
-        device: str | torch.device | None = None,
-        timesteps: list[int] | None = None,
-    ) -> None:
-        """The inference schedule: ``num_inference_steps`` spaced by ``timestep_spacing``, or explicit
-        strictly decreasing ``timesteps`` in 0..T-1 (as ``DDPMScheduler.set_timesteps`` takes them)."""
-        self.timesteps = torch.from_numpy(
-            inference_timesteps(self.config, num_inference_steps, timesteps)
-        ).to(device)
-        self.num_inference_steps = len(self.timesteps)
-
-    def previous_timestep(self, timestep: int) -> int:
-        steps = self.timesteps.tolist()
-        i = steps.index(int(timestep))
-        return steps[i + 1] if i + 1 < len(steps) else -1
+        self._reset_timesteps()
 
     def sample_masked(self, num_tokens: int, device=None) -> torch.LongTensor:
         """x_T: every token masked."""
@@ -116,10 +97,7 @@ class D3PMScheduler(SchedulerMixin, ConfigMixin):
         return_dict: bool = True,
     ) -> D3PMSchedulerOutput | tuple:
         """model_output: logits [N, vocab_size] over x_0; sample: current tokens [N]."""
-        if self.num_inference_steps is None:
-            raise ValueError("call set_timesteps(num_inference_steps) before step()")
-        t = int(timestep)
-        prev = self.previous_timestep(t)
+        t, prev = self._step_timesteps(timestep)
         m_t = float(self.mask_probs[t])
         m_s = float(self.mask_probs[prev]) if prev >= 0 else 0.0
         logits = model_output.float() / max(temperature, 1e-6)

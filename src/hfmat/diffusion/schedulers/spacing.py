@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def inference_timesteps(
@@ -30,3 +31,42 @@ def inference_timesteps(
     if config.timestep_spacing == "linspace":
         return np.linspace(0, T - 1, n).round()[::-1].astype(np.int64).copy()
     raise ValueError(f"timestep_spacing must be 'trailing' or 'linspace', got {config.timestep_spacing!r}")
+
+
+class InferenceTimestepsMixin:
+    """``set_timesteps`` / ``previous_timestep`` of the crystal schedulers, by :func:`inference_timesteps`.
+
+    For a ``SchedulerMixin, ConfigMixin`` class whose config has ``num_train_timesteps`` and
+    ``timestep_spacing``; call :meth:`_reset_timesteps` at the end of its ``__init__``.
+    """
+
+    def _reset_timesteps(self) -> None:
+        """No inference schedule yet: every training timestep, T-1 down to 0."""
+        self.num_inference_steps = None
+        self.timesteps = torch.arange(self.config.num_train_timesteps - 1, -1, -1)
+
+    def set_timesteps(
+        self,
+        num_inference_steps: int | None = None,
+        device: str | torch.device | None = None,
+        timesteps: list[int] | None = None,
+    ) -> None:
+        """The inference schedule: ``num_inference_steps`` spaced by ``timestep_spacing``, or explicit
+        strictly decreasing ``timesteps`` in 0..T-1 (as ``DDPMScheduler.set_timesteps`` takes them)."""
+        self.timesteps = torch.from_numpy(
+            inference_timesteps(self.config, num_inference_steps, timesteps)
+        ).to(device)
+        self.num_inference_steps = len(self.timesteps)
+
+    def previous_timestep(self, timestep: int) -> int:
+        """The next (less noisy) timestep of the inference schedule; -1 after the last one."""
+        steps = self.timesteps.tolist()
+        i = steps.index(int(timestep))
+        return steps[i + 1] if i + 1 < len(steps) else -1
+
+    def _step_timesteps(self, timestep: int) -> tuple[int, int]:
+        """``(t, previous_timestep(t))`` for ``step``; an error before ``set_timesteps``."""
+        if self.num_inference_steps is None:
+            raise ValueError("call set_timesteps(num_inference_steps) before step()")
+        t = int(timestep)
+        return t, self.previous_timestep(t)

@@ -28,7 +28,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from hfmat.diffusion.schedulers.spacing import inference_timesteps
+from hfmat.diffusion.schedulers.spacing import InferenceTimestepsMixin
 
 
 @dataclass
@@ -85,7 +85,7 @@ def score_second_moment(sigmas: np.ndarray, num_images: int = 3, grid: int = 801
     return result
 
 
-class WrappedNormalScheduler(SchedulerMixin, ConfigMixin):
+class WrappedNormalScheduler(InferenceTimestepsMixin, SchedulerMixin, ConfigMixin):
     """VE diffusion on the torus with wrapped-normal score targets and a predictor-corrector sampler.
 
     Args:
@@ -123,29 +123,9 @@ class WrappedNormalScheduler(SchedulerMixin, ConfigMixin):
         self.sigmas = torch.tensor(ladder, dtype=torch.float32)
         self.score_norms = torch.tensor(score_second_moment(ladder, num_images), dtype=torch.float32)
         self.init_noise_sigma = 1.0  # x_T is uniform on the torus
-        self.num_inference_steps = None
-        self.timesteps = torch.arange(num_train_timesteps - 1, -1, -1)
+        self._reset_timesteps()
 
     # -- schedule ---------------------------------------------------------------------------------
-    def set_timesteps(
-        self,
-        num_inference_steps: int | None = None,
-        device: str | torch.device | None = None,
-        timesteps: list[int] | None = None,
-    ) -> None:
-        """The inference schedule: ``num_inference_steps`` spaced by ``timestep_spacing``, or explicit
-        strictly decreasing ``timesteps`` in 0..T-1 (as ``DDPMScheduler.set_timesteps`` takes them)."""
-        self.timesteps = torch.from_numpy(
-            inference_timesteps(self.config, num_inference_steps, timesteps)
-        ).to(device)
-        self.num_inference_steps = len(self.timesteps)
-
-    def previous_timestep(self, timestep: int) -> int:
-        """The next (less noisy) timestep of the inference schedule; -1 after the last one."""
-        steps = self.timesteps.tolist()
-        i = steps.index(int(timestep))
-        return steps[i + 1] if i + 1 < len(steps) else -1
-
     def _sigma(self, timesteps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return self.sigmas.to(like.device)[timesteps.to(like.device).long()].to(like.dtype)
 
@@ -178,10 +158,7 @@ class WrappedNormalScheduler(SchedulerMixin, ConfigMixin):
         return_dict: bool = True,
     ) -> WrappedNormalSchedulerOutput | tuple:
         """Predictor: from timestep t to the previous timestep of the schedule (sigma 0 after the last)."""
-        if self.num_inference_steps is None:
-            raise ValueError("call set_timesteps(num_inference_steps) before step()")
-        t = int(timestep)
-        prev = self.previous_timestep(t)
+        t, prev = self._step_timesteps(timestep)
         sigma_t = float(self.sigmas[t])
         sigma_s = float(self.sigmas[prev]) if prev >= 0 else 0.0
         delta = sigma_t**2 - sigma_s**2
