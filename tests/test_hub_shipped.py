@@ -24,6 +24,19 @@ def test_shipped_checkpoint_is_a_complete_hub_repo(folder):
     assert f'from_pretrained("hfmat/{folder.name}")' in card.text
 
 
+def test_shipped_language_model_pins_its_tokenizer_class():
+    """transformers 5 saves a loaded tokenizer as TokenizersBackend, with load-time keys: the shipped
+    folder names the stable public class, so it loads next to its GPT-2 config.json anywhere."""
+    import json
+
+    config = json.loads((REPO / "checkpoints" / "cif-gpt2-perov5" / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert "is_local" not in config and "local_files_only" not in config
+    assert (REPO / "checkpoints" / "cif-gpt2-perov5" / "tokenizer.json").read_bytes() == (
+        REPO / "tokenizer" / "tokenizer.json"
+    ).read_bytes()
+
+
 CIF_PREFIX = "data_Sr1Ti1O3\n_symmetry_space_group_name_H-M Pm-3m\n_cell_length_a "
 
 

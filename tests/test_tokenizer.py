@@ -363,3 +363,17 @@ def test_cli_build_and_encode(tmp_path, capsys):
     f.write_text("data_Na1Cl1\n")
     assert main(["tokenizer", "encode", "--file", str(f), "--ids"]) == 0
     assert "445\t'data_'" in capsys.readouterr().out
+
+
+def test_saving_a_loaded_tokenizer_pins_its_class(tmp_path):
+    """A tokenizer loaded with AutoTokenizer saves as TokenizersBackend in transformers 5; saved
+    through save_tokenizer next to a model it names PreTrainedTokenizerFast and keeps no load-time keys."""
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(str(SHIPPED))
+    written = save_tokenizer(tmp_path, tokenizer=loaded, card=False)
+    assert sorted(p.name for p in written) == ["tokenizer.json", "tokenizer_config.json"]
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert not {"is_local", "local_files_only"} & set(config)
+    assert (tmp_path / "tokenizer.json").read_bytes() == (SHIPPED / "tokenizer.json").read_bytes()

@@ -7,7 +7,12 @@ encoded as it is); language-model training text is ``<bos>`` + CIF + ``<eos>``, 
 ``tok(cif)["input_ids"] + [tok.eos_token_id]`` (see :func:`encode_for_training`).
 """
 
-from hfmat.tokenization.build import MODEL_MAX_LENGTH, build_tokenizer, save_tokenizer
+from hfmat.tokenization.build import (
+    MODEL_MAX_LENGTH,
+    build_tokenizer,
+    pin_tokenizer_config,
+    save_tokenizer,
+)
 from hfmat.tokenization.load import encode_for_training, load_tokenizer
 from hfmat.tokenization.representable import UnrepresentableTextError, check_representable
 from hfmat.tokenization.vocab import (
@@ -29,6 +34,7 @@ __all__ = [
     "element_token_ids",
     "encode_for_training",
     "load_tokenizer",
+    "pin_tokenizer_config",
     "save_tokenizer",
     "space_group_token",
     "space_group_token_ids",

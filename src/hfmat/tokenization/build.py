@@ -53,25 +53,41 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def save_tokenizer(out: str | Path, repo_id: str | None = None) -> list[Path]:
-    """Write the tokenizer folder (tokenizer.json, tokenizer_config.json and its card, README.md,
-    whose snippet names ``repo_id``); returns the files written. Byte-identical on a rebuild."""
-    from hfmat.hub.tokenizer_card import DEFAULT_REPO_ID, tokenizer_card
-
+def save_tokenizer(
+    out: str | Path, repo_id: str | None = None, *, tokenizer=None, card: bool = True
+) -> list[Path]:
+    """Write a tokenizer folder: tokenizer.json, tokenizer_config.json (pinned, see
+    :func:`pin_tokenizer_config`) and, with ``card``, its card README.md whose snippet names
+    ``repo_id``. ``tokenizer`` defaults to a fresh :func:`build_tokenizer`; pass a loaded one to
+    save it next to a model (``card=False``: the model's card is the folder's README). Returns the
+    files written; byte-identical on a rebuild."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
-    written = [Path(p) for p in tokenizer.save_pretrained(str(out)) if Path(p).exists()]
-    _pin_config(out / "tokenizer_config.json")
-    tokenizer_card(tokenizer, repo_id=repo_id or DEFAULT_REPO_ID).save(out / "README.md")
-    return sorted({*written, out / "README.md"})
+    tokenizer = tokenizer if tokenizer is not None else build_tokenizer()
+    written = {Path(p) for p in tokenizer.save_pretrained(str(out)) if Path(p).exists()}
+    pin_tokenizer_config(out / "tokenizer_config.json")
+    if card:
+        from hfmat.hub.tokenizer_card import DEFAULT_REPO_ID, tokenizer_card
+
+        tokenizer_card(tokenizer, repo_id=repo_id or DEFAULT_REPO_ID).save(out / "README.md")
+        written.add(out / "README.md")
+    return sorted(written)
 
 
-def _pin_config(path: Path) -> None:
-    """Record the class by its stable public name and the <bos>-only convention explicitly, so a
-    folder that also holds a GPT-2 config.json still loads this tokenizer (not a GPT2Tokenizer)."""
+#: Keys transformers writes about where a tokenizer was loaded from, not what it is.
+LOAD_TIME_KEYS = ("is_local", "local_files_only")
+
+
+def pin_tokenizer_config(path: str | Path) -> None:
+    """Record the class by its stable public name (transformers 5 writes ``TokenizersBackend``
+    for a loaded tokenizer) and the <bos>-only convention explicitly, so that a folder that also
+    holds a GPT-2 config.json still loads this tokenizer (not a GPT2Tokenizer), and drop the
+    load-time keys."""
+    path = Path(path)
     config = json.loads(path.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
     config["add_bos_token"] = True
     config["add_eos_token"] = False
+    for key in LOAD_TIME_KEYS:
+        config.pop(key, None)
     path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
