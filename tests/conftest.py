@@ -41,8 +41,14 @@ def examples_dir() -> Path:
     return EXAMPLES
 
 
-def _lay_out(cache: Path, repo_id: str, folder: Path, repo_type: str = "model", revision: str = "0" * 40) -> Path:
-    """Copy ``folder`` into ``cache`` as the snapshot of ``repo_id`` at ``refs/main``."""
+def _lay_out(
+    cache: Path, repo_id: str, folder: Path, repo_type: str = "model", revision: str = "0" * 40
+) -> Path:
+    """Copy ``folder`` into ``cache`` as the snapshot of ``repo_id`` at ``refs/main``.
+
+    A model repo without config.json (a tokenizer-only repo) also gets the ``.no_exist`` record
+    that huggingface_hub writes when an online fetch finds the file absent: transformers probes
+    config.json first and, offline, needs that record to go on."""
     kind = {"model": "models", "dataset": "datasets"}[repo_type]
     root = cache / f"{kind}--{repo_id.replace('/', '--')}"
     snapshot = root / "snapshots" / revision
@@ -51,6 +57,9 @@ def _lay_out(cache: Path, repo_id: str, folder: Path, repo_type: str = "model", 
     shutil.copytree(folder, snapshot)
     (root / "refs").mkdir(parents=True, exist_ok=True)
     (root / "refs" / "main").write_text(revision)
+    if repo_type == "model" and not (snapshot / "config.json").exists():
+        (root / ".no_exist" / revision).mkdir(parents=True, exist_ok=True)
+        (root / ".no_exist" / revision / "config.json").touch()
     return snapshot
 
 

@@ -342,12 +342,8 @@ def test_loads_without_hfmat_even_next_to_a_gpt2_config(tmp_path):
 
 
 def test_load_by_repo_id_from_offline_cache(hf_cache, tok):
-    snapshot = hf_cache("hfmat/cif-tokenizer", SHIPPED)
-    # A tokenizer-only repo has no config.json; huggingface_hub records that in .no_exist when the
-    # repo is first fetched online, and transformers needs that record to load it offline.
-    no_exist = snapshot.parents[1] / ".no_exist" / snapshot.name
-    no_exist.mkdir(parents=True, exist_ok=True)
-    (no_exist / "config.json").touch()
+    # a tokenizer-only repo has no config.json: hf_cache writes the .no_exist record of it
+    hf_cache("hfmat/cif-tokenizer", SHIPPED)
     hub_tok = load_tokenizer("hfmat/cif-tokenizer")
     text = "data_Ti2O4\n_symmetry_space_group_name_H-M P4_2/mnm\n"
     assert hub_tok(text)["input_ids"] == tok(text)["input_ids"]
