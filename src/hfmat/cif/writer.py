@@ -12,6 +12,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from hfmat.chemistry import space_group_symbol
 from hfmat.cif.canonical import canonical_rows
 from hfmat.cif.errors import CifError
+from hfmat.cif.tags import ATOM_SITE_LOOP_TAGS, ATOM_TYPE_LOOP_TAGS, HEADER_TAGS, SYMMETRY_LOOP_TAGS
 
 
 def _num(x: float, decimals: int) -> str:
@@ -130,45 +131,22 @@ def _text(lat, comp, number: int, orbits, d: int, atom_props: bool) -> str:
     order, elements, _ = _formula_order(comp)
     _, z = comp.get_reduced_composition_and_factor()
     rows = canonical_rows(number, orbits, d)
-    lines = [
-        "data_" + "".join(order),
-        f"_symmetry_space_group_name_H-M {space_group_symbol(number)}",
-        f"_cell_length_a {_num(lat.a, d)}",
-        f"_cell_length_b {_num(lat.b, d)}",
-        f"_cell_length_c {_num(lat.c, d)}",
-        f"_cell_angle_alpha {_num(lat.alpha, d)}",
-        f"_cell_angle_beta {_num(lat.beta, d)}",
-        f"_cell_angle_gamma {_num(lat.gamma, d)}",
-        f"_symmetry_Int_Tables_number {number}",
-        f"_chemical_formula_structural {comp.reduced_formula}",
-        f"_chemical_formula_sum '{comp.formula}'",
-        f"_cell_volume {_num(lat.volume, d)}",
-        f"_cell_formula_units_Z {int(round(z))}",
-    ]
+    header = (
+        space_group_symbol(number),
+        *(_num(v, d) for v in (lat.a, lat.b, lat.c, lat.alpha, lat.beta, lat.gamma)),
+        number,
+        comp.reduced_formula,
+        f"'{comp.formula}'",
+        _num(lat.volume, d),
+        int(round(z)),
+    )
+    lines = ["data_" + "".join(order)]
+    lines += [f"{tag} {value}" for tag, value in zip(HEADER_TAGS, header, strict=True)]
     if atom_props:
-        lines += [
-            "loop_",
-            "_atom_type_symbol",
-            "_atom_type_electronegativity",
-            "_atom_type_radius",
-            "_atom_type_ionic_radius",
-        ]
+        lines += ["loop_", *ATOM_TYPE_LOOP_TAGS]
         for el in elements:
             lines.append(" ".join([el, *(_num(v, d) for v in _element_props(el))]))
-    lines += [
-        "loop_",
-        "_symmetry_equiv_pos_site_id",
-        "_symmetry_equiv_pos_as_xyz",
-        "1 'x, y, z'",
-        "loop_",
-        "_atom_site_type_symbol",
-        "_atom_site_label",
-        "_atom_site_symmetry_multiplicity",
-        "_atom_site_fract_x",
-        "_atom_site_fract_y",
-        "_atom_site_fract_z",
-        "_atom_site_occupancy",
-    ]
+    lines += ["loop_", *SYMMETRY_LOOP_TAGS, "1 'x, y, z'", "loop_", *ATOM_SITE_LOOP_TAGS]
     for i, (symbol, mult, coords) in enumerate(rows):
         lines.append(f"{symbol} {symbol}{i} {mult} {' '.join(coords)} 1")
     return "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ import string
 from functools import lru_cache
 
 from hfmat.chemistry import ELEMENTS, space_group_symbols
+from hfmat.cif.tags import CANONICAL_TAGS
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD, BOS, EOS, UNK)
@@ -41,36 +42,6 @@ WHITESPACE: tuple[str, ...] = ("\n", "\t", "\r", "\x0b", "\x0c") + tuple(
 #: Words of the CIF syntax that are one token. ``'x, y, z'`` is the identity operation that every
 #: symmetry loop holds (the canonical format holds only it).
 CIF_KEYWORDS: tuple[str, ...] = ("data_", "loop_", "'x, y, z'")
-
-#: Tags written by the canonical format (docs/cif_format.md), in the order it writes them,
-#: then its optional atom-property block.
-CANONICAL_TAGS: tuple[str, ...] = (
-    "_symmetry_space_group_name_H-M",
-    "_cell_length_a",
-    "_cell_length_b",
-    "_cell_length_c",
-    "_cell_angle_alpha",
-    "_cell_angle_beta",
-    "_cell_angle_gamma",
-    "_symmetry_Int_Tables_number",
-    "_chemical_formula_structural",
-    "_chemical_formula_sum",
-    "_cell_volume",
-    "_cell_formula_units_Z",
-    "_symmetry_equiv_pos_site_id",
-    "_symmetry_equiv_pos_as_xyz",
-    "_atom_site_type_symbol",
-    "_atom_site_label",
-    "_atom_site_symmetry_multiplicity",
-    "_atom_site_fract_x",
-    "_atom_site_fract_y",
-    "_atom_site_fract_z",
-    "_atom_site_occupancy",
-    "_atom_type_symbol",
-    "_atom_type_electronegativity",
-    "_atom_type_radius",
-    "_atom_type_ionic_radius",
-)
 
 #: Common standard (CIF 1.1 core / powder / symmetry dictionary) tags of real-world CIFs,
 #: including what pymatgen's CifWriter writes with magnetic moments, oxidation states or
@@ -161,6 +132,7 @@ COMMON_TAGS: tuple[str, ...] = (
     "_refine_ls_wR_factor_ref",
 )
 
+#: The canonical format's tags (:data:`hfmat.cif.tags.CANONICAL_TAGS`, the ones its writer emits) first.
 CIF_TAGS: tuple[str, ...] = CANONICAL_TAGS + COMMON_TAGS
 
 
