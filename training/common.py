@@ -1,7 +1,9 @@
 """Training-loop pieces shared by hfmat's Accelerate scripts (train_cif_lm.py, train_diffusion.py).
 
-Everything here is generic: config files, the Accelerator, AdamW with warm-up and cosine decay,
-checkpoint/resume helpers and logging. The scripts keep their model- and data-specific parts.
+Everything here is generic: the config keys and command-line flags both scripts take, config
+files, the Accelerator, AdamW with warm-up and cosine decay, checkpoint/resume helpers, the
+optimisation loop (``TrainingLoop``) and logging. The scripts keep their model- and data-specific
+parts: datasets, the model, the loss, evaluation and the final Hub-ready folder.
 
 Kept backwards compatible: other scripts import these names.
 
@@ -18,6 +20,7 @@ Resume, exactly:
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -30,7 +33,18 @@ from typing import Any
 import torch
 
 __all__ = [
+    "DEFAULTS",
     "ConfigError",
+    "TrainingLoop",
+    "accelerator_for",
+    "config_from_args",
+    "final_dir_for",
+    "finish",
+    "optimizer_and_scheduler_for",
+    "run_main",
+    "start_or_resume",
+    "total_steps_for",
+    "training_arguments",
     "TrainingProgress",
     "build_optimizer",
     "build_scheduler",
@@ -55,6 +69,73 @@ class ConfigError(ValueError):
 
 
 # ----------------------------------------------------------------------------------- configs
+
+#: The config keys every training script takes, with their defaults. A script's own ``DEFAULTS``
+#: is ``{**common.DEFAULTS, ...}``: its model keys, and its own values for the keys whose best
+#: default differs between scripts (weight decay, betas, batch sizes, seed, output_dir, model_name).
+DEFAULTS: dict[str, Any] = {
+    # data
+    "dataset": "perov_5",  # a load_crystal_dataset source (name or folder)
+    "data_dir": None,  # folder holding the source's CSV files (None: the loader's default)
+    "train_split": "train",
+    "eval_split": None,  # None: hold out `eval_holdout` rows of the training split
+    "eval_holdout": 300,
+    "max_train_samples": None,
+    "max_eval_samples": None,
+    # optimisation
+    "lr": 1e-3,
+    "min_lr_ratio": 0.0,
+    "weight_decay": 0.0,
+    "betas": [0.9, 0.999],
+    "warmup_steps": 100,
+    "epochs": 10,
+    "max_steps": None,  # overrides epochs when set
+    "per_device_batch_size": 16,
+    "eval_batch_size": 32,
+    "gradient_accumulation_steps": 1,
+    "max_grad_norm": 1.0,
+    "mixed_precision": "no",  # "no" or "bf16"
+    "seed": 0,
+    # bookkeeping
+    "output_dir": "runs/train",
+    "final_dir": None,  # None: <output_dir>/final
+    "log_every": 10,
+    "eval_every": 200,
+    "save_every": 500,
+    "total_limit": 3,
+    "num_threads": None,
+    "max_minutes": None,  # stop (and finish) after this much wall time
+    "model_name": "model",
+    "dataset_note": "",
+}
+
+
+def training_arguments(description: str, *, config_help: str, init_from_help: str) -> argparse.ArgumentParser:
+    """The flags both scripts take: --config, --init-from, --resume, --output-dir,
+    --stop-after-steps and --set KEY=VALUE. A script adds its own before parsing."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help=config_help)
+    p.add_argument("--init-from", default=None, help=init_from_help)
+    p.add_argument("--resume", default=None, help="checkpoint folder, or 'latest' under output_dir")
+    p.add_argument("--output-dir", default=None)
+    p.add_argument(
+        "--stop-after-steps",
+        type=int,
+        default=None,
+        help="save a checkpoint and exit after this many optimizer steps (the schedule is unchanged)",
+    )
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The run's config: ``--config`` over ``defaults``, then ``--set``, ``--init-from``, ``--output-dir``."""
+    cfg = merge_overrides(load_config(args.config, defaults), args.set)
+    if args.init_from:
+        cfg["init_from"] = args.init_from
+    if args.output_dir:
+        cfg["output_dir"] = args.output_dir
+    return cfg
 
 
 def load_config(path: str | os.PathLike, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -187,6 +268,17 @@ def make_accelerator(
     return accelerator
 
 
+def accelerator_for(cfg: dict[str, Any]):
+    """``make_accelerator`` with the config's output_dir, accumulation, precision, seed and total_limit."""
+    return make_accelerator(
+        Path(cfg["output_dir"]),
+        gradient_accumulation_steps=int(cfg["gradient_accumulation_steps"]),
+        mixed_precision=cfg["mixed_precision"],
+        seed=int(cfg["seed"]),
+        total_limit=cfg["total_limit"],
+    )
+
+
 # ------------------------------------------------------------------------ optimizer, schedule
 
 
@@ -239,6 +331,19 @@ def build_optimizer_and_scheduler(
 ):
     optimizer = build_optimizer(model, lr=lr, weight_decay=weight_decay, betas=betas)
     return optimizer, build_scheduler(optimizer, warmup_steps, total_steps, num_processes)
+
+
+def optimizer_and_scheduler_for(model, cfg: dict[str, Any], total_steps: int, num_processes: int = 1):
+    """``build_optimizer_and_scheduler`` with the config's lr, warm-up, weight decay and betas."""
+    return build_optimizer_and_scheduler(
+        model,
+        lr=float(cfg["lr"]),
+        warmup_steps=int(cfg["warmup_steps"]),
+        total_steps=total_steps,
+        weight_decay=float(cfg["weight_decay"]),
+        betas=tuple(cfg["betas"]),
+        num_processes=num_processes,
+    )
 
 
 # -------------------------------------------------------------------------- checkpoint/resume
@@ -315,6 +420,19 @@ def resume_from_checkpoint(accelerator, resume: str | os.PathLike | bool, output
     return path
 
 
+def start_or_resume(accelerator, resume, output_dir, *state) -> tuple[TrainingProgress, Path | None]:
+    """A fresh ``TrainingProgress`` registered for checkpointing (then each of ``state``, in order),
+    loaded from ``resume`` when given (see ``resume_from_checkpoint``); returns it and the folder
+    loaded (None for a fresh start)."""
+    progress = TrainingProgress()
+    for obj in (progress, *state):
+        accelerator.register_for_checkpointing(obj)
+    resumed = resume_from_checkpoint(accelerator, resume, output_dir) if resume else None
+    if resumed:
+        accelerator.print(f"resumed from {resumed} at step {progress.step} (epoch {progress.epoch})")
+    return progress, resumed
+
+
 def epoch_batches(dataloader, epoch: int, skip: int = 0):
     """The prepared ``dataloader`` for ``epoch`` (seeded shuffle), minus its first ``skip`` batches."""
     from accelerate import skip_first_batches
@@ -355,3 +473,175 @@ class StepTimer:
 def cosine_total_steps(num_batches_per_epoch: int, epochs: float, gradient_accumulation_steps: int) -> int:
     """Optimizer steps for ``epochs`` passes over a dataloader of ``num_batches_per_epoch``."""
     return max(1, math.ceil(num_batches_per_epoch * epochs / gradient_accumulation_steps))
+
+
+def total_steps_for(cfg: dict[str, Any], batches_per_epoch: int) -> int:
+    """``max_steps`` when set, else the optimizer steps of ``epochs`` passes."""
+    if cfg["max_steps"]:
+        return int(cfg["max_steps"])
+    return cosine_total_steps(batches_per_epoch, cfg["epochs"], int(cfg["gradient_accumulation_steps"]))
+
+
+# -------------------------------------------------------------------------------------- loop
+
+
+class TrainingLoop:
+    """The optimisation loop of both scripts, with their own loss, evaluation and logging as callbacks.
+
+    Each batch: the loss under ``accelerator.accumulate`` (backward, gradient clipping, optimizer
+    and LR-scheduler step), then the batch is counted (tokens or crystals, all processes). Each
+    optimizer step: ``after_step`` (an EMA update), ``log`` every ``log_every`` steps, ``evaluate``
+    every ``eval_every`` steps, a checkpoint every ``save_every`` steps. The run stops at
+    ``total_steps``, after ``--stop-after-steps`` (``stop_reason`` "stopped") or after
+    ``max_minutes`` (``"time"``), saving a checkpoint on the way out.
+
+    ``timer`` starts when the loop is made; ``last_loss`` (mean over processes of the last step)
+    and ``last_eval`` (what ``evaluate`` last returned) are kept for the summary.
+    """
+
+    def __init__(
+        self,
+        accelerator,
+        cfg: dict[str, Any],
+        *,
+        model,
+        optimizer,
+        scheduler,
+        train_loader,
+        progress: TrainingProgress,
+        total_steps: int,
+        batches_per_epoch: int,
+        stop_after_steps: int | None = None,
+    ):
+        self.accelerator = accelerator
+        self.cfg = cfg
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.train_loader = train_loader
+        self.progress = progress
+        self.total_steps = int(total_steps)
+        self.batches_per_epoch = batches_per_epoch
+        self.stop_after_steps = stop_after_steps
+        self.timer = StepTimer(cfg["max_minutes"])
+        self.steps_at_start = progress.step
+        self.last_loss = float("nan")
+        self.last_eval = None
+        self.stop_reason = "done"
+
+    @property
+    def epochs(self) -> float:
+        """Epochs done, fractional."""
+        return self.progress.epoch + self.progress.batch_in_epoch / self.batches_per_epoch
+
+    @property
+    def steps_per_s(self) -> float:
+        """Optimizer steps per second in this process's run (a resumed run counts from its start)."""
+        return (self.progress.step - self.steps_at_start) / max(self.timer.elapsed, 1e-9)
+
+    @property
+    def needs_final_eval(self) -> bool:
+        """Whether the last step was not evaluated (the final folder wants the final model's eval)."""
+        return self.last_eval is None or self.progress.step % int(self.cfg["eval_every"]) != 0
+
+    def run(self, loss, count, evaluate, log, after_step=None) -> str:
+        """Train to the end; returns the stop reason ("done", "stopped" or "time").
+
+        - ``loss(batch)``: a dict of scalar tensors; ``"loss"`` is backpropagated, every entry is
+          averaged between logs.
+        - ``count(batch)``: a tensor, what the batch holds (tokens, crystals); summed over processes
+          into ``progress.tokens`` and the timer's rate.
+        - ``evaluate()``: evaluates (and reports) the model; its value becomes ``last_eval``.
+        - ``log(means)``: logs the averaged loss parts; returns the progress bar's postfix dict.
+        - ``after_step()``: called after each optimizer step (before it is counted).
+        """
+        from tqdm.auto import tqdm
+
+        acc, cfg, progress = self.accelerator, self.cfg, self.progress
+        model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
+        bar = tqdm(
+            total=self.total_steps, initial=progress.step, disable=not acc.is_local_main_process, desc="train"
+        )
+        sums: dict[str, float] = {}
+        n = 0
+        model.train()
+        while progress.step < self.total_steps:
+            for batch in epoch_batches(self.train_loader, progress.epoch, progress.batch_in_epoch):
+                with acc.accumulate(model):
+                    parts = loss(batch)
+                    acc.backward(parts["loss"])
+                    if acc.sync_gradients and cfg["max_grad_norm"]:
+                        acc.clip_grad_norm_(model.parameters(), float(cfg["max_grad_norm"]))
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                progress.batch_in_epoch += 1
+                seen = int(acc.reduce(count(batch), reduction="sum").item())
+                progress.tokens += seen
+                self.timer.add(seen)
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + float(value.detach())
+                n += 1
+                if not acc.sync_gradients:
+                    continue
+                if after_step is not None:
+                    after_step()
+                progress.step += 1
+                self.last_loss = acc.reduce(parts["loss"].detach(), reduction="mean").item()
+                bar.update(1)
+                if progress.step % int(cfg["log_every"]) == 0 or progress.step == self.total_steps:
+                    bar.set_postfix(**log({key: value / max(n, 1) for key, value in sums.items()}))
+                    sums, n = {}, 0
+                if progress.step % int(cfg["eval_every"]) == 0 or progress.step == self.total_steps:
+                    self.last_eval = evaluate()
+                stopping = self.stop_after_steps is not None and progress.step >= self.stop_after_steps
+                out_of_time = self.timer.out_of_time()
+                if progress.step % int(cfg["save_every"]) == 0 or stopping or out_of_time:
+                    save_checkpoint(acc)
+                if stopping or out_of_time:
+                    self.stop_reason = "stopped" if stopping else "time"
+                    break
+                if progress.step >= self.total_steps:
+                    break
+            else:  # the epoch ran out
+                progress.epoch += 1
+                progress.batch_in_epoch = 0
+                continue
+            break  # stopped, out of time, or done
+        bar.close()
+        return self.stop_reason
+
+
+# ------------------------------------------------------------------------------------ finish
+
+
+def final_dir_for(cfg: dict[str, Any]) -> Path:
+    """Where the Hub-ready folder goes: ``final_dir``, else ``<output_dir>/final``."""
+    return Path(cfg["final_dir"] or Path(cfg["output_dir"]) / "final")
+
+
+def finish(accelerator, summary: dict[str, Any], write=None) -> dict[str, Any]:
+    """End the run: ``write()`` on the main process once every process is here (the final folder;
+    None for a run that stopped early and writes nothing), close the trackers, print the summary
+    (when ``write`` is given). Returns ``summary``."""
+    if write is None:
+        accelerator.end_training()
+        return summary
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write()
+    accelerator.end_training()
+    accelerator.print(json.dumps(summary, indent=1))
+    return summary
+
+
+def run_main(main, argv=None):
+    """Run a script's ``main(argv)``; a bad config or a checkpoint that cannot be found or loaded
+    (:class:`ConfigError`, ``hfmat.hub.HubError``) ends the process with its one-line message
+    instead of a traceback."""
+    from hfmat.hub import HubError
+
+    try:
+        return main(argv)
+    except (ConfigError, HubError) as err:
+        raise SystemExit(f"error: {err}") from None

@@ -22,31 +22,34 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common  # noqa: E402
 from common import (  # noqa: E402
-    StepTimer,
-    TrainingProgress,
-    build_optimizer_and_scheduler,
-    cosine_total_steps,
-    epoch_batches,
+    TrainingLoop,
+    accelerator_for,
+    config_from_args,
+    final_dir_for,
+    finish,
     flat_hparams,
-    load_config,
-    make_accelerator,
-    merge_overrides,
-    resume_from_checkpoint,
-    save_checkpoint,
+    optimizer_and_scheduler_for,
+    run_main,
     set_threads,
+    start_or_resume,
+    total_steps_for,
+    training_arguments,
 )
 
-#: Every key a CIF-LM config may set, with its default.
+#: Every key a CIF-LM config may set, with its default: the keys of every script (common.DEFAULTS:
+#: data, optimisation, bookkeeping), this script's values for some of them, then its own keys.
 DEFAULTS: dict = {
+    **common.DEFAULTS,
+    "weight_decay": 0.1,
+    "betas": [0.9, 0.95],
+    "per_device_batch_size": 16,
+    "eval_batch_size": 32,
+    "seed": 1337,
+    "output_dir": "runs/cif_lm",
+    "model_name": "cif-gpt2",
     # data
-    "dataset": "perov_5",  # a load_crystal_dataset source (name or folder)
-    "data_dir": None,  # folder holding the source's CSV files (None: the loader's default)
-    "train_split": "train",
-    "eval_split": None,  # None: hold out `eval_holdout` rows of the training split
-    "eval_holdout": 300,
-    "max_train_samples": None,
-    "max_eval_samples": None,
     "tokenizer": "tokenizer",  # folder or repo id of the CIF tokenizer
     # model
     "init_from": None,  # folder or repo id of a GPT-2 checkpoint to fine-tune
@@ -55,49 +58,18 @@ DEFAULTS: dict = {
     "n_embd": 128,
     "n_positions": 512,
     "dropout": 0.1,
-    # optimisation
-    "lr": 1e-3,
-    "min_lr_ratio": 0.0,
-    "weight_decay": 0.1,
-    "betas": [0.9, 0.95],
-    "warmup_steps": 100,
-    "epochs": 10,
-    "max_steps": None,  # overrides epochs when set
-    "per_device_batch_size": 16,
-    "eval_batch_size": 32,
-    "gradient_accumulation_steps": 1,
-    "max_grad_norm": 1.0,
-    "mixed_precision": "no",  # "no" or "bf16"
-    "seed": 1337,
-    # bookkeeping
-    "output_dir": "runs/cif_lm",
-    "final_dir": None,  # None: <output_dir>/final
-    "log_every": 10,
-    "eval_every": 200,
-    "save_every": 500,
-    "total_limit": 3,
-    "num_threads": None,
-    "max_minutes": None,  # stop (and finish) after this much wall time
-    "model_name": "cif-gpt2",
-    "dataset_note": "",
+    # model card
     "description": None,  # model card text (None: generated)
     "limitations": None,
 }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="YAML or JSON config (training/configs/cif_lm_*.yaml)")
-    p.add_argument("--init-from", default=None, help="GPT-2 folder or repo id to fine-tune from")
-    p.add_argument("--resume", default=None, help="checkpoint folder, or 'latest' under output_dir")
-    p.add_argument("--output-dir", default=None)
-    p.add_argument(
-        "--stop-after-steps",
-        type=int,
-        default=None,
-        help="save a checkpoint and exit after this many optimizer steps (the schedule is unchanged)",
+    p = training_arguments(
+        __doc__,
+        config_help="YAML or JSON config (training/configs/cif_lm_*.yaml)",
+        init_from_help="GPT-2 folder or repo id to fine-tune from",
     )
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
     return p.parse_args(argv)
 
 
@@ -149,10 +121,15 @@ def build_datasets(cfg: dict, tokenizer):
 
 
 def build_model(cfg: dict, tokenizer):
+    """A fresh GPT-2 of the config's size, or the checkpoint ``init_from`` (a folder or a repo id,
+    loaded through ``hfmat.hub.load``: a repo id that is not cached offline, a truncated weights file
+    or a folder saved by incompatible versions is a one-line ``hfmat.hub.HubError``)."""
     from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
+    from hfmat.hub import load
+
     if cfg["init_from"]:
-        model = AutoModelForCausalLM.from_pretrained(cfg["init_from"])
+        model = load(AutoModelForCausalLM, cfg["init_from"])
         if model.config.vocab_size != len(tokenizer):
             raise ValueError(
                 f"--init-from {cfg['init_from']}: vocabulary of {model.config.vocab_size} tokens does not "
@@ -193,17 +170,21 @@ def generation_config_for(model, tokenizer):
 # ------------------------------------------------------------------------------------- loop
 
 
+def lm_loss(model, batch):
+    """Mean next-token cross-entropy of a collated batch (pad positions are masked by the labels)."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    return out.loss
+
+
 @torch.no_grad()
 def evaluate(model, loader, accelerator) -> float:
     """Mean next-token loss (nats per predicted token) over ``loader``, across processes."""
     model.eval()
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     for batch in loader:
-        out = model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
-        )
+        loss = lm_loss(model, batch)
         n = (batch["labels"][:, 1:] != -100).sum()
-        pair = torch.stack([out.loss.double() * n, n.double()])
+        pair = torch.stack([loss.double() * n, n.double()])
         total += accelerator.reduce(pair, reduction="sum")
     model.train()
     return float(total[0] / total[1].clamp(min=1))
@@ -211,25 +192,13 @@ def evaluate(model, loader, accelerator) -> float:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    cfg = load_config(args.config, DEFAULTS)
-    cfg = merge_overrides(cfg, args.set)
-    if args.init_from:
-        cfg["init_from"] = args.init_from
-    if args.output_dir:
-        cfg["output_dir"] = args.output_dir
+    cfg = config_from_args(args, DEFAULTS)
     set_threads(cfg["num_threads"])
 
-    from tqdm.auto import tqdm
     from transformers import AutoTokenizer
 
     output_dir = Path(cfg["output_dir"])
-    accelerator = make_accelerator(
-        output_dir,
-        gradient_accumulation_steps=int(cfg["gradient_accumulation_steps"]),
-        mixed_precision=cfg["mixed_precision"],
-        seed=int(cfg["seed"]),
-        total_limit=cfg["total_limit"],
-    )
+    accelerator = accelerator_for(cfg)
     tokenizer = AutoTokenizer.from_pretrained(cfg["tokenizer"])
     with accelerator.main_process_first():
         train_ds, eval_ds, collator, skipped = build_datasets(cfg, tokenizer)
@@ -254,29 +223,12 @@ def main(argv=None) -> dict:
     eval_loader = torch.utils.data.DataLoader(
         eval_ds, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator
     )
-    accum = int(cfg["gradient_accumulation_steps"])
     train_loader, eval_loader = accelerator.prepare(train_loader, eval_loader)
     batches_per_epoch = len(train_loader)  # per process
-    total_steps = (
-        int(cfg["max_steps"])
-        if cfg["max_steps"]
-        else cosine_total_steps(batches_per_epoch, cfg["epochs"], accum)
-    )
-    optimizer, scheduler = build_optimizer_and_scheduler(
-        model,
-        lr=float(cfg["lr"]),
-        warmup_steps=int(cfg["warmup_steps"]),
-        total_steps=total_steps,
-        weight_decay=float(cfg["weight_decay"]),
-        betas=tuple(cfg["betas"]),
-        num_processes=accelerator.num_processes,
-    )
+    total_steps = total_steps_for(cfg, batches_per_epoch)
+    optimizer, scheduler = optimizer_and_scheduler_for(model, cfg, total_steps, accelerator.num_processes)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    progress = TrainingProgress()
-    accelerator.register_for_checkpointing(progress)
-    resumed = resume_from_checkpoint(accelerator, args.resume, output_dir) if args.resume else None
-    if resumed:
-        accelerator.print(f"resumed from {resumed} at step {progress.step} (epoch {progress.epoch})")
+    progress, _ = start_or_resume(accelerator, args.resume, output_dir)
 
     n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
     accelerator.init_trackers("cif_lm", config=flat_hparams({**cfg, "n_params": n_params}))
@@ -286,84 +238,51 @@ def main(argv=None) -> dict:
         f"{accelerator.num_processes} process(es) on {accelerator.device}"
     )
 
-    timer = StepTimer(cfg["max_minutes"])
-    bar = tqdm(
-        total=total_steps, initial=progress.step, disable=not accelerator.is_local_main_process, desc="train"
+    loop = TrainingLoop(
+        accelerator,
+        cfg,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_loader=train_loader,
+        progress=progress,
+        total_steps=total_steps,
+        batches_per_epoch=batches_per_epoch,
+        stop_after_steps=args.stop_after_steps,
     )
-    last_loss = float("nan")
-    last_eval = None
-    log_loss, log_n = 0.0, 0
-    stop_reason = "done"
-    model.train()
-    while progress.step < total_steps:
-        loader = epoch_batches(train_loader, progress.epoch, progress.batch_in_epoch)
-        for batch in loader:
-            with accelerator.accumulate(model):
-                out = model(
-                    input_ids=batch["input_ids"],
-                    attention_mask=batch["attention_mask"],
-                    labels=batch["labels"],
-                )
-                accelerator.backward(out.loss)
-                if accelerator.sync_gradients and cfg["max_grad_norm"]:
-                    accelerator.clip_grad_norm_(model.parameters(), float(cfg["max_grad_norm"]))
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            progress.batch_in_epoch += 1
-            ntok = accelerator.reduce(batch["attention_mask"].sum(), reduction="sum").item()
-            progress.tokens += int(ntok)
-            timer.add(ntok)
-            log_loss += out.loss.item()
-            log_n += 1
-            if not accelerator.sync_gradients:
-                continue
-            progress.step += 1
-            last_loss = accelerator.reduce(out.loss.detach(), reduction="mean").item()
-            bar.update(1)
-            if progress.step % int(cfg["log_every"]) == 0 or progress.step == total_steps:
-                metrics = {
-                    "train/loss": log_loss / max(log_n, 1),
-                    "train/lr": scheduler.get_last_lr()[0],
-                    "train/tokens_per_s": timer.rate,
-                    "train/epoch": progress.epoch + progress.batch_in_epoch / batches_per_epoch,
-                }
-                accelerator.log(metrics, step=progress.step)
-                bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", tok_s=f"{timer.rate:.0f}")
-                log_loss, log_n = 0.0, 0
-            if progress.step % int(cfg["eval_every"]) == 0 or progress.step == total_steps:
-                last_eval = evaluate(model, eval_loader, accelerator)
-                accelerator.log({"eval/loss": last_eval}, step=progress.step)
-                accelerator.print(f"step {progress.step}: eval loss {last_eval:.4f}")
-            stopping = args.stop_after_steps is not None and progress.step >= args.stop_after_steps
-            out_of_time = timer.out_of_time()
-            if progress.step % int(cfg["save_every"]) == 0 or stopping or out_of_time:
-                save_checkpoint(accelerator)
-            if stopping:
-                stop_reason = "stopped"
-                break
-            if out_of_time:
-                stop_reason = "time"
-                break
-            if progress.step >= total_steps:
-                break
-        else:  # the epoch ran out
-            progress.epoch += 1
-            progress.batch_in_epoch = 0
-            continue
-        if stop_reason != "done" or progress.step >= total_steps:
-            break
-    bar.close()
+
+    def log(means: dict) -> dict:
+        metrics = {
+            "train/loss": means["loss"],
+            "train/lr": scheduler.get_last_lr()[0],
+            "train/tokens_per_s": loop.timer.rate,
+            "train/epoch": loop.epochs,
+        }
+        accelerator.log(metrics, step=progress.step)
+        return {"loss": f"{metrics['train/loss']:.3f}", "tok_s": f"{loop.timer.rate:.0f}"}
+
+    def evaluate_and_report() -> float:
+        loss = evaluate(model, eval_loader, accelerator)
+        accelerator.log({"eval/loss": loss}, step=progress.step)
+        accelerator.print(f"step {progress.step}: eval loss {loss:.4f}")
+        return loss
+
+    stop_reason = loop.run(
+        loss=lambda batch: {"loss": lm_loss(model, batch)},
+        count=lambda batch: batch["attention_mask"].sum(),  # tokens
+        evaluate=evaluate_and_report,
+        log=log,
+    )
 
     summary = {
         "step": progress.step,
         "total_steps": total_steps,
-        "epochs": progress.epoch + progress.batch_in_epoch / batches_per_epoch,
-        "train_loss": last_loss,
-        "eval_loss": last_eval,
+        "epochs": loop.epochs,
+        "train_loss": loop.last_loss,
+        "eval_loss": loop.last_eval,
         "tokens": progress.tokens,
-        "tokens_per_s": timer.rate,
-        "wall_s": timer.elapsed,
+        "tokens_per_s": loop.timer.rate,
+        "wall_s": loop.timer.elapsed,
         "n_params": n_params,
         "num_processes": accelerator.num_processes,
         "stop_reason": stop_reason,
@@ -373,19 +292,17 @@ def main(argv=None) -> dict:
             else f"CPU, {torch.get_num_threads()} torch thread(s) per process, {os.cpu_count()} cores on the machine"
         ),
     }
-    if stop_reason == "stopped":
-        accelerator.end_training()
-        return summary
-    if last_eval is None or progress.step % int(cfg["eval_every"]) != 0:
-        summary["eval_loss"] = last_eval = evaluate(model, eval_loader, accelerator)
-    final_dir = Path(cfg["final_dir"] or output_dir / "final")
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if stop_reason == "stopped":  # a checkpoint to resume from, no final folder
+        return finish(accelerator, summary)
+    if loop.needs_final_eval:
+        summary["eval_loss"] = evaluate(model, eval_loader, accelerator)
+    final_dir = final_dir_for(cfg)
+
+    def write():
         write_final(accelerator.unwrap_model(model), tokenizer, cfg, summary, final_dir)
         accelerator.print(f"final model written to {final_dir}")
-    accelerator.end_training()
-    accelerator.print(json.dumps(summary, indent=1))
-    return summary
+
+    return finish(accelerator, summary, write)
 
 
 def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path) -> None:
@@ -403,4 +320,4 @@ def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path) -> 
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

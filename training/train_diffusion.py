@@ -26,30 +26,34 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common  # noqa: E402
 from common import (  # noqa: E402
-    StepTimer,
-    TrainingProgress,
-    build_optimizer_and_scheduler,
-    cosine_total_steps,
-    epoch_batches,
+    TrainingLoop,
+    accelerator_for,
+    config_from_args,
+    final_dir_for,
+    finish,
     flat_hparams,
-    load_config,
-    make_accelerator,
-    merge_overrides,
-    resume_from_checkpoint,
-    save_checkpoint,
+    optimizer_and_scheduler_for,
+    run_main,
     set_threads,
+    start_or_resume,
+    total_steps_for,
+    training_arguments,
 )
 
+#: Every key a diffusion config may set, with its default: the keys of every script
+#: (common.DEFAULTS: data, optimisation, bookkeeping), this script's values for some of them, then
+#: its own keys.
 DEFAULTS: dict = {
-    # data
-    "dataset": "perov_5",  # a load_crystal_dataset source (name or folder)
-    "data_dir": None,  # folder holding the source's CSV files (None: the loader's default)
-    "train_split": "train",
-    "eval_split": None,  # None: hold out `eval_holdout` rows of the training split
-    "eval_holdout": 300,
-    "max_train_samples": None,
-    "max_eval_samples": None,
+    **common.DEFAULTS,
+    "weight_decay": 0.0,
+    "betas": [0.9, 0.999],
+    "per_device_batch_size": 64,
+    "eval_batch_size": 128,
+    "seed": 42,
+    "output_dir": "runs/diffusion",
+    "model_name": "crystal-diffusion",
     # task and model
     "task": "csp",  # "csp" (types given) or "gen" (types diffused too)
     "init_from": None,  # a pipeline folder (or repo id) whose denoiser weights start the run
@@ -70,54 +74,21 @@ DEFAULTS: dict = {
     "corrector_steps": 1,
     "corrector_step_lr": 1e-5,
     # optimisation
-    "lr": 1e-3,
-    "min_lr_ratio": 0.0,
-    "weight_decay": 0.0,
-    "betas": [0.9, 0.999],
-    "warmup_steps": 100,
-    "epochs": 10,
-    "max_steps": None,  # overrides epochs when set
-    "per_device_batch_size": 64,
-    "eval_batch_size": 128,
-    "gradient_accumulation_steps": 1,
-    "max_grad_norm": 1.0,
-    "mixed_precision": "no",
     "ema_decay": 0.999,  # None: no EMA weights
-    "seed": 42,
-    # bookkeeping
-    "output_dir": "runs/diffusion",
-    "final_dir": None,  # None: <output_dir>/final
-    "log_every": 10,
-    "eval_every": 200,
-    "save_every": 500,
-    "total_limit": 3,
-    "num_threads": None,
-    "max_minutes": None,  # stop (and finish) after this much wall time
-    "model_name": "crystal-diffusion",
-    "dataset_note": "",
 }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="YAML or JSON config (training/configs/diffusion_*.yaml)")
-    p.add_argument(
-        "--init-from", default=None, help="pipeline folder or repo id whose denoiser starts the run"
-    )
-    p.add_argument("--resume", default=None, help="checkpoint folder, or 'latest' under output_dir")
-    p.add_argument("--output-dir", default=None)
-    p.add_argument(
-        "--stop-after-steps",
-        type=int,
-        default=None,
-        help="save a checkpoint and exit after this many optimizer steps (the schedule is unchanged)",
+    p = training_arguments(
+        __doc__,
+        config_help="YAML or JSON config (training/configs/diffusion_*.yaml)",
+        init_from_help="pipeline folder or repo id whose denoiser starts the run",
     )
     p.add_argument(
         "--export-only",
         action="store_true",
         help="with --resume: write the pipeline folder from that checkpoint (EMA weights) without training",
     )
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
     return p.parse_args(argv)
 
 
@@ -189,12 +160,17 @@ def data_statistics(train, max_atoms: int) -> tuple[float, list[float]]:
 
 
 def build_components(cfg: dict, train) -> dict:
+    """The pipeline's components. The denoiser is fresh (its data statistics from ``train``) or the
+    one of the pipeline ``init_from`` (a folder or a repo id, loaded through ``hfmat.hub.load``: a repo
+    id that is not cached offline, a truncated weights file or a folder saved by incompatible
+    versions is a one-line ``hfmat.hub.HubError``)."""
     from hfmat.diffusion import CrystalDenoiser, D3PMScheduler, WrappedNormalScheduler, lattice_scheduler
+    from hfmat.hub import load
 
     if cfg["task"] not in ("csp", "gen"):
         raise ValueError(f"task must be 'csp' or 'gen', got {cfg['task']!r}")
     if cfg["init_from"]:
-        denoiser = CrystalDenoiser.from_pretrained(cfg["init_from"], subfolder="denoiser")
+        denoiser = load(CrystalDenoiser, cfg["init_from"], subfolder="denoiser")
         if denoiser.config.predict_atom_types != (cfg["task"] == "gen"):
             raise ValueError(
                 f"--init-from {cfg['init_from']}: its denoiser does not fit task {cfg['task']!r}"
@@ -280,27 +256,15 @@ def evaluate(model, loader, components, cfg, accelerator) -> dict[str, float]:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    cfg = load_config(args.config, DEFAULTS)
-    cfg = merge_overrides(cfg, args.set)
-    if args.init_from:
-        cfg["init_from"] = args.init_from
-    if args.output_dir:
-        cfg["output_dir"] = args.output_dir
+    cfg = config_from_args(args, DEFAULTS)
     set_threads(cfg["num_threads"])
 
     from diffusers.training_utils import EMAModel
-    from tqdm.auto import tqdm
 
     from hfmat.data import GraphCollator
 
     output_dir = Path(cfg["output_dir"])
-    accelerator = make_accelerator(
-        output_dir,
-        gradient_accumulation_steps=int(cfg["gradient_accumulation_steps"]),
-        mixed_precision=cfg["mixed_precision"],
-        seed=int(cfg["seed"]),
-        total_limit=cfg["total_limit"],
-    )
+    accelerator = accelerator_for(cfg)
     with accelerator.main_process_first():
         train_ds, eval_ds = build_datasets(cfg)
     components = build_components(cfg, train_ds)
@@ -317,36 +281,18 @@ def main(argv=None) -> dict:
     eval_loader = torch.utils.data.DataLoader(
         eval_ds, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator
     )
-    accum = int(cfg["gradient_accumulation_steps"])
     batches_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
-    total_steps = (
-        int(cfg["max_steps"])
-        if cfg["max_steps"]
-        else cosine_total_steps(batches_per_epoch, cfg["epochs"], accum)
-    )
-    optimizer, scheduler = build_optimizer_and_scheduler(
-        model,
-        lr=float(cfg["lr"]),
-        warmup_steps=int(cfg["warmup_steps"]),
-        total_steps=total_steps,
-        weight_decay=float(cfg["weight_decay"]),
-        betas=tuple(cfg["betas"]),
-        num_processes=accelerator.num_processes,
-    )
+    total_steps = total_steps_for(cfg, batches_per_epoch)
+    optimizer, scheduler = optimizer_and_scheduler_for(model, cfg, total_steps, accelerator.num_processes)
     ema = EMAModel(model.parameters(), decay=float(cfg["ema_decay"])) if cfg["ema_decay"] else None
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, eval_loader, scheduler
     )
-    progress = TrainingProgress()
-    accelerator.register_for_checkpointing(progress)
     if ema is not None:
         ema.to(accelerator.device)
-        accelerator.register_for_checkpointing(ema)
     noise = NoiseGenerator(int(cfg["seed"]) * 1000 + accelerator.process_index, accelerator.device)
-    accelerator.register_for_checkpointing(noise)
-    resumed = resume_from_checkpoint(accelerator, args.resume, output_dir) if args.resume else None
-    if resumed:
-        accelerator.print(f"resumed from {resumed} at step {progress.step} (epoch {progress.epoch})")
+    state = [ema, noise] if ema is not None else [noise]  # checkpointed after the progress, in order
+    progress, resumed = start_or_resume(accelerator, args.resume, output_dir, *state)
 
     n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
     accelerator.init_trackers("diffusion", config=flat_hparams({**cfg, "n_params": n_params}))
@@ -356,129 +302,93 @@ def main(argv=None) -> dict:
         f"{accelerator.num_processes} process(es) on {accelerator.device}"
     )
 
-    timer = StepTimer(cfg["max_minutes"])
-    steps_at_start = progress.step
-    bar = tqdm(
-        total=total_steps, initial=progress.step, disable=not accelerator.is_local_main_process, desc="train"
+    loop = TrainingLoop(
+        accelerator,
+        cfg,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_loader=train_loader,
+        progress=progress,
+        total_steps=total_steps,
+        batches_per_epoch=batches_per_epoch,
+        stop_after_steps=args.stop_after_steps,
     )
-    last_loss = float("nan")
-    last_eval = None
-    log = {"loss": 0.0, "lattice": 0.0, "coord": 0.0, "type": 0.0}
-    log_n = 0
-    stop_reason = "done"
-    model.train()
+
+    def log(means: dict) -> dict:
+        metrics = {f"train/{k}": v for k, v in means.items()}
+        metrics.update(
+            {
+                "train/lr": scheduler.get_last_lr()[0],
+                "train/crystals_per_s": loop.timer.rate,
+                "train/steps_per_s": loop.steps_per_s,
+                "train/epoch": loop.epochs,
+            }
+        )
+        accelerator.log(metrics, step=progress.step)
+        return {
+            "loss": f"{metrics['train/loss']:.3f}",
+            "lat": f"{metrics['train/lattice']:.3f}",
+            "coord": f"{metrics['train/coord']:.3f}",
+            "it_s": f"{loop.steps_per_s:.2f}",
+        }
+
+    def evaluate_and_report() -> dict:
+        parts = evaluate(model, eval_loader, components, cfg, accelerator)
+        accelerator.log({f"eval/{k}": v for k, v in parts.items()}, step=progress.step)
+        accelerator.print(
+            f"step {progress.step}: eval loss {parts['loss']:.4f} "
+            f"(lattice {parts['lattice']:.4f}, coord {parts['coord']:.4f}, type {parts['type']:.4f})"
+        )
+        return parts
+
     if args.export_only:
         if not resumed:
             raise ValueError(
                 "--export-only needs --resume CHECKPOINT (or 'latest' with a checkpoint present)"
             )
         stop_reason = "exported"
-    while progress.step < total_steps and not args.export_only:
-        loader = epoch_batches(train_loader, progress.epoch, progress.batch_in_epoch)
-        for batch in loader:
-            with accelerator.accumulate(model):
-                parts = loss_fn(model, batch, components, cfg, generator=noise.generator)
-                accelerator.backward(parts["loss"])
-                if accelerator.sync_gradients and cfg["max_grad_norm"]:
-                    accelerator.clip_grad_norm_(model.parameters(), float(cfg["max_grad_norm"]))
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            progress.batch_in_epoch += 1
-            ncrystals = accelerator.reduce(
-                batch["num_atoms"].new_tensor(len(batch["num_atoms"])), reduction="sum"
-            )
-            progress.tokens += int(ncrystals.item())  # crystals seen (all processes)
-            timer.add(int(ncrystals.item()))
-            for key in log:
-                log[key] += float(parts[key].detach())
-            log_n += 1
-            if not accelerator.sync_gradients:
-                continue
-            if ema is not None:
-                ema.step(accelerator.unwrap_model(model).parameters())
-            progress.step += 1
-            last_loss = accelerator.reduce(parts["loss"].detach(), reduction="mean").item()
-            bar.update(1)
-            if progress.step % int(cfg["log_every"]) == 0 or progress.step == total_steps:
-                steps_per_s = (progress.step - steps_at_start) / max(timer.elapsed, 1e-9)
-                metrics = {f"train/{k}": v / max(log_n, 1) for k, v in log.items()}
-                metrics.update(
-                    {
-                        "train/lr": scheduler.get_last_lr()[0],
-                        "train/crystals_per_s": timer.rate,
-                        "train/steps_per_s": steps_per_s,
-                        "train/epoch": progress.epoch + progress.batch_in_epoch / batches_per_epoch,
-                    }
-                )
-                accelerator.log(metrics, step=progress.step)
-                bar.set_postfix(
-                    loss=f"{metrics['train/loss']:.3f}",
-                    lat=f"{metrics['train/lattice']:.3f}",
-                    coord=f"{metrics['train/coord']:.3f}",
-                    it_s=f"{steps_per_s:.2f}",
-                )
-                log = dict.fromkeys(log, 0.0)
-                log_n = 0
-            if progress.step % int(cfg["eval_every"]) == 0 or progress.step == total_steps:
-                last_eval = evaluate(model, eval_loader, components, cfg, accelerator)
-                accelerator.log({f"eval/{k}": v for k, v in last_eval.items()}, step=progress.step)
-                accelerator.print(
-                    f"step {progress.step}: eval loss {last_eval['loss']:.4f} "
-                    f"(lattice {last_eval['lattice']:.4f}, coord {last_eval['coord']:.4f}, type {last_eval['type']:.4f})"
-                )
-            stopping = args.stop_after_steps is not None and progress.step >= args.stop_after_steps
-            out_of_time = timer.out_of_time()
-            if progress.step % int(cfg["save_every"]) == 0 or stopping or out_of_time:
-                save_checkpoint(accelerator)
-            if stopping:
-                stop_reason = "stopped"
-                break
-            if out_of_time:
-                stop_reason = "time"
-                break
-            if progress.step >= total_steps:
-                break
-        else:  # the epoch ran out
-            progress.epoch += 1
-            progress.batch_in_epoch = 0
-            continue
-        if stop_reason != "done" or progress.step >= total_steps:
-            break
-    bar.close()
+    else:
+        stop_reason = loop.run(
+            loss=lambda batch: loss_fn(model, batch, components, cfg, generator=noise.generator),
+            count=lambda batch: batch["num_atoms"].new_tensor(len(batch["num_atoms"])),  # crystals
+            evaluate=evaluate_and_report,
+            log=log,
+            after_step=(lambda: ema.step(accelerator.unwrap_model(model).parameters()))
+            if ema is not None
+            else None,
+        )
 
     summary = {
         "step": progress.step,
         "total_steps": total_steps,
-        "epochs": progress.epoch + progress.batch_in_epoch / batches_per_epoch,
-        "train_loss": last_loss,
-        "eval": last_eval,
+        "epochs": loop.epochs,
+        "train_loss": loop.last_loss,
+        "eval": loop.last_eval,
         "crystals_seen": progress.tokens,
-        "steps_per_s": (progress.step - steps_at_start) / max(timer.elapsed, 1e-9),
-        "crystals_per_s": timer.rate,
-        "wall_s": timer.elapsed,
+        "steps_per_s": loop.steps_per_s,
+        "crystals_per_s": loop.timer.rate,
+        "wall_s": loop.timer.elapsed,
         "n_params": n_params,
         "num_processes": accelerator.num_processes,
         "stop_reason": stop_reason,
         "train_crystals": len(train_ds),
         "eval_crystals": len(eval_ds),
     }
-    if stop_reason == "stopped":
-        accelerator.end_training()
-        return summary
-    if last_eval is None or progress.step % int(cfg["eval_every"]) != 0:
-        summary["eval"] = last_eval = evaluate(model, eval_loader, components, cfg, accelerator)
-    final_dir = Path(cfg["final_dir"] or output_dir / "final")
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if stop_reason == "stopped":  # a checkpoint to resume from, no final folder
+        return finish(accelerator, summary)
+    if loop.needs_final_eval:
+        summary["eval"] = evaluate(model, eval_loader, components, cfg, accelerator)
+    final_dir = final_dir_for(cfg)
+
+    def write():
         denoiser = accelerator.unwrap_model(model)
         if ema is not None:
             ema.copy_to(denoiser.parameters())
         write_final({**components, "denoiser": denoiser}, cfg, summary, final_dir)
         accelerator.print(f"final pipeline written to {final_dir}")
-    accelerator.end_training()
-    accelerator.print(json.dumps(summary, indent=1))
-    return summary
+
+    return finish(accelerator, summary, write)
 
 
 def write_final(components: dict, cfg: dict, summary: dict, final_dir: Path) -> None:
@@ -499,4 +409,4 @@ def write_final(components: dict, cfg: dict, summary: dict, final_dir: Path) -> 
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
