@@ -41,6 +41,23 @@ def examples_dir() -> Path:
     return EXAMPLES
 
 
+@pytest.fixture(scope="session")
+def perov_val_csv(shared_data, tmp_path_factory) -> Path:
+    """The first 40 rows of perov_5/val.csv as a one-file dataset (its split is "train"), for the
+    tests that run the training scripts."""
+    import csv
+
+    csv.field_size_limit(10**9)
+    with open(shared_data / "perov_5" / "val.csv", newline="") as f:
+        rows = [row for _, row in zip(range(40), csv.DictReader(f))]
+    path = tmp_path_factory.mktemp("perov-val") / "perov_val_40.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def _lay_out(
     cache: Path, repo_id: str, folder: Path, repo_type: str = "model", revision: str = "0" * 40
 ) -> Path:

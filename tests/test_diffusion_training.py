@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,17 +28,9 @@ def _script():
 
 
 @pytest.fixture(scope="module")
-def small_csv(shared_data, tmp_path_factory) -> Path:
+def small_csv(perov_val_csv) -> Path:
     """40 rows of the Perov-5 validation split as a one-file dataset (split "train")."""
-    csv.field_size_limit(10**8)
-    with open(shared_data / "perov_5" / "val.csv", newline="") as f:
-        rows = list(csv.DictReader(f))[:40]
-    path = tmp_path_factory.mktemp("data") / "perov_small.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return perov_val_csv
 
 
 def _args(small_csv, out: Path, *extra: str, steps: int = 6, sets: tuple[str, ...] = ()) -> list[str]:
@@ -112,6 +104,31 @@ def test_init_from_starts_from_the_saved_weights(full_run, small_csv, tmp_path):
     record = json.loads((tmp_path / "final" / "training_summary.json").read_text())
     assert [stage["summary"]["step"] for stage in record["previous"]] == [6]  # the history is kept
     assert "Stage 2: continued from the stage before" in (tmp_path / "final" / "README.md").read_text()
+
+
+def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(small_csv, tmp_path):
+    script = _script()
+    with pytest.raises(SystemExit) as exc:
+        script.run_main(script.main, _args(small_csv, tmp_path, "--init-from", "hfmat/no-such-pipeline"))
+    message = str(exc.value.code)
+    assert message.startswith(
+        "error: model repo hfmat/no-such-pipeline is not in the local Hugging Face cache"
+    )
+    assert "HF_HUB_OFFLINE=1" in message and "hf download hfmat/no-such-pipeline" in message
+    assert "\n" not in message  # one line, no traceback
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_init_from_a_truncated_denoiser_names_the_file(full_run, small_csv, tmp_path):
+    out, _ = full_run
+    broken = tmp_path / "broken"
+    shutil.copytree(out / "final", broken)
+    weights = broken / "denoiser" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-64])
+    script = _script()
+    with pytest.raises(SystemExit) as exc:
+        script.run_main(script.main, _args(small_csv, tmp_path / "run", "--init-from", str(broken)))
+    assert str(exc.value.code).startswith(f"error: {weights} is truncated")
 
 
 def test_de_novo_training_saves_a_type_scheduler(small_csv, tmp_path):

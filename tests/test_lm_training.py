@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,18 +34,9 @@ def common():
 
 
 @pytest.fixture(scope="module")
-def tiny_csv(shared_data, tmp_path_factory) -> Path:
-    """The first 24 rows of perov_5/val.csv as a one-split dataset."""
-    csv.field_size_limit(10**9)
-    with open(shared_data / "perov_5" / "val.csv", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = [row for _, row in zip(range(24), reader)]
-    path = tmp_path_factory.mktemp("lmdata") / "perov_tiny.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+def tiny_csv(perov_val_csv) -> Path:
+    """40 rows of perov_5/val.csv (the runs below featurize the first 20: 16 train + 4 held out)."""
+    return perov_val_csv
 
 
 def _args(tiny_csv, out, *extra):
@@ -126,3 +117,45 @@ def test_config_errors_are_clear(common, tmp_path):
         "betas": "[0.9, 0.95]",
         "x": "None",
     }
+
+
+def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(train_script, tiny_csv, tmp_path):
+    argv = _args(tiny_csv, tmp_path, "--init-from", "hfmat/no-such-lm")
+    with pytest.raises(SystemExit) as exc:
+        train_script.run_main(train_script.main, argv)
+    message = str(exc.value.code)
+    assert message.startswith("error: model repo hfmat/no-such-lm is not in the local Hugging Face cache")
+    assert "HF_HUB_OFFLINE=1" in message and "hf download hfmat/no-such-lm" in message
+    assert "\n" not in message  # one line, no traceback
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_init_from_a_cached_repo_id_starts_from_its_weights(
+    full_run, train_script, tiny_csv, hf_cache, tmp_path
+):
+    from safetensors.torch import load_file
+
+    out, _ = full_run
+    hf_cache("hfmat/tiny-lm", out / "final")
+    summary = train_script.main(
+        _args(tiny_csv, tmp_path, "--init-from", "hfmat/tiny-lm") + ["max_steps=1", "lr=0.0"]
+    )
+    assert summary["step"] == 1
+    record = json.loads((tmp_path / "final" / "training_summary.json").read_text())
+    assert record["config"]["init_from"] == "hfmat/tiny-lm"
+    before = load_file(out / "final" / "model.safetensors")
+    after = load_file(tmp_path / "final" / "model.safetensors")
+    assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)  # lr 0
+
+
+def test_init_from_a_truncated_checkpoint_names_the_file(full_run, train_script, tiny_csv, tmp_path):
+    out, _ = full_run
+    broken = tmp_path / "broken"
+    shutil.copytree(out / "final", broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(SystemExit) as exc:
+        train_script.run_main(
+            train_script.main, _args(tiny_csv, tmp_path / "run", "--init-from", str(broken))
+        )
+    assert str(exc.value.code).startswith(f"error: {weights} is truncated")
