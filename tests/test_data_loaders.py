@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from datasets import load_dataset
+from huggingface_hub import DatasetCard
 
 from hfmat.data import (
     NORMALISED_COLUMNS,
@@ -180,6 +181,8 @@ def test_hub_layout_round_trip(cdvae_dir, tmp_path):
     assert "| val | 12 | 3787 |" in text and "txie-93/cdvae" in text and "`heat_ref`" in text
     for column in ds["val"].column_names:
         assert f"| `{column}` |" in text
+    assert 'load_dataset("hfmat/perov-5")' in text and "Xie, Tian" in text  # CDVAE cited
+    assert DatasetCard.load(card_path).data.to_dict()["hfmat"]["repo_id"] == "hfmat/perov-5"
 
     back = load_dataset(str(tmp_path / "hub"))
     assert sorted(back) == ["test", "val"]
@@ -193,6 +196,8 @@ def test_hub_layout_round_trip(cdvae_dir, tmp_path):
 def test_dataset_repo_from_local_cache(cdvae_dir, tmp_path, hf_cache):
     ds = load_crystal_dataset("carbon_24", data_dir=cdvae_dir)
     to_hub_layout(ds, tmp_path / "hub", name="carbon-mini", license="mit", source="test subset")
+    text = (tmp_path / "hub" / "README.md").read_text()
+    assert 'load_dataset("my-org/carbon-mini")' in text and "Xie, Tian" not in text  # not a benchmark
     hf_cache("hfmat-test/carbon-mini", tmp_path / "hub", repo_type="dataset")
     loaded = load_crystal_dataset("hfmat-test/carbon-mini")
     assert loaded["val"].to_list() == ds["val"].to_list()

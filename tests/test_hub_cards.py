@@ -7,7 +7,7 @@ import math
 import pytest
 from huggingface_hub import DatasetCard, ModelCard
 
-from hfmat.hub import CardError, check_card, eval_results, render_card, templates_dir
+from hfmat.hub import CardError, check_card, citations, eval_results, render_card, templates_dir
 from hfmat.hub.tokenizer_card import tokenizer_card
 from hfmat.tokenization import build_tokenizer
 
@@ -17,11 +17,13 @@ DATASET_FIELDS = dict(
     description="Cubic perovskites.",
     splits={"train": 3487, "validation": 300},
     standard_splits=None,
-    protocol_note="Trained on val.csv.",
-    columns={"material_id": "id", "cif": "canonical CIF"},
+    notes="Trained on val.csv.",
+    columns={"material_id": ("string", "id"), "cif": ("string", "canonical CIF")},
     source="CDVAE (MIT).",
+    license_note=None,
+    target_property="heat_ref",
     limitations="5 atoms only.",
-    extra_citations=None,
+    citation=citations("cdvae"),
 )
 DATASET_META = {
     "license": "mit",
@@ -51,6 +53,8 @@ def test_dataset_card_renders_metadata_and_snippet():
     assert "| validation | 300 |" in again.text
     assert "Xie, Tian" in again.text  # CDVAE citation
     assert "Trained on val.csv." in again.text
+    assert "| `cif` | string | canonical CIF |" in again.text and "`heat_ref`" in again.text
+    assert "5 atoms only." in again.text
 
 
 def test_model_index_built_from_metrics(tmp_path):

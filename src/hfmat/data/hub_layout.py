@@ -19,7 +19,7 @@ from pathlib import Path
 from datasets import DatasetDict, DatasetInfo, SplitDict, SplitInfo
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCardData
 
 from hfmat.data.catalog import BENCHMARKS
 from hfmat.data.errors import DataError
@@ -55,18 +55,25 @@ def to_hub_layout(
     out_dir: str | os.PathLike,
     name: str,
     *,
+    repo_id: str | None = None,
     source: str | None = None,
     license: str | None = None,
     description: str | None = None,
     notes: str | None = None,
+    limitations: str | None = None,
 ) -> Path:
     """Write ``dataset_dict`` under ``out_dir`` as parquet + README.md card; returns the card's path.
 
-    ``source`` / ``license`` / ``description`` default to the benchmark catalogue entry when ``name``
-    is a benchmark, else to what the loader stored in the splits' ``DatasetInfo``; the license is
+    The card is ``model_cards/dataset.md`` filled through :func:`hfmat.hub.render_card`; its
+    snippets name ``repo_id`` (default ``hfmat/<name>`` for a benchmark, ``my-org/<name>``
+    otherwise; ``hfmat push`` rewrites them for the repository it pushes to). ``source`` /
+    ``license`` / ``description`` default to the benchmark catalogue entry when ``name`` is a
+    benchmark, else to what the loader stored in the splits' ``DatasetInfo``; the license is
     ``unknown`` when none is known. ``notes`` is a free paragraph added to the card (e.g. that the
-    splits are partial).
+    splits are partial); ``limitations`` a paragraph of its own.
     """
+    from hfmat.hub import citations, render_card
+
     if not isinstance(dataset_dict, DatasetDict) or len(dataset_dict) == 0:
         raise DataError("to_hub_layout expects a non-empty datasets.DatasetDict")
     out = Path(out_dir)
@@ -76,6 +83,7 @@ def to_hub_layout(
     source = source or (meta.source if meta else None) or first.info.homepage or "unknown"
     license = license or (meta.license if meta else None) or first.info.license or "unknown"
     description = description or (meta.description if meta else None) or first.info.description or ""
+    repo_id = repo_id or f"{'hfmat' if meta else 'my-org'}/{name.replace('_', '-')}"
 
     data_files, splits, num_bytes = [], SplitDict(dataset_name=name), 0
     for split, dataset in dataset_dict.items():
@@ -98,55 +106,28 @@ def to_hub_layout(
     )
     DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
 
-    card = DatasetCard(_card_text(card_data, name, dataset_dict, source, license, description, notes, meta))
+    columns = {
+        column: (
+            getattr(feature, "dtype", None) or type(feature).__name__,
+            _COLUMN_DOCS.get(column, "property from the source"),
+        )
+        for column, feature in first.features.items()
+    }
+    card = render_card(
+        "dataset",
+        metadata=card_data.to_dict(),
+        repo_id=repo_id,
+        description=description,
+        source=source,
+        license_note=meta.license_note if meta else None,
+        target_property=meta.target_property if meta else None,
+        splits={split: len(dataset) for split, dataset in dataset_dict.items()},
+        standard_splits=meta.standard_splits if meta else None,
+        notes=notes,
+        columns=columns,
+        limitations=limitations,
+        citation=citations("cdvae") if meta else None,
+    )
     path = out / "README.md"
     card.save(path)
     return path
-
-
-def _card_text(card_data, name, dataset_dict, source, license, description, notes, meta) -> str:
-    first = next(iter(dataset_dict.values()))
-    lines = [
-        "---",
-        card_data.to_yaml(),
-        "---",
-        "",
-        f"# {meta.pretty_name if meta else name}",
-        "",
-        description,
-        "",
-        f"- **Source:** {source}",
-        f"- **License:** {license}" + (f" ({meta.license_note})" if meta else ""),
-    ]
-    if meta:
-        lines.append(f"- **Target property (CDVAE):** `{meta.target_property}`")
-    lines += ["", "## Splits", "", "| split | rows |" + (" standard rows |" if meta else ""), "|---|---|"]
-    lines[-1] += "---|" if meta else ""
-    for split, dataset in dataset_dict.items():
-        row = f"| {split} | {len(dataset)} |"
-        if meta:
-            standard = meta.standard_splits.get(split)
-            row += f" {standard if standard is not None else 'n/a'} |"
-        lines.append(row)
-    if notes:
-        lines += ["", notes]
-    lines += ["", "## Columns", "", "| column | type | meaning |", "|---|---|---|"]
-    for column, feature in first.features.items():
-        dtype = getattr(feature, "dtype", None) or type(feature).__name__
-        lines.append(f"| `{column}` | {dtype} | {_COLUMN_DOCS.get(column, 'property from the source')} |")
-    lines += [
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "from datasets import load_dataset",
-        'ds = load_dataset("path/or/repo-id")',
-        "# or, with normalised columns and bad-row checks:",
-        "from hfmat.data import load_crystal_dataset",
-        'ds = load_crystal_dataset("path/or/repo-id")',
-        "```",
-        "",
-        "Written by `hfmat.data.to_hub_layout`.",
-        "",
-    ]
-    return "\n".join(lines)
