@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pymatgen.core import Composition
 
 from hfmat.chemistry import atomic_number
+from hfmat.composition import CompositionInputError, read_composition
 
 
 class PipelineInputError(ValueError):
@@ -16,37 +17,13 @@ class PipelineInputError(ValueError):
 def composition_atoms(
     composition: str | Composition, max_atoms: int, where: str = "composition"
 ) -> list[int]:
-    """Atomic numbers of every atom of the cell a composition describes.
-
-    ``"SrTiO3"`` and ``"Sr1Ti1O3"`` both mean 5 atoms: one Sr, one Ti, three O (the formula is the
-    cell's content, it is not reduced or multiplied). Amounts must be whole numbers.
-    """
-    if isinstance(composition, str):
-        text = composition.strip()
-        if not text:
-            raise PipelineInputError(f"{where}: empty composition string")
-        try:
-            comp = Composition(text)
-        except Exception as err:  # pymatgen raises ValueError/KeyError/CompositionError for bad formulas
-            raise PipelineInputError(f"{where}: cannot read composition {composition!r}: {err}") from None
-    elif isinstance(composition, Composition):
-        comp = composition
-    else:
-        raise PipelineInputError(
-            f"{where}: expected a formula string or pymatgen Composition, got {type(composition).__name__}"
-        )
-    atoms: list[int] = []
-    for species, amount in comp.items():
-        symbol = getattr(species, "symbol", str(species))
-        try:
-            z = atomic_number(symbol)
-        except ValueError:
-            raise PipelineInputError(f"{where}: unknown element {symbol!r} in {composition!r}") from None
-        if amount < 0 or abs(amount - round(amount)) > 1e-8:
-            raise PipelineInputError(
-                f"{where}: {symbol} has amount {amount:g} in {composition!r}; give whole numbers of atoms in the cell"
-            )
-        atoms.extend([z] * int(round(amount)))
+    """Atomic numbers of every atom of the cell a composition describes, in the composition's
+    order (:func:`hfmat.composition.read_composition`: ``"SrTiO3"`` is 5 atoms, Sr, Ti, O, O, O)."""
+    try:
+        comp = read_composition(composition)
+    except CompositionInputError as err:
+        raise PipelineInputError(f"{where}: {err}") from None
+    atoms = [atomic_number(species.symbol) for species, amount in comp.items() for _ in range(round(amount))]
     check_num_atoms(len(atoms), max_atoms, f"{where} {composition!r}")
     return atoms
 

@@ -8,11 +8,10 @@ is generated.
 
 from __future__ import annotations
 
-from hfmat.chemistry import ELEMENTS, space_group_number, space_group_symbols
+from hfmat.chemistry import space_group_number, space_group_symbols
+from hfmat.composition import CompositionInputError, read_composition
 
 __all__ = ["PromptError", "cell_composition", "composition_prompt", "unconditional_prompt"]
-
-_ELEMENTS = frozenset(ELEMENTS)
 
 
 class PromptError(ValueError):
@@ -26,34 +25,12 @@ def cell_composition(composition, formula_units: int | None = None):
     Composition. Without ``formula_units`` the formula's counts are the cell's; with it, the
     reduced formula is multiplied by ``formula_units``.
     """
-    from pymatgen.core import Composition
-
-    if isinstance(composition, str):
-        text = composition.strip()
-        if not text:
-            raise PromptError("empty composition")
-        if text.startswith("data_"):
-            text = text[len("data_") :]
-        try:
-            comp = Composition(text)
-        except Exception as err:  # pymatgen raises ValueError or its own errors
-            raise PromptError(f"cannot parse composition {composition!r}: {err}") from None
-    elif isinstance(composition, Composition):
-        comp = composition
-    else:
-        raise PromptError(
-            f"composition must be a formula string or a pymatgen Composition, got {composition!r}"
-        )
-    if len(comp) == 0 or comp.num_atoms <= 0:
-        raise PromptError(f"composition {composition!r} has no atoms")
-    unknown = [getattr(el, "symbol", str(el)) for el in comp if str(el) not in _ELEMENTS]
-    if unknown:
-        raise PromptError(f"composition {composition!r}: unknown element(s) {', '.join(unknown)}")
-    for el, amount in comp.items():
-        if amount <= 0 or abs(amount - round(amount)) > 1e-8:
-            raise PromptError(
-                f"composition {composition!r}: the count of {el} is {amount:g}; counts must be positive whole numbers"
-            )
+    if isinstance(composition, str) and composition.strip().startswith("data_"):
+        composition = composition.strip()[len("data_") :]
+    try:
+        comp = read_composition(composition).remove_charges()
+    except CompositionInputError as err:
+        raise PromptError(str(err)) from None
     if formula_units is not None:
         if int(formula_units) != formula_units or int(formula_units) < 1:
             raise PromptError(f"formula units must be a positive whole number, got {formula_units!r}")
