@@ -496,7 +496,8 @@ class TrainingLoop:
     ``max_minutes`` (``"time"``), saving a checkpoint on the way out.
 
     ``timer`` starts when the loop is made; ``last_loss`` (mean over processes of the last step)
-    and ``last_eval`` (what ``evaluate`` last returned) are kept for the summary.
+    and ``last_eval`` (what ``evaluate`` last returned, at step ``eval_step``) are kept for the
+    summary.
     """
 
     def __init__(
@@ -527,6 +528,7 @@ class TrainingLoop:
         self.steps_at_start = progress.step
         self.last_loss = float("nan")
         self.last_eval = None
+        self.eval_step = None  # the step last_eval was measured at
         self.stop_reason = "done"
 
     @property
@@ -541,8 +543,8 @@ class TrainingLoop:
 
     @property
     def needs_final_eval(self) -> bool:
-        """Whether the last step was not evaluated (the final folder wants the final model's eval)."""
-        return self.last_eval is None or self.progress.step % int(self.cfg["eval_every"]) != 0
+        """Whether the model as it is now was not evaluated (the final folder wants its eval)."""
+        return self.last_eval is None or self.eval_step != self.progress.step
 
     def run(self, loss, count, evaluate, log, after_step=None) -> str:
         """Train to the end; returns the stop reason ("done", "stopped" or "time").
@@ -593,7 +595,7 @@ class TrainingLoop:
                     bar.set_postfix(**log({key: value / max(n, 1) for key, value in sums.items()}))
                     sums, n = {}, 0
                 if progress.step % int(cfg["eval_every"]) == 0 or progress.step == self.total_steps:
-                    self.last_eval = evaluate()
+                    self.last_eval, self.eval_step = evaluate(), progress.step
                 stopping = self.stop_after_steps is not None and progress.step >= self.stop_after_steps
                 out_of_time = self.timer.out_of_time()
                 if progress.step % int(cfg["save_every"]) == 0 or stopping or out_of_time:

@@ -1,0 +1,201 @@
+"""training/common.py: the shared config keys and flags, and the optimisation loop both scripts run
+(TrainingLoop) on a toy regression, where every callback and checkpoint can be counted."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: Path):
+    if name in sys.modules:
+        return sys.modules[name]
+    sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def common():
+    return _load("training_common", REPO / "training" / "common.py")
+
+
+# The config keys of each script before the shared keys moved to common.DEFAULTS: configs, docs
+# and the shipped training_summary.json files use them, so none may be lost or renamed.
+LM_KEYS = """dataset data_dir train_split eval_split eval_holdout max_train_samples max_eval_samples tokenizer
+init_from n_layer n_head n_embd n_positions dropout lr min_lr_ratio weight_decay betas warmup_steps epochs
+max_steps per_device_batch_size eval_batch_size gradient_accumulation_steps max_grad_norm mixed_precision seed
+output_dir final_dir log_every eval_every save_every total_limit num_threads max_minutes model_name
+dataset_note description limitations""".split()
+DIFFUSION_KEYS = """dataset data_dir train_split eval_split eval_holdout max_train_samples max_eval_samples task
+init_from hidden_dim num_layers num_frequencies time_embed_dim max_atoms num_train_timesteps sigma_min sigma_max
+cost_lattice cost_coord cost_type predictor corrector_steps corrector_step_lr lr min_lr_ratio weight_decay betas
+warmup_steps epochs max_steps per_device_batch_size eval_batch_size gradient_accumulation_steps max_grad_norm
+mixed_precision ema_decay seed output_dir final_dir log_every eval_every save_every total_limit num_threads
+max_minutes model_name dataset_note""".split()
+
+
+def test_each_script_extends_the_shared_defaults_with_its_own(common):
+    lm = _load("train_cif_lm", REPO / "training" / "train_cif_lm.py")
+    diffusion = _load("train_diffusion", REPO / "training" / "train_diffusion.py")
+    assert sorted(lm.DEFAULTS) == sorted(LM_KEYS)
+    assert sorted(diffusion.DEFAULTS) == sorted(DIFFUSION_KEYS)
+    assert set(common.DEFAULTS) <= set(lm.DEFAULTS) & set(diffusion.DEFAULTS)
+    # the values that differ between the scripts stayed each script's own
+    picked = ("weight_decay", "betas", "per_device_batch_size", "eval_batch_size", "seed", "output_dir")
+    assert [lm.DEFAULTS[k] for k in picked] == [0.1, [0.9, 0.95], 16, 32, 1337, "runs/cif_lm"]
+    assert [diffusion.DEFAULTS[k] for k in picked] == [0.0, [0.9, 0.999], 64, 128, 42, "runs/diffusion"]
+    assert (lm.DEFAULTS["model_name"], diffusion.DEFAULTS["model_name"]) == ("cif-gpt2", "crystal-diffusion")
+
+
+def test_flags_override_the_config_file(common, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("lr: 0.01\noutput_dir: runs/a\ninit_from: null\n")
+    defaults = {**common.DEFAULTS, "init_from": None}
+    parser = common.training_arguments("test", config_help="c", init_from_help="i")
+    plain = common.config_from_args(parser.parse_args(["--config", str(config)]), defaults)
+    assert (plain["lr"], plain["output_dir"], plain["init_from"], plain["seed"]) == (0.01, "runs/a", None, 0)
+    args = parser.parse_args(
+        ["--config", str(config), "--init-from", "org/name", "--output-dir", "runs/b", "--set", "lr=3e-4"]
+    )
+    cfg = common.config_from_args(args, defaults)
+    assert (cfg["lr"], cfg["output_dir"], cfg["init_from"]) == (3e-4, "runs/b", "org/name")
+    assert common.final_dir_for(cfg) == Path("runs/b/final")
+    assert common.final_dir_for({**cfg, "final_dir": "elsewhere"}) == Path("elsewhere")
+    assert common.total_steps_for({**cfg, "max_steps": 7}, batches_per_epoch=100) == 7
+    assert (
+        common.total_steps_for({**cfg, "epochs": 2.5, "gradient_accumulation_steps": 2}, 9) == 12
+    )  # ceil(22.5/2)
+
+
+def test_run_main_turns_config_and_hub_errors_into_one_line(common, tmp_path):
+    from hfmat.hub import NotCachedError
+
+    def bad_config(argv):
+        return common.load_config(tmp_path / "missing.yaml")
+
+    def not_cached(argv):
+        raise NotCachedError("model repo a/b is not in the local Hugging Face cache")
+
+    def bug(argv):
+        raise RuntimeError("a real bug keeps its traceback")
+
+    with pytest.raises(SystemExit, match="^error: config file not found: .*missing.yaml$"):
+        common.run_main(bad_config)
+    with pytest.raises(SystemExit, match="^error: model repo a/b is not in"):
+        common.run_main(not_cached)
+    with pytest.raises(RuntimeError):
+        common.run_main(bug)
+    assert common.run_main(lambda argv: {"argv": argv}, ["x"]) == {"argv": ["x"]}
+
+
+# ------------------------------------------------------------------------------ TrainingLoop
+
+
+def _toy_run(common, out: Path, *, total_steps=5, stop_after_steps=None, max_minutes=None):
+    """y = 3x on 12 points, batches of 2, 2 micro-batches per optimizer step: 3 steps per epoch."""
+    cfg = {
+        **common.DEFAULTS,
+        "output_dir": str(out),
+        "gradient_accumulation_steps": 2,
+        "total_limit": 2,
+        "log_every": 2,
+        "eval_every": 3,
+        "save_every": 2,
+        "max_minutes": max_minutes,
+        "warmup_steps": 0,
+        "lr": 0.05,
+    }
+    accelerator = common.make_accelerator(
+        out, gradient_accumulation_steps=2, total_limit=2, log_with_tensorboard=False, cpu=True
+    )
+    x = torch.linspace(-1, 1, 12).unsqueeze(1)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, 3 * x), batch_size=2, shuffle=True, drop_last=True
+    )
+    model = torch.nn.Linear(1, 1)
+    optimizer, scheduler = common.optimizer_and_scheduler_for(model, cfg, total_steps)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    progress, _ = common.start_or_resume(accelerator, None, out)
+    loop = common.TrainingLoop(
+        accelerator,
+        cfg,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_loader=loader,
+        progress=progress,
+        total_steps=total_steps,
+        batches_per_epoch=len(loader),
+        stop_after_steps=stop_after_steps,
+    )
+    calls = {"losses": [], "logs": [], "evals": [], "after": 0}
+
+    def loss(batch):
+        value = torch.nn.functional.mse_loss(model(batch[0]), batch[1])
+        calls["losses"].append(float(value.detach()))
+        return {"loss": value, "twice": 2 * value.detach()}
+
+    def evaluate():
+        calls["evals"].append(progress.step)
+        return {"step": progress.step}
+
+    def log(means):
+        calls["logs"].append((progress.step, means))
+        return {"loss": f"{means['loss']:.3f}"}
+
+    def after_step():
+        calls["after"] += 1
+
+    stop = loop.run(
+        loss=loss, count=lambda b: torch.tensor(len(b[0])), evaluate=evaluate, log=log, after_step=after_step
+    )
+    return loop, stop, calls
+
+
+def test_loop_steps_logs_evaluates_and_saves_on_schedule(common, tmp_path):
+    loop, stop, calls = _toy_run(common, tmp_path)
+    progress = loop.progress
+    assert stop == "done" and progress.step == 5 and calls["after"] == 5
+    assert (progress.epoch, progress.batch_in_epoch) == (1, 4)  # 10 micro-batches: 6 + 4
+    assert loop.epochs == pytest.approx(1 + 4 / 6)
+    assert progress.tokens == 20 and loop.timer.count == 20  # 10 batches of 2 points
+    assert [step for step, _ in calls["logs"]] == [2, 4, 5]  # every 2 steps, and the last
+    # each log is the mean of every micro-batch since the previous one (4, 4, then 2)
+    losses = calls["losses"]
+    for (_, means), chunk in zip(calls["logs"], (losses[0:4], losses[4:8], losses[8:10])):
+        assert means["loss"] == pytest.approx(sum(chunk) / len(chunk))
+        assert means["twice"] == pytest.approx(2 * means["loss"])
+    assert calls["evals"] == [3, 5] and loop.last_eval == {"step": 5} and not loop.needs_final_eval
+    assert loop.last_loss == pytest.approx(losses[-1])
+    # saved at steps 2 and 4; total_limit 2 keeps both slots
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
+    assert losses[-1] < losses[0]  # it learns
+
+
+def test_loop_stops_after_steps_or_time_with_a_checkpoint(common, tmp_path):
+    loop, stop, calls = _toy_run(common, tmp_path / "stop", stop_after_steps=1)
+    assert stop == "stopped" and loop.progress.step == 1 and calls["evals"] == []
+    assert loop.needs_final_eval
+    assert [p.name for p in (tmp_path / "stop" / "checkpoints").iterdir()] == ["checkpoint_0"]
+    _reset()
+    loop, stop, _ = _toy_run(common, tmp_path / "time", max_minutes=1e-9)
+    assert stop == "time" and loop.progress.step == 1
+    assert [p.name for p in (tmp_path / "time" / "checkpoints").iterdir()] == ["checkpoint_0"]
+
+
+def _reset():
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    PartialState._reset_state()
