@@ -22,6 +22,9 @@ def test_shipped_checkpoint_is_a_complete_hub_repo(folder):
     card = ModelCard.load(folder / "README.md")
     assert card.data.to_dict()["hfmat"]["repo_id"] == f"hfmat/{folder.name}"
     assert f'from_pretrained("hfmat/{folder.name}")' in card.text
+    cited = {"language-model": ["Antunes"], "pipeline": ["Jiao, Rui", "Park, Hyunsoo"]}[artifact.kind]
+    assert all(author in card.text for author in cited), f"{folder.name}'s card must cite {cited}"
+    assert "github.com/hfmat" not in card.text  # no made-up links
 
 
 def test_shipped_language_model_pins_its_tokenizer_class():
