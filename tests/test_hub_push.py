@@ -284,3 +284,31 @@ def test_pushed_folder_loads_back_by_repo_id(lm_copy, monkeypatch, hf_cache, tmp
     assert model.config.vocab_size == len(tok)
     card = ModelCard.load(huggingface_hub.snapshot_download("me/cif-gpt2-roundtrip") + "/README.md")
     assert 'from_pretrained("me/cif-gpt2-roundtrip")' in card.text
+
+
+def test_pipeline_push_to_hub_sends_hfmat_card(hub):
+    """CrystalDiffusionPipeline.push_to_hub goes through hfmat's checks and card, not diffusers'
+    generic card; save_pretrained alone already writes a complete repository."""
+    from huggingface_hub import ModelCard
+
+    from hfmat.diffusion import CrystalDiffusionPipeline
+
+    pipe = CrystalDiffusionPipeline.from_pretrained(Path(__file__).parent / "fixtures" / "pipeline-tiny")
+    url = pipe.push_to_hub("me/my-diffusion", commit_message="mine")
+    assert url == "https://huggingface.co/org/x/commit/abc"
+    assert [c[0] for c in hub] == ["create_repo", "upload_folder"]
+    up = hub[-1][2]
+    assert up["repo_id"] == "me/my-diffusion" and up["commit_message"] == "mine"
+    assert "README.md" in up["allow_patterns"] and "model_index.json" in up["allow_patterns"]
+    card = ModelCard(up["uploaded"]["README.md"].decode())
+    assert 'CrystalDiffusionPipeline.from_pretrained("me/my-diffusion")' in card.text
+    assert card.data.library_name == "diffusers" and "Park, Hyunsoo" in card.text
+
+
+def test_pipeline_save_pretrained_writes_a_complete_repo(tmp_path):
+    from hfmat.diffusion import CrystalDiffusionPipeline
+
+    pipe = CrystalDiffusionPipeline.from_pretrained(Path(__file__).parent / "fixtures" / "pipeline-tiny")
+    pipe.save_pretrained(tmp_path / "pipe")
+    assert check_folder(tmp_path / "pipe").kind == "pipeline"
+    assert 'from_pretrained("hfmat/pipe")' in (tmp_path / "pipe" / "README.md").read_text()

@@ -59,7 +59,7 @@ def write_model_card(
     run = json.loads(summary_path.read_text()) if summary_path.is_file() else {"config": {}, "summary": {}}
     cfg, summ = run["config"], run["summary"]
     de_novo = index.get("type_scheduler", [None])[0] is not None and den.get("predict_atom_types", False)
-    name = cfg.get("model_name") or folder.name
+    name = cfg.get("model_name") or (repo_id.split("/")[-1] if repo_id else folder.name)
     repo_id = repo_id or f"hfmat/{name}"
 
     n_params = 0

@@ -16,7 +16,9 @@ predictor step of lattice, coordinates and (de novo) atom types from a fresh mod
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,6 +55,47 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             coord_scheduler=coord_scheduler,
             type_scheduler=type_scheduler,
         )
+
+    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
+        """diffusers' save, plus hfmat's card (model_cards/diffusion.md) when the folder has none, so
+        the folder is a complete Hub repository; ``push_to_hub=True`` (with ``repo_id=``) uploads it
+        as :meth:`push_to_hub` does."""
+        from hfmat.diffusion.card import write_model_card
+
+        hub = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "private", "token") if k in kwargs}
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if not (Path(save_directory) / "README.md").exists():
+            write_model_card(save_directory, repo_id=hub.get("repo_id"))
+        if push_to_hub:
+            repo_id = hub.pop("repo_id", None) or Path(save_directory).name
+            self._push_folder(save_directory, repo_id, **hub)
+
+    def push_to_hub(self, repo_id: str, commit_message=None, private=None, token=None, **kwargs) -> str:
+        """Save to a temporary folder (with hfmat's card, not diffusers' generic one), check it and
+        upload it with :func:`hfmat.hub.push_folder`; returns the commit URL."""
+        if kwargs.pop("create_pr", False) or kwargs.pop("subfolder", None):
+            raise ValueError(
+                "CrystalDiffusionPipeline.push_to_hub: create_pr and subfolder are not supported"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, repo_id=repo_id, **kwargs)
+            return self._push_folder(
+                tmp, repo_id, commit_message=commit_message, private=private, token=token
+            )
+
+    @staticmethod
+    def _push_folder(folder, repo_id, commit_message=None, private=None, token=None) -> str:
+        from hfmat.hub import push_folder
+
+        result = push_folder(
+            folder,
+            repo_id,
+            private=bool(private),
+            commit_message=commit_message,
+            token=token,
+            kind="pipeline",
+        )
+        return result.commit_url
 
     @property
     def max_atoms(self) -> int:
