@@ -242,3 +242,22 @@ def test_model_card_reports_measured_rows(tmp_path, csp_pipe):
     text = path.read_text()
     assert "| 50 | none | 20 | 91.50 | 0.0500 | 500 | 98.60 % / 0.0128 |" in text
     assert "match_rate@20 (50 steps)" in text and "value: 91.5" in text
+
+
+def test_cli_diffuse_explains_a_checkpoint_it_cannot_load(tmp_path, capsys):
+    """``hfmat diffuse`` loads through hfmat.hub.load, as ``hfmat generate`` does: a truncated weights
+    file is named (exit 2), not a traceback."""
+    import shutil
+    from pathlib import Path
+
+    from hfmat.cli import main
+
+    folder = tmp_path / "pipe"
+    shutil.copytree(Path(__file__).resolve().parent / "fixtures" / "pipeline-tiny", folder)
+    weights = folder / "denoiser" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])
+    assert main(["diffuse", str(folder), "-c", "SrTiO3"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("hfmat diffuse: error: ") and "diffusion_pytorch_model.safetensors is truncated" in err
+    )

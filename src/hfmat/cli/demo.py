@@ -62,9 +62,10 @@ def _diffusion(folder: Path, compositions, n: int, seed: int, out: Path, steps: 
     import torch
 
     from hfmat.diffusion import CrystalDiffusionPipeline
+    from hfmat.hub import load
 
     print(f"\n2. Structure prediction with the diffusion pipeline {folder.name}")
-    pipe = CrystalDiffusionPipeline.from_pretrained(str(folder))
+    pipe = load(CrystalDiffusionPipeline, folder)
     result = pipe(
         compositions=compositions,
         num_samples=n,
@@ -83,11 +84,12 @@ def _diffusion(folder: Path, compositions, n: int, seed: int, out: Path, steps: 
 def _language_model(folder: Path, compositions, n: int, seed: int, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from hfmat.hub import load
     from hfmat.lm import generate_cifs
 
     print(f"\n3. CIF generation with the language model {folder.name} (constrained decoding)")
-    model = AutoModelForCausalLM.from_pretrained(str(folder))
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = load(AutoModelForCausalLM, folder)
+    tokenizer = load(AutoTokenizer, folder)
     samples = generate_cifs(model, tokenizer, compositions=compositions, num_samples=n, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     for s in samples:

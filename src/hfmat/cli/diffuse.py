@@ -44,8 +44,9 @@ def run(args) -> int:
     import torch
 
     from hfmat.diffusion import CrystalDiffusionPipeline
+    from hfmat.hub import load
 
-    pipe = CrystalDiffusionPipeline.from_pretrained(args.pipeline).to(args.device)
+    pipe = load(CrystalDiffusionPipeline, args.pipeline).to(args.device)
     kwargs = {} if args.steps is None else {"num_inference_steps": args.steps}
     out = pipe(
         compositions=args.composition,
