@@ -109,7 +109,9 @@ def test_init_from_starts_from_the_saved_weights(full_run, small_csv, tmp_path):
 def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(small_csv, tmp_path):
     script = _script()
     with pytest.raises(SystemExit) as exc:
-        script.run_main(script.main, _args(small_csv, tmp_path, "--init-from", "hfmat/no-such-pipeline"))
+        script.common.run_main(
+            script.main, _args(small_csv, tmp_path, "--init-from", "hfmat/no-such-pipeline")
+        )
     message = str(exc.value.code)
     assert message.startswith(
         "error: model repo hfmat/no-such-pipeline is not in the local Hugging Face cache"
@@ -127,7 +129,7 @@ def test_init_from_a_truncated_denoiser_names_the_file(full_run, small_csv, tmp_
     weights.write_bytes(weights.read_bytes()[:-64])
     script = _script()
     with pytest.raises(SystemExit) as exc:
-        script.run_main(script.main, _args(small_csv, tmp_path / "run", "--init-from", str(broken)))
+        script.common.run_main(script.main, _args(small_csv, tmp_path / "run", "--init-from", str(broken)))
     assert str(exc.value.code).startswith(f"error: {weights} is truncated")
 
 

@@ -122,7 +122,7 @@ def test_config_errors_are_clear(common, tmp_path):
 def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(train_script, tiny_csv, tmp_path):
     argv = _args(tiny_csv, tmp_path, "--init-from", "hfmat/no-such-lm")
     with pytest.raises(SystemExit) as exc:
-        train_script.run_main(train_script.main, argv)
+        train_script.common.run_main(train_script.main, argv)
     message = str(exc.value.code)
     assert message.startswith("error: model repo hfmat/no-such-lm is not in the local Hugging Face cache")
     assert "HF_HUB_OFFLINE=1" in message and "hf download hfmat/no-such-lm" in message
@@ -155,7 +155,7 @@ def test_init_from_a_truncated_checkpoint_names_the_file(full_run, train_script,
     weights = broken / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
     with pytest.raises(SystemExit) as exc:
-        train_script.run_main(
+        train_script.common.run_main(
             train_script.main, _args(tiny_csv, tmp_path / "run", "--init-from", str(broken))
         )
     assert str(exc.value.code).startswith(f"error: {weights} is truncated")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
@@ -13,20 +13,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path):
-    if name in sys.modules:
-        return sys.modules[name]
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def common():
-    return _load("training_common", REPO / "training" / "common.py")
+    sys.path.insert(0, str(REPO / "training"))  # as the scripts do: they `import common`
+    return importlib.import_module("common")
 
 
 # The config keys of each script before the shared keys moved to common.DEFAULTS: configs, docs
@@ -45,8 +35,7 @@ max_minutes model_name dataset_note""".split()
 
 
 def test_each_script_extends_the_shared_defaults_with_its_own(common):
-    lm = _load("train_cif_lm", REPO / "training" / "train_cif_lm.py")
-    diffusion = _load("train_diffusion", REPO / "training" / "train_diffusion.py")
+    lm, diffusion = importlib.import_module("train_cif_lm"), importlib.import_module("train_diffusion")
     assert sorted(lm.DEFAULTS) == sorted(LM_KEYS)
     assert sorted(diffusion.DEFAULTS) == sorted(DIFFUSION_KEYS)
     assert set(common.DEFAULTS) <= set(lm.DEFAULTS) & set(diffusion.DEFAULTS)
@@ -101,11 +90,27 @@ def test_run_main_turns_config_and_hub_errors_into_one_line(common, tmp_path):
 # ------------------------------------------------------------------------------ TrainingLoop
 
 
+def test_holdout_and_limit(common):
+    from datasets import Dataset
+
+    rows = Dataset.from_dict({"i": list(range(20))})
+    cfg = {**common.DEFAULTS, "eval_holdout": 5, "seed": 3}
+    train, held = common.holdout_and_limit(rows, None, cfg)
+    assert (len(train), len(held)) == (15, 5) and sorted([*train["i"], *held["i"]]) == list(range(20))
+    again, _ = common.holdout_and_limit(rows, None, cfg)
+    assert list(again["i"]) == list(train["i"])  # fixed by the seed
+    small, given = common.holdout_and_limit(
+        rows, rows, {**cfg, "max_train_samples": 4, "max_eval_samples": 2}
+    )
+    assert (list(small["i"]), list(given["i"])) == ([0, 1, 2, 3], [0, 1])  # an eval split is used as it is
+
+
 def _toy_run(common, out: Path, *, total_steps=5, stop_after_steps=None, max_minutes=None):
     """y = 3x on 12 points, batches of 2, 2 micro-batches per optimizer step: 3 steps per epoch."""
     cfg = {
         **common.DEFAULTS,
         "output_dir": str(out),
+        "per_device_batch_size": 2,
         "gradient_accumulation_steps": 2,
         "total_limit": 2,
         "log_every": 2,
@@ -119,24 +124,14 @@ def _toy_run(common, out: Path, *, total_steps=5, stop_after_steps=None, max_min
         out, gradient_accumulation_steps=2, total_limit=2, log_with_tensorboard=False, cpu=True
     )
     x = torch.linspace(-1, 1, 12).unsqueeze(1)
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(x, 3 * x), batch_size=2, shuffle=True, drop_last=True
-    )
+    points = torch.utils.data.TensorDataset(x, 3 * x)
+    loader, _ = common.dataloaders(points, points, None, cfg)
     model = torch.nn.Linear(1, 1)
     optimizer, scheduler = common.optimizer_and_scheduler_for(model, cfg, total_steps)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     progress, _ = common.start_or_resume(accelerator, None, out)
     loop = common.TrainingLoop(
-        accelerator,
-        cfg,
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        train_loader=loader,
-        progress=progress,
-        total_steps=total_steps,
-        batches_per_epoch=len(loader),
-        stop_after_steps=stop_after_steps,
+        accelerator, cfg, model, optimizer, scheduler, loader, progress, total_steps, len(loader)
     )
     calls = {"losses": [], "logs": [], "evals": [], "after": 0}
 
@@ -157,7 +152,12 @@ def _toy_run(common, out: Path, *, total_steps=5, stop_after_steps=None, max_min
         calls["after"] += 1
 
     stop = loop.run(
-        loss=loss, count=lambda b: torch.tensor(len(b[0])), evaluate=evaluate, log=log, after_step=after_step
+        loss=loss,
+        count=lambda b: torch.tensor(len(b[0])),
+        evaluate=evaluate,
+        log=log,
+        after_step=after_step,
+        stop_after_steps=stop_after_steps,
     )
     return loop, stop, calls
 
@@ -182,20 +182,14 @@ def test_loop_steps_logs_evaluates_and_saves_on_schedule(common, tmp_path):
     assert losses[-1] < losses[0]  # it learns
 
 
-def test_loop_stops_after_steps_or_time_with_a_checkpoint(common, tmp_path):
-    loop, stop, calls = _toy_run(common, tmp_path / "stop", stop_after_steps=1)
+def test_loop_stops_after_steps_with_a_checkpoint(common, tmp_path):
+    loop, stop, calls = _toy_run(common, tmp_path, stop_after_steps=1)
     assert stop == "stopped" and loop.progress.step == 1 and calls["evals"] == []
     assert loop.needs_final_eval
-    assert [p.name for p in (tmp_path / "stop" / "checkpoints").iterdir()] == ["checkpoint_0"]
-    _reset()
-    loop, stop, _ = _toy_run(common, tmp_path / "time", max_minutes=1e-9)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["checkpoint_0"]
+
+
+def test_loop_stops_out_of_time_with_a_checkpoint(common, tmp_path):
+    loop, stop, _ = _toy_run(common, tmp_path, max_minutes=1e-9)
     assert stop == "time" and loop.progress.step == 1
-    assert [p.name for p in (tmp_path / "time" / "checkpoints").iterdir()] == ["checkpoint_0"]
-
-
-def _reset():
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-    PartialState._reset_state()
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["checkpoint_0"]

@@ -38,6 +38,10 @@ __all__ = [
     "TrainingLoop",
     "accelerator_for",
     "config_from_args",
+    "dataloaders",
+    "holdout_and_limit",
+    "start_trackers",
+    "write_training_summary",
     "final_dir_for",
     "finish",
     "optimizer_and_scheduler_for",
@@ -209,6 +213,42 @@ def set_threads(num_threads: int | None) -> None:
     """``torch.set_num_threads`` when a count is given (long CPU runs on a shared machine use 1)."""
     if num_threads:
         torch.set_num_threads(int(num_threads))
+
+
+# -------------------------------------------------------------------------------------- data
+
+
+def holdout_and_limit(train, evalset, cfg: dict[str, Any]):
+    """The train and eval ``datasets.Dataset``: ``evalset`` (rows of ``eval_split``), or when it is
+    None ``eval_holdout`` rows of ``train`` drawn under ``seed``; then the first
+    ``max_train_samples`` / ``max_eval_samples`` rows of each when those are set."""
+    if evalset is None:
+        parts = train.train_test_split(
+            test_size=int(cfg["eval_holdout"]), seed=int(cfg["seed"]), shuffle=True
+        )
+        train, evalset = parts["train"], parts["test"]
+    if cfg["max_train_samples"]:
+        train = train.select(range(min(len(train), int(cfg["max_train_samples"]))))
+    if cfg["max_eval_samples"]:
+        evalset = evalset.select(range(min(len(evalset), int(cfg["max_eval_samples"]))))
+    return train, evalset
+
+
+def dataloaders(train, evalset, collator, cfg: dict[str, Any], generator: torch.Generator | None = None):
+    """The shuffled training loader (``per_device_batch_size``, whole batches only; ``generator``
+    draws its order) and the eval loader (``eval_batch_size``, in order)."""
+    train_loader = torch.utils.data.DataLoader(
+        train,
+        batch_size=int(cfg["per_device_batch_size"]),
+        shuffle=True,
+        collate_fn=collator,
+        drop_last=True,
+        generator=generator,
+    )
+    eval_loader = torch.utils.data.DataLoader(
+        evalset, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator
+    )
+    return train_loader, eval_loader
 
 
 # ------------------------------------------------------------------------------- accelerator
@@ -485,6 +525,21 @@ def total_steps_for(cfg: dict[str, Any], batches_per_epoch: int) -> int:
 # -------------------------------------------------------------------------------------- loop
 
 
+def start_trackers(
+    accelerator, model, cfg: dict[str, Any], name: str, what: str, batches_per_epoch: int, total_steps: int
+) -> int:
+    """Start the trackers (tensorboard, the config as hparams) and print what the run is; returns the
+    model's parameter count. ``what`` describes the data (``"30 train / 8 eval CIFs"``)."""
+    n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
+    accelerator.init_trackers(name, config=flat_hparams({**cfg, "n_params": n_params}))
+    accelerator.print(
+        f"{n_params / 1e6:.2f}M parameters, {what}, "
+        f"{batches_per_epoch} batches per epoch per process, {total_steps} optimizer steps, "
+        f"{accelerator.num_processes} process(es) on {accelerator.device}"
+    )
+    return n_params
+
+
 class TrainingLoop:
     """The optimisation loop of both scripts, with their own loss, evaluation and logging as callbacks.
 
@@ -492,7 +547,7 @@ class TrainingLoop:
     and LR-scheduler step), then the batch is counted (tokens or crystals, all processes). Each
     optimizer step: ``after_step`` (an EMA update), ``log`` every ``log_every`` steps, ``evaluate``
     every ``eval_every`` steps, a checkpoint every ``save_every`` steps. The run stops at
-    ``total_steps``, after ``--stop-after-steps`` (``stop_reason`` "stopped") or after
+    ``total_steps``, after ``stop_after_steps`` (``stop_reason`` "stopped") or after
     ``max_minutes`` (``"time"``), saving a checkpoint on the way out.
 
     ``timer`` starts when the loop is made; ``last_loss`` (mean over processes of the last step)
@@ -504,7 +559,6 @@ class TrainingLoop:
         self,
         accelerator,
         cfg: dict[str, Any],
-        *,
         model,
         optimizer,
         scheduler,
@@ -512,7 +566,6 @@ class TrainingLoop:
         progress: TrainingProgress,
         total_steps: int,
         batches_per_epoch: int,
-        stop_after_steps: int | None = None,
     ):
         self.accelerator = accelerator
         self.cfg = cfg
@@ -523,7 +576,6 @@ class TrainingLoop:
         self.progress = progress
         self.total_steps = int(total_steps)
         self.batches_per_epoch = batches_per_epoch
-        self.stop_after_steps = stop_after_steps
         self.timer = StepTimer(cfg["max_minutes"])
         self.steps_at_start = progress.step
         self.last_loss = float("nan")
@@ -546,7 +598,7 @@ class TrainingLoop:
         """Whether the model as it is now was not evaluated (the final folder wants its eval)."""
         return self.last_eval is None or self.eval_step != self.progress.step
 
-    def run(self, loss, count, evaluate, log, after_step=None) -> str:
+    def run(self, loss, count, evaluate, log, after_step=None, stop_after_steps: int | None = None) -> str:
         """Train to the end; returns the stop reason ("done", "stopped" or "time").
 
         - ``loss(batch)``: a dict of scalar tensors; ``"loss"`` is backpropagated, every entry is
@@ -556,6 +608,7 @@ class TrainingLoop:
         - ``evaluate()``: evaluates (and reports) the model; its value becomes ``last_eval``.
         - ``log(means)``: logs the averaged loss parts; returns the progress bar's postfix dict.
         - ``after_step()``: called after each optimizer step (before it is counted).
+        - ``stop_after_steps``: save a checkpoint and stop ("stopped") at this step.
         """
         from tqdm.auto import tqdm
 
@@ -596,7 +649,7 @@ class TrainingLoop:
                     sums, n = {}, 0
                 if progress.step % int(cfg["eval_every"]) == 0 or progress.step == self.total_steps:
                     self.last_eval, self.eval_step = evaluate(), progress.step
-                stopping = self.stop_after_steps is not None and progress.step >= self.stop_after_steps
+                stopping = stop_after_steps is not None and progress.step >= stop_after_steps
                 out_of_time = self.timer.out_of_time()
                 if progress.step % int(cfg["save_every"]) == 0 or stopping or out_of_time:
                     save_checkpoint(acc)
@@ -615,6 +668,15 @@ class TrainingLoop:
 
 
 # ------------------------------------------------------------------------------------ finish
+
+
+def write_training_summary(folder: Path, cfg: dict[str, Any], summary: dict[str, Any], **extra: Any) -> None:
+    """``folder/training_summary.json``: the config, the summary, the date, then ``extra`` (the model
+    cards read it)."""
+    import time
+
+    record = {"config": cfg, "summary": summary, "date": time.strftime("%Y-%m-%d"), **extra}
+    (Path(folder) / "training_summary.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 def final_dir_for(cfg: dict[str, Any]) -> Path:

@@ -11,32 +11,14 @@ with ``AutoModelForCausalLM.from_pretrained`` and no hfmat import.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-from common import (  # noqa: E402
-    TrainingLoop,
-    accelerator_for,
-    config_from_args,
-    final_dir_for,
-    finish,
-    flat_hparams,
-    optimizer_and_scheduler_for,
-    run_main,
-    set_threads,
-    start_or_resume,
-    total_steps_for,
-    training_arguments,
-)
+import common  # noqa: E402  (training/common.py: what both training scripts share)
 
 #: Every key a CIF-LM config may set, with its default: the keys of every script (common.DEFAULTS:
 #: data, optimisation, bookkeeping), this script's values for some of them, then its own keys.
@@ -64,8 +46,8 @@ DEFAULTS: dict = {
 }
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = training_arguments(
+def parse_args(argv=None):
+    p = common.training_arguments(
         __doc__,
         config_help="YAML or JSON config (training/configs/cif_lm_*.yaml)",
         init_from_help="GPT-2 folder or repo id to fine-tune from",
@@ -100,17 +82,8 @@ def build_datasets(cfg: dict, tokenizer):
         wanted = int(cfg["max_train_samples"]) + int(cfg["eval_holdout"])
         train = train.select(range(min(len(train), wanted)))
     train = featurize(train, cfg["train_split"])
-    if cfg["eval_split"]:
-        evalset = featurize(ds[cfg["eval_split"]], cfg["eval_split"])
-    else:
-        parts = train.train_test_split(
-            test_size=int(cfg["eval_holdout"]), seed=int(cfg["seed"]), shuffle=True
-        )
-        train, evalset = parts["train"], parts["test"]
-    if cfg["max_train_samples"]:
-        train = train.select(range(min(len(train), int(cfg["max_train_samples"]))))
-    if cfg["max_eval_samples"]:
-        evalset = evalset.select(range(min(len(evalset), int(cfg["max_eval_samples"]))))
+    evalset = featurize(ds[cfg["eval_split"]], cfg["eval_split"]) if cfg["eval_split"] else None
+    train, evalset = common.holdout_and_limit(train, evalset, cfg)
     keep = ["input_ids"]
     train = train.select_columns(keep)
     evalset = evalset.select_columns(keep)
@@ -192,13 +165,12 @@ def evaluate(model, loader, accelerator) -> float:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    cfg = config_from_args(args, DEFAULTS)
-    set_threads(cfg["num_threads"])
+    cfg = common.config_from_args(args, DEFAULTS)
+    common.set_threads(cfg["num_threads"])
 
     from transformers import AutoTokenizer
 
-    output_dir = Path(cfg["output_dir"])
-    accelerator = accelerator_for(cfg)
+    accelerator = common.accelerator_for(cfg)
     tokenizer = AutoTokenizer.from_pretrained(cfg["tokenizer"])
     with accelerator.main_process_first():
         train_ds, eval_ds, collator, skipped = build_datasets(cfg, tokenizer)
@@ -210,45 +182,25 @@ def main(argv=None) -> dict:
             )
     model = build_model(cfg, tokenizer)
 
-    train_loader = torch.utils.data.DataLoader(
-        train_ds,
-        batch_size=int(cfg["per_device_batch_size"]),
-        shuffle=True,
-        collate_fn=collator,
-        drop_last=True,
-        # its own generator: starting an iterator (as a resumed run does mid-epoch) then draws
-        # nothing from the global RNG, so dropout after a resume matches an uninterrupted run
-        generator=torch.Generator().manual_seed(int(cfg["seed"])),
-    )
-    eval_loader = torch.utils.data.DataLoader(
-        eval_ds, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator
+    # the training loader has its own generator: starting an iterator (as a resumed run does
+    # mid-epoch) then draws nothing from the global RNG, so dropout after a resume matches an
+    # uninterrupted run
+    train_loader, eval_loader = common.dataloaders(
+        train_ds, eval_ds, collator, cfg, generator=torch.Generator().manual_seed(int(cfg["seed"]))
     )
     train_loader, eval_loader = accelerator.prepare(train_loader, eval_loader)
     batches_per_epoch = len(train_loader)  # per process
-    total_steps = total_steps_for(cfg, batches_per_epoch)
-    optimizer, scheduler = optimizer_and_scheduler_for(model, cfg, total_steps, accelerator.num_processes)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    progress, _ = start_or_resume(accelerator, args.resume, output_dir)
-
-    n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
-    accelerator.init_trackers("cif_lm", config=flat_hparams({**cfg, "n_params": n_params}))
-    accelerator.print(
-        f"{n_params / 1e6:.2f}M parameters, {len(train_ds)} train / {len(eval_ds)} eval CIFs, "
-        f"{batches_per_epoch} batches per epoch per process, {total_steps} optimizer steps, "
-        f"{accelerator.num_processes} process(es) on {accelerator.device}"
+    total_steps = common.total_steps_for(cfg, batches_per_epoch)
+    optimizer, scheduler = common.optimizer_and_scheduler_for(
+        model, cfg, total_steps, accelerator.num_processes
     )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    progress, _ = common.start_or_resume(accelerator, args.resume, cfg["output_dir"])
+    data = f"{len(train_ds)} train / {len(eval_ds)} eval CIFs"
+    n_params = common.start_trackers(accelerator, model, cfg, "cif_lm", data, batches_per_epoch, total_steps)
 
-    loop = TrainingLoop(
-        accelerator,
-        cfg,
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        train_loader=train_loader,
-        progress=progress,
-        total_steps=total_steps,
-        batches_per_epoch=batches_per_epoch,
-        stop_after_steps=args.stop_after_steps,
+    loop = common.TrainingLoop(
+        accelerator, cfg, model, optimizer, scheduler, train_loader, progress, total_steps, batches_per_epoch
     )
 
     def log(means: dict) -> dict:
@@ -272,6 +224,7 @@ def main(argv=None) -> dict:
         count=lambda batch: batch["attention_mask"].sum(),  # tokens
         evaluate=evaluate_and_report,
         log=log,
+        stop_after_steps=args.stop_after_steps,
     )
 
     summary = {
@@ -293,16 +246,16 @@ def main(argv=None) -> dict:
         ),
     }
     if stop_reason == "stopped":  # a checkpoint to resume from, no final folder
-        return finish(accelerator, summary)
+        return common.finish(accelerator, summary)
     if loop.needs_final_eval:
         summary["eval_loss"] = evaluate(model, eval_loader, accelerator)
-    final_dir = final_dir_for(cfg)
+    final_dir = common.final_dir_for(cfg)
 
     def write():
         write_final(accelerator.unwrap_model(model), tokenizer, cfg, summary, final_dir)
         accelerator.print(f"final model written to {final_dir}")
 
-    return finish(accelerator, summary, write)
+    return common.finish(accelerator, summary, write)
 
 
 def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path) -> None:
@@ -313,11 +266,9 @@ def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path) -> 
     model.generation_config = generation_config_for(model, tokenizer)
     model.save_pretrained(final_dir, safe_serialization=True)
     tokenizer.save_pretrained(final_dir)
-    (final_dir / "training_summary.json").write_text(
-        json.dumps({"config": cfg, "summary": summary, "date": time.strftime("%Y-%m-%d")}, indent=1) + "\n"
-    )
+    common.write_training_summary(final_dir, cfg, summary)
     write_model_card(final_dir)
 
 
 if __name__ == "__main__":
-    run_main(main)
+    common.run_main(main)

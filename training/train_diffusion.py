@@ -15,32 +15,15 @@ training_summary.json and a model card (README.md from model_cards/diffusion.md)
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-from common import (  # noqa: E402
-    TrainingLoop,
-    accelerator_for,
-    config_from_args,
-    final_dir_for,
-    finish,
-    flat_hparams,
-    optimizer_and_scheduler_for,
-    run_main,
-    set_threads,
-    start_or_resume,
-    total_steps_for,
-    training_arguments,
-)
+import common  # noqa: E402  (training/common.py: what both training scripts share)
 
 #: Every key a diffusion config may set, with its default: the keys of every script
 #: (common.DEFAULTS: data, optimisation, bookkeeping), this script's values for some of them, then
@@ -78,8 +61,8 @@ DEFAULTS: dict = {
 }
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = training_arguments(
+def parse_args(argv=None):
+    p = common.training_arguments(
         __doc__,
         config_help="YAML or JSON config (training/configs/diffusion_*.yaml)",
         init_from_help="pipeline folder or repo id whose denoiser starts the run",
@@ -123,20 +106,10 @@ def build_datasets(cfg: dict):
     ds = load_crystal_dataset(cfg["dataset"], splits=wanted, **kwargs)
     if cfg["train_split"] not in ds:
         raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['train_split']!r}: {list(ds)}")
-    train = ds[cfg["train_split"]]
-    if cfg["eval_split"]:
-        if cfg["eval_split"] not in ds:
-            raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['eval_split']!r}: {list(ds)}")
-        evalset = ds[cfg["eval_split"]]
-    else:
-        parts = train.train_test_split(
-            test_size=int(cfg["eval_holdout"]), seed=int(cfg["seed"]), shuffle=True
-        )
-        train, evalset = parts["train"], parts["test"]
-    if cfg["max_train_samples"]:
-        train = train.select(range(min(len(train), int(cfg["max_train_samples"]))))
-    if cfg["max_eval_samples"]:
-        evalset = evalset.select(range(min(len(evalset), int(cfg["max_eval_samples"]))))
+    if cfg["eval_split"] and cfg["eval_split"] not in ds:
+        raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['eval_split']!r}: {list(ds)}")
+    evalset = ds[cfg["eval_split"]] if cfg["eval_split"] else None
+    train, evalset = common.holdout_and_limit(ds[cfg["train_split"]], evalset, cfg)
     too_big = [n for n in train["num_atoms"] if n > int(cfg["max_atoms"])]
     if too_big:
         raise ValueError(
@@ -256,34 +229,25 @@ def evaluate(model, loader, components, cfg, accelerator) -> dict[str, float]:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    cfg = config_from_args(args, DEFAULTS)
-    set_threads(cfg["num_threads"])
+    cfg = common.config_from_args(args, DEFAULTS)
+    common.set_threads(cfg["num_threads"])
 
     from diffusers.training_utils import EMAModel
 
     from hfmat.data import GraphCollator
 
-    output_dir = Path(cfg["output_dir"])
-    accelerator = accelerator_for(cfg)
+    accelerator = common.accelerator_for(cfg)
     with accelerator.main_process_first():
         train_ds, eval_ds = build_datasets(cfg)
     components = build_components(cfg, train_ds)
     model = components["denoiser"]
 
-    collator = GraphCollator()
-    train_loader = torch.utils.data.DataLoader(
-        train_ds,
-        batch_size=int(cfg["per_device_batch_size"]),
-        shuffle=True,
-        collate_fn=collator,
-        drop_last=True,
-    )
-    eval_loader = torch.utils.data.DataLoader(
-        eval_ds, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator
-    )
+    train_loader, eval_loader = common.dataloaders(train_ds, eval_ds, GraphCollator(), cfg)
     batches_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
-    total_steps = total_steps_for(cfg, batches_per_epoch)
-    optimizer, scheduler = optimizer_and_scheduler_for(model, cfg, total_steps, accelerator.num_processes)
+    total_steps = common.total_steps_for(cfg, batches_per_epoch)
+    optimizer, scheduler = common.optimizer_and_scheduler_for(
+        model, cfg, total_steps, accelerator.num_processes
+    )
     ema = EMAModel(model.parameters(), decay=float(cfg["ema_decay"])) if cfg["ema_decay"] else None
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, eval_loader, scheduler
@@ -292,27 +256,14 @@ def main(argv=None) -> dict:
         ema.to(accelerator.device)
     noise = NoiseGenerator(int(cfg["seed"]) * 1000 + accelerator.process_index, accelerator.device)
     state = [ema, noise] if ema is not None else [noise]  # checkpointed after the progress, in order
-    progress, resumed = start_or_resume(accelerator, args.resume, output_dir, *state)
-
-    n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
-    accelerator.init_trackers("diffusion", config=flat_hparams({**cfg, "n_params": n_params}))
-    accelerator.print(
-        f"{n_params / 1e6:.2f}M parameters, {len(train_ds)} train / {len(eval_ds)} eval crystals, task {cfg['task']}, "
-        f"{batches_per_epoch} batches per epoch per process, {total_steps} optimizer steps, "
-        f"{accelerator.num_processes} process(es) on {accelerator.device}"
+    progress, resumed = common.start_or_resume(accelerator, args.resume, cfg["output_dir"], *state)
+    data = f"{len(train_ds)} train / {len(eval_ds)} eval crystals, task {cfg['task']}"
+    n_params = common.start_trackers(
+        accelerator, model, cfg, "diffusion", data, batches_per_epoch, total_steps
     )
 
-    loop = TrainingLoop(
-        accelerator,
-        cfg,
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        train_loader=train_loader,
-        progress=progress,
-        total_steps=total_steps,
-        batches_per_epoch=batches_per_epoch,
-        stop_after_steps=args.stop_after_steps,
+    loop = common.TrainingLoop(
+        accelerator, cfg, model, optimizer, scheduler, train_loader, progress, total_steps, batches_per_epoch
     )
 
     def log(means: dict) -> dict:
@@ -357,6 +308,7 @@ def main(argv=None) -> dict:
             after_step=(lambda: ema.step(accelerator.unwrap_model(model).parameters()))
             if ema is not None
             else None,
+            stop_after_steps=args.stop_after_steps,
         )
 
     summary = {
@@ -376,10 +328,10 @@ def main(argv=None) -> dict:
         "eval_crystals": len(eval_ds),
     }
     if stop_reason == "stopped":  # a checkpoint to resume from, no final folder
-        return finish(accelerator, summary)
+        return common.finish(accelerator, summary)
     if loop.needs_final_eval:
         summary["eval"] = evaluate(model, eval_loader, components, cfg, accelerator)
-    final_dir = final_dir_for(cfg)
+    final_dir = common.final_dir_for(cfg)
 
     def write():
         denoiser = accelerator.unwrap_model(model)
@@ -388,7 +340,7 @@ def main(argv=None) -> dict:
         write_final({**components, "denoiser": denoiser}, cfg, summary, final_dir)
         accelerator.print(f"final pipeline written to {final_dir}")
 
-    return finish(accelerator, summary, write)
+    return common.finish(accelerator, summary, write)
 
 
 def write_final(components: dict, cfg: dict, summary: dict, final_dir: Path) -> None:
@@ -396,17 +348,17 @@ def write_final(components: dict, cfg: dict, summary: dict, final_dir: Path) -> 
     from hfmat.diffusion import CrystalDiffusionPipeline
     from hfmat.diffusion.card import write_model_card
 
-    record = {"config": cfg, "summary": summary, "date": time.strftime("%Y-%m-%d")}
+    history = {}
     previous = Path(cfg["init_from"] or "") / "training_summary.json"
     if cfg["init_from"] and previous.is_file():  # keep the history of a continued run
         earlier = json.loads(previous.read_text())
-        record["previous"] = [*earlier.pop("previous", []), earlier]
+        history["previous"] = [*earlier.pop("previous", []), earlier]
     pipe = CrystalDiffusionPipeline(**components)
     final_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(final_dir, safe_serialization=True)
-    (final_dir / "training_summary.json").write_text(json.dumps(record, indent=1) + "\n")
+    common.write_training_summary(final_dir, cfg, summary, **history)
     write_model_card(final_dir)
 
 
 if __name__ == "__main__":
-    run_main(main)
+    common.run_main(main)
