@@ -177,6 +177,12 @@ def test_loop_steps_logs_evaluates_and_saves_on_schedule(common, tmp_path):
         assert means["twice"] == pytest.approx(2 * means["loss"])
     assert calls["evals"] == [3, 5] and loop.last_eval == {"step": 5} and not loop.needs_final_eval
     assert loop.last_loss == pytest.approx(losses[-1])
+    assert loop.summary() == {
+        "step": 5,
+        "total_steps": 5,
+        "epochs": loop.epochs,
+        "train_loss": loop.last_loss,
+    }
     # saved at steps 2 and 4; total_limit 2 keeps both slots
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
     assert losses[-1] < losses[0]  # it learns

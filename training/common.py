@@ -593,6 +593,15 @@ class TrainingLoop:
         """Optimizer steps per second in this process's run (a resumed run counts from its start)."""
         return (self.progress.step - self.steps_at_start) / max(self.timer.elapsed, 1e-9)
 
+    def summary(self) -> dict[str, Any]:
+        """The head of a run's summary: optimizer steps done and planned, epochs, the last loss."""
+        return {
+            "step": self.progress.step,
+            "total_steps": self.total_steps,
+            "epochs": self.epochs,
+            "train_loss": self.last_loss,
+        }
+
     @property
     def needs_final_eval(self) -> bool:
         """Whether the model as it is now was not evaluated (the final folder wants its eval)."""

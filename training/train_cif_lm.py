@@ -228,10 +228,7 @@ def main(argv=None) -> dict:
     )
 
     summary = {
-        "step": progress.step,
-        "total_steps": total_steps,
-        "epochs": loop.epochs,
-        "train_loss": loop.last_loss,
+        **loop.summary(),  # step, total_steps, epochs, train_loss
         "eval_loss": loop.last_eval,
         "tokens": progress.tokens,
         "tokens_per_s": loop.timer.rate,

@@ -26,17 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (training/common.py: what both training scripts share)
 
 #: Every key a diffusion config may set, with its default: the keys of every script
-#: (common.DEFAULTS: data, optimisation, bookkeeping), this script's values for some of them, then
-#: its own keys.
+#: (common.DEFAULTS: data, optimisation, bookkeeping), this script's own keys, and its own values
+#: for some of the shared ones.
 DEFAULTS: dict = {
     **common.DEFAULTS,
-    "weight_decay": 0.0,
-    "betas": [0.9, 0.999],
-    "per_device_batch_size": 64,
-    "eval_batch_size": 128,
-    "seed": 42,
-    "output_dir": "runs/diffusion",
-    "model_name": "crystal-diffusion",
     # task and model
     "task": "csp",  # "csp" (types given) or "gen" (types diffused too)
     "init_from": None,  # a pipeline folder (or repo id) whose denoiser weights start the run
@@ -56,8 +49,16 @@ DEFAULTS: dict = {
     "predictor": "reverse_diffusion",
     "corrector_steps": 1,
     "corrector_step_lr": 1e-5,
-    # optimisation
+    # optimisation: AdamW without weight decay, large batches, an EMA of the weights
+    "weight_decay": 0.0,
+    "betas": [0.9, 0.999],
+    "per_device_batch_size": 64,
+    "eval_batch_size": 128,
     "ema_decay": 0.999,  # None: no EMA weights
+    "seed": 42,
+    # bookkeeping
+    "output_dir": "runs/diffusion",
+    "model_name": "crystal-diffusion",
 }
 
 
@@ -312,10 +313,7 @@ def main(argv=None) -> dict:
         )
 
     summary = {
-        "step": progress.step,
-        "total_steps": total_steps,
-        "epochs": loop.epochs,
-        "train_loss": loop.last_loss,
+        **loop.summary(),  # step, total_steps, epochs, train_loss
         "eval": loop.last_eval,
         "crystals_seen": progress.tokens,
         "steps_per_s": loop.steps_per_s,
