@@ -51,3 +51,7 @@ ATOM_SITE_LOOP_TAGS: tuple[str, ...] = (
 #: Every tag the canonical format writes: the always-written ones in writing order, then the
 #: optional atom-property loop's (the vocabulary's tag order; frozen).
 CANONICAL_TAGS: tuple[str, ...] = HEADER_TAGS + SYMMETRY_LOOP_TAGS + ATOM_SITE_LOOP_TAGS + ATOM_TYPE_LOOP_TAGS
+
+#: The lines between the header (or the atom-property loop) and the first atom-site row: the
+#: symmetry loop with its one identity row, then the atom-site loop's tags.
+LOOPS_PREAMBLE: tuple[str, ...] = ("loop_", *SYMMETRY_LOOP_TAGS, "1 'x, y, z'", "loop_", *ATOM_SITE_LOOP_TAGS)

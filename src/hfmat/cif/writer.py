@@ -12,7 +12,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from hfmat.chemistry import space_group_symbol
 from hfmat.cif.canonical import canonical_rows
 from hfmat.cif.errors import CifError
-from hfmat.cif.tags import ATOM_SITE_LOOP_TAGS, ATOM_TYPE_LOOP_TAGS, HEADER_TAGS, SYMMETRY_LOOP_TAGS
+from hfmat.cif.tags import ATOM_TYPE_LOOP_TAGS, HEADER_TAGS, LOOPS_PREAMBLE
 
 
 def _num(x: float, decimals: int) -> str:
@@ -146,7 +146,7 @@ def _text(lat, comp, number: int, orbits, d: int, atom_props: bool) -> str:
         lines += ["loop_", *ATOM_TYPE_LOOP_TAGS]
         for el in elements:
             lines.append(" ".join([el, *(_num(v, d) for v in _element_props(el))]))
-    lines += ["loop_", *SYMMETRY_LOOP_TAGS, "1 'x, y, z'", "loop_", *ATOM_SITE_LOOP_TAGS]
+    lines += LOOPS_PREAMBLE
     for i, (symbol, mult, coords) in enumerate(rows):
         lines.append(f"{symbol} {symbol}{i} {mult} {' '.join(coords)} 1")
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from hfmat.cif.tags import LOOPS_PREAMBLE
 from hfmat.lm.constraints import CifConstraint, CifLogitsProcessor
 from hfmat.lm.prompts import PromptError, composition_prompt, unconditional_prompt
 
@@ -63,10 +64,8 @@ def check_fits_context(prompt: str, tokenizer, context: int) -> int:
         + "".join(f"_cell_angle_{k} 90.0000\n" for k in ("alpha", "beta", "gamma"))
         + "_symmetry_Int_Tables_number 1\n"
         + f"_chemical_formula_structural {ctx.reduced_formula}\n_chemical_formula_sum '{ctx.formula_sum}'\n"
-        + f"_cell_volume 1.0000\n_cell_formula_units_Z {ctx.formula_units}\nloop_\n_symmetry_equiv_pos_site_id\n"
-        + "_symmetry_equiv_pos_as_xyz\n1 'x, y, z'\nloop_\n_atom_site_type_symbol\n_atom_site_label\n"
-        + "_atom_site_symmetry_multiplicity\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
-        + "_atom_site_occupancy\n"
+        + f"_cell_volume 1.0000\n_cell_formula_units_Z {ctx.formula_units}\n"
+        + "".join(line + "\n" for line in LOOPS_PREAMBLE)
         + "".join(rows)
     )
     needed = len(tokenizer(skeleton, add_special_tokens=False)["input_ids"]) + 2  # <bos>, <eos>

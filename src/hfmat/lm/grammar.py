@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from hfmat.chemistry import ELEMENTS, space_group_number, space_group_symbols
+from hfmat.cif.tags import LOOPS_PREAMBLE
 
 __all__ = ["CifGrammar", "FormulaContext", "END"]
 
@@ -211,11 +212,8 @@ class CifGrammar:
                 f"\n_chemical_formula_sum '{ctx.formula_sum}'"
                 "\n_cell_volume "
             )
-            header = (
-                f"\n_cell_formula_units_Z {ctx.formula_units}\nloop_\n_symmetry_equiv_pos_site_id\n"
-                "_symmetry_equiv_pos_as_xyz\n1 'x, y, z'\nloop_\n_atom_site_type_symbol\n_atom_site_label\n"
-                "_atom_site_symmetry_multiplicity\n_atom_site_fract_x\n_atom_site_fract_y\n"
-                "_atom_site_fract_z\n_atom_site_occupancy\n"
+            header = f"\n_cell_formula_units_Z {ctx.formula_units}\n" + "".join(
+                line + "\n" for line in LOOPS_PREAMBLE
             )
             prog = (
                 (_LIT, "_symmetry_space_group_name_H-M "),
