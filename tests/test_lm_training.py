@@ -119,14 +119,27 @@ def test_config_errors_are_clear(common, tmp_path):
     }
 
 
-def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(train_script, tiny_csv, tmp_path):
-    argv = _args(tiny_csv, tmp_path, "--init-from", "hfmat/no-such-lm")
+def _exit_message(script, argv, capsys) -> str:
+    """The stderr line with which the script (as run from the shell) exits; exit status 2."""
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
-        train_script.common.run_main(train_script.main, argv)
-    message = str(exc.value.code)
-    assert message.startswith("error: model repo hfmat/no-such-lm is not in the local Hugging Face cache")
+        script.common.run_main(script.main, argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(
+    train_script, tiny_csv, tmp_path, capsys
+):
+    message = _exit_message(
+        train_script, _args(tiny_csv, tmp_path, "--init-from", "hfmat/no-such-lm"), capsys
+    )
+    assert message.startswith(
+        "train_cif_lm.py: error: model repo hfmat/no-such-lm is not in the local Hugging Face cache"
+    )
     assert "HF_HUB_OFFLINE=1" in message and "hf download hfmat/no-such-lm" in message
-    assert "\n" not in message  # one line, no traceback
     assert not (tmp_path / "checkpoints").exists()
 
 
@@ -148,14 +161,13 @@ def test_init_from_a_cached_repo_id_starts_from_its_weights(
     assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)  # lr 0
 
 
-def test_init_from_a_truncated_checkpoint_names_the_file(full_run, train_script, tiny_csv, tmp_path):
+def test_init_from_a_truncated_checkpoint_names_the_file(full_run, train_script, tiny_csv, tmp_path, capsys):
     out, _ = full_run
     broken = tmp_path / "broken"
     shutil.copytree(out / "final", broken)
     weights = broken / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
-    with pytest.raises(SystemExit) as exc:
-        train_script.common.run_main(
-            train_script.main, _args(tiny_csv, tmp_path / "run", "--init-from", str(broken))
-        )
-    assert str(exc.value.code).startswith(f"error: {weights} is truncated")
+    message = _exit_message(
+        train_script, _args(tiny_csv, tmp_path / "run", "--init-from", str(broken)), capsys
+    )
+    assert message.startswith(f"train_cif_lm.py: error: {weights} is truncated")

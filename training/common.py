@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -709,12 +710,12 @@ def finish(accelerator, summary: dict[str, Any], write=None) -> dict[str, Any]:
 
 
 def run_main(main, argv=None):
-    """Run a script's ``main(argv)``; a bad config or a checkpoint that cannot be found or loaded
-    (:class:`ConfigError`, ``hfmat.hub.HubError``) ends the process with its one-line message
-    instead of a traceback."""
-    from hfmat.hub import HubError
-
+    """Run a script's ``main(argv)`` as the ``hfmat`` command does: bad input (``ValueError``, which
+    :class:`ConfigError` and ``hfmat.hub``'s errors are, or ``FileNotFoundError``) ends the process
+    with ``<script>: error: <message>`` on stderr and exit status 2 instead of a traceback."""
     try:
         return main(argv)
-    except (ConfigError, HubError) as err:
-        raise SystemExit(f"error: {err}") from None
+    except (ValueError, FileNotFoundError) as err:
+        prog = Path(main.__globals__.get("__file__") or sys.argv[0]).name
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
