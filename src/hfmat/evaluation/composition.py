@@ -17,12 +17,21 @@ OXIDATION_STATES_SET = "smact14"
 
 
 def smact_valid(composition: Composition | str) -> bool:
-    """SMACT charge-neutrality + Pauling test; single elements and all-metal alloys are valid."""
+    """SMACT charge-neutrality + Pauling test; single elements and all-metal alloys are valid.
+
+    A composition with an element SMACT has no data for (Rf and heavier, Z >= 104) is invalid: no
+    oxidation state of it is known, so no charge-neutral assignment exists (SMACT itself raises)."""
+    import smact
     from smact.screening import smact_validity
 
     comp = Composition(composition) if isinstance(composition, str) else composition
     if len(comp) == 0:
         raise ValueError("empty composition")
+    for el in comp.elements:
+        try:
+            smact.Element(el.symbol)
+        except KeyError:
+            return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bool(
