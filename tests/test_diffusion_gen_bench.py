@@ -1,0 +1,149 @@
+"""De novo evaluation: benchmarks/bench_diffusion_gen.py on a tiny random pipeline and a few Perov-5
+rows, the de novo model card (generation metrics in the model-index and a results table), and
+SMACT's verdict on elements it has no data for."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+from hfmat.diffusion import CrystalDenoiser, CrystalDiffusionPipeline, D3PMScheduler, WrappedNormalScheduler
+from hfmat.diffusion.card import CSP_COMPARISON, PUBLISHED_GENERATION_PEROV5, write_model_card
+from hfmat.evaluation import smact_valid
+
+REPO = Path(__file__).resolve().parents[1]
+
+# random untrained models draw exotic elements, whose missing electronegativity pymatgen warns about
+pytestmark = pytest.mark.filterwarnings("ignore:No Pauling electronegativity", "ignore:Issues encountered")
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_diffusion_gen", REPO / "benchmarks" / "bench_diffusion_gen.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _save_pipeline(folder: Path, de_novo: bool) -> Path:
+    from hfmat.diffusion.schedulers import lattice_scheduler
+
+    torch.manual_seed(0)
+    dist = [0.0] * 9
+    dist[5] = 1.0  # 5 atoms, as every Perov-5 crystal
+    denoiser = CrystalDenoiser(
+        hidden_dim=16,
+        num_layers=1,
+        num_frequencies=2,
+        time_embed_dim=8,
+        max_atoms=8,
+        lattice_scale=2.0,
+        num_atoms_distribution=dist,
+        predict_atom_types=de_novo,
+    ).eval()
+    pipe = CrystalDiffusionPipeline(
+        denoiser=denoiser,
+        lattice_scheduler=lattice_scheduler(),
+        coord_scheduler=WrappedNormalScheduler(corrector_steps=1),
+        type_scheduler=D3PMScheduler() if de_novo else None,
+    )
+    pipe.save_pretrained(folder)
+    (folder / "training_summary.json").write_text(
+        json.dumps({"config": {"train_split": "val", "model_name": folder.name}, "summary": {}})
+    )
+    return folder
+
+
+@pytest.fixture
+def perov_dir(shared_data, tmp_path, monkeypatch):
+    """perov_5/{test,val}.csv with the first 8 rows of each, and the fingerprint cache in tmp_path."""
+    monkeypatch.setenv("HFMAT_CACHE", str(tmp_path / "cache"))
+    csv.field_size_limit(10**9)
+    out = tmp_path / "data" / "perov_5"
+    out.mkdir(parents=True)
+    for split in ("test", "val"):
+        with open(shared_data / "perov_5" / f"{split}.csv", newline="") as f:
+            rows = [row for _, row in zip(range(8), csv.DictReader(f))]
+        with open(out / f"{split}.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return out.parent
+
+
+def test_bench_scores_samples_and_writes_a_card(tmp_path, perov_dir, capsys):
+    bench = _bench()
+    folder = _save_pipeline(tmp_path / "gen-tiny", de_novo=True)
+    argv = [
+        "--pipeline", str(folder), "--data-dir", str(perov_dir), "--num-samples", "12", "--steps", "3",
+        "--batch-size", "5", "--seed", "1", "--threads", "1", "--no-progress",
+        "--json", str(tmp_path / "result.json"),
+    ]  # fmt: skip
+    result = bench.main(argv)
+    printed = capsys.readouterr().out
+    assert result["command"] in printed and "| COV-R % |" in printed
+
+    saved = json.loads((tmp_path / "result.json").read_text())
+    fig, m = saved["figures"], saved["metrics"]
+    assert m["n_generated"] == 12 and saved["num_atoms"] == {"5": 12}
+    assert saved["reference"] == "perov_5/test (8 crystals)"
+    assert saved["novelty_reference"] == "perov_5/val (8 crystals)"
+    for key in ("structural_validity", "compositional_validity", "validity", "cov_recall", "cov_precision"):
+        assert 0.0 <= fig[key] <= 100.0 and fig[key] == pytest.approx(100 * m[key])
+    assert fig["validity"] <= min(fig["structural_validity"], fig["compositional_validity"])
+    # every sample that is not valid is counted under one reason
+    assert sum(saved["invalid_reasons"].values()) == round(12 * (1 - m["validity"]))
+    if m["n_valid"]:
+        assert fig["wdist_density"] >= 0 and fig["novelty"] is not None
+
+    bench.main(["--pipeline", str(folder), "--card-from", str(tmp_path / "result.json")])
+    card = ModelCard.load(folder / "README.md")
+    index = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert index["cov_recall"] == pytest.approx(fig["cov_recall"], rel=1e-5)
+    assert card.data.eval_results[0].task_type == "crystal-generation"
+    assert (
+        "| COV-R % |" in card.text
+        and f"{PUBLISHED_GENERATION_PEROV5['DiffCSP']['cov_recall']:.2f}" in card.text
+    )
+    assert saved["command"] in card.text and CSP_COMPARISON not in card.text
+
+
+def test_bench_refuses_a_structure_prediction_pipeline(tmp_path, perov_dir):
+    folder = _save_pipeline(tmp_path / "csp-tiny", de_novo=False)
+    with pytest.raises(SystemExit, match="not de novo"):
+        _bench().main(["--pipeline", str(folder), "--data-dir", str(perov_dir), "--num-samples", "2"])
+
+
+def test_card_generation_table_marks_unmeasured_and_refuses_bad_input(tmp_path):
+    gen = _save_pipeline(tmp_path / "gen", de_novo=True)
+    measured = {"structural_validity": 99.5, "cov_recall": 97.0, "wdist_density": 0.25, "novelty": None}
+    write_model_card(gen, evaluation={"text": "Measured.", "generation": measured})
+    card = ModelCard.load(gen / "README.md")
+    assert {r.metric_type for r in card.data.eval_results} == {
+        "structural_validity",
+        "cov_recall",
+        "wdist_density",
+    }
+    assert "| structural validity % | 99.50 | 100.00 | 100.00 |" in card.text
+    assert "| EMD density (g/cm^3) | 0.2500 | 0.1258 | 0.1110 |" in card.text
+    assert "| novelty % (of valid, vs training set) | n/a |" in card.text
+    with pytest.raises(ValueError, match="unknown generation metric"):
+        write_model_card(gen, evaluation={"text": "x", "generation": {"cov_r": 1.0}})
+
+    csp = _save_pipeline(tmp_path / "csp", de_novo=False)
+    with pytest.raises(ValueError, match="structure-prediction pipeline"):
+        write_model_card(csp, evaluation={"text": "x", "generation": measured})
+    write_model_card(csp)  # a structure-prediction card keeps its CSP comparison paragraph
+    assert CSP_COMPARISON in (csp / "README.md").read_text()
+
+
+@pytest.mark.parametrize("formula", ["TsO2", "Og", "SrRfO3"])
+def test_smact_calls_elements_without_data_invalid(formula):
+    assert smact_valid(formula) is False
