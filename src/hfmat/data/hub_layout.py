@@ -72,7 +72,7 @@ def to_hub_layout(
     ``unknown`` when none is known. ``notes`` is a free paragraph added to the card (e.g. that the
     splits are partial); ``limitations`` a paragraph of its own.
     """
-    from hfmat.hub import citations, render_card
+    from hfmat.hub import citations, dataset_repo_id, render_card
 
     if not isinstance(dataset_dict, DatasetDict) or len(dataset_dict) == 0:
         raise DataError("to_hub_layout expects a non-empty datasets.DatasetDict")
@@ -83,7 +83,7 @@ def to_hub_layout(
     source = source or (meta.source if meta else None) or first.info.homepage or "unknown"
     license = license or (meta.license if meta else None) or first.info.license or "unknown"
     description = description or (meta.description if meta else None) or first.info.description or ""
-    repo_id = repo_id or f"{'hfmat' if meta else 'my-org'}/{name.replace('_', '-')}"
+    repo_id = repo_id or dataset_repo_id(name, org="hfmat" if meta else "my-org")
 
     data_files, splits, num_bytes = [], SplitDict(dataset_name=name), 0
     for split, dataset in dataset_dict.items():

@@ -1,7 +1,7 @@
 """Hub machinery shared by every hfmat artifact: cards from ``model_cards/`` templates, folder checks,
 ``hfmat push``, offline-friendly resolution of repo ids and loading with clear errors."""
 
-from hfmat.hub.cards import CITATIONS, citations, eval_results, render_card, templates_dir
+from hfmat.hub.cards import CITATIONS, citations, dataset_repo_id, eval_results, render_card, templates_dir
 from hfmat.hub.errors import (
     CardError,
     CorruptWeightsError,
@@ -33,6 +33,7 @@ __all__ = [
     "check_safetensors",
     "check_weights",
     "citations",
+    "dataset_repo_id",
     "detect_kind",
     "eval_results",
     "explain_failure",

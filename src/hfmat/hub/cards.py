@@ -62,6 +62,12 @@ CITATIONS = {
 }
 
 
+def dataset_repo_id(name: str, org: str = "hfmat") -> str:
+    """The Hub repo id of a dataset published by ``to_hub_layout`` (``perov_5`` -> ``hfmat/perov-5``),
+    as model cards list it under ``datasets``."""
+    return f"{org}/{name.replace('_', '-')}"
+
+
 def templates_dir() -> Path:
     """The card templates: ``$HFMAT_MODEL_CARDS`` if set, else ``hfmat/hub/model_cards`` (in the
     source tree a symlink to the repository's ``model_cards/``; in a wheel, a copy of it)."""

@@ -85,7 +85,8 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
     """Render README.md in ``folder`` from training_summary.json (and eval_metrics.json if present)."""
     from transformers import AutoConfig
 
-    from hfmat.hub import eval_results, render_card
+    from hfmat.data.catalog import BENCHMARKS
+    from hfmat.hub import dataset_repo_id, eval_results, render_card
 
     folder = Path(folder)
     info = json.loads((folder / "training_summary.json").read_text())
@@ -120,6 +121,8 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
         "pipeline_tag": "text-generation",
         "tags": ["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2"],
     }
+    if config.get("dataset") in BENCHMARKS:  # published by hfmat as a dataset repo
+        metadata["datasets"] = [dataset_repo_id(config["dataset"])]
     init = config.get("init_from")
     if init and not Path(str(init)).exists():  # a Hub repo id (a local folder is no base_model)
         metadata["base_model"] = str(init)
