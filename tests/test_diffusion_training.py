@@ -7,6 +7,8 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -149,13 +151,34 @@ def test_de_novo_training_saves_a_type_scheduler(small_csv, tmp_path):
     assert [len(s) for s in out.structures] == [5, 5]  # Perov-5: the stored distribution is all 5
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_two_processes_under_torchrun(small_csv, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
         str(SCRIPT), *_args(small_csv, tmp_path, steps=2),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # its own process group: a hung run is ended with both of its workers, not left behind
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish in 180 s: {err[-3000:]}")
+    assert proc.returncode == 0, err[-3000:]
     summary = json.loads((tmp_path / "final" / "training_summary.json").read_text())["summary"]
     assert summary["num_processes"] == 2 and summary["step"] == 2
