@@ -7,7 +7,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -163,20 +162,15 @@ def test_two_processes_under_torchrun(small_csv, tmp_path):
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
         str(SCRIPT), *_args(small_csv, tmp_path, steps=2),
     ]  # fmt: skip
-    # its own process group: a hung run is ended with both of its workers, not left behind
-    proc = subprocess.Popen(
-        cmd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        start_new_session=True,
-    )
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         _, err = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    except subprocess.TimeoutExpired:  # end the workers too (torchrun starts each in its own session)
+        import psutil
+
+        for worker in psutil.Process(proc.pid).children(recursive=True):
+            worker.kill()
+        proc.kill()
         _, err = proc.communicate()
         pytest.fail(f"torchrun did not finish in 180 s: {err[-3000:]}")
     assert proc.returncode == 0, err[-3000:]

@@ -40,6 +40,7 @@ __all__ = [
     "accelerator_for",
     "config_from_args",
     "dataloaders",
+    "end_training",
     "holdout_and_limit",
     "start_trackers",
     "write_training_summary",
@@ -694,17 +695,31 @@ def final_dir_for(cfg: dict[str, Any]) -> Path:
     return Path(cfg["final_dir"] or Path(cfg["output_dir"]) / "final")
 
 
+def end_training(accelerator) -> None:
+    """``accelerator.end_training()`` (trackers closed, process group destroyed), then, in a
+    multi-process run, a moment without the GIL.
+
+    torch's gloo backend joins its worker threads when the last reference to its process group goes
+    (the DDP-wrapped model, when ``main`` returns) without releasing the GIL, while a worker that has
+    just finished the last collective may still need the GIL to release that collective's tensors:
+    a deadlock in about one two-process CPU run in fifteen. Sleeping lets the workers finish first.
+    """
+    accelerator.end_training()
+    if accelerator.num_processes > 1:
+        time.sleep(0.1)
+
+
 def finish(accelerator, summary: dict[str, Any], write=None) -> dict[str, Any]:
     """End the run: ``write()`` on the main process once every process is here (the final folder;
     None for a run that stopped early and writes nothing), close the trackers, print the summary
     (when ``write`` is given). Returns ``summary``."""
     if write is None:
-        accelerator.end_training()
+        end_training(accelerator)
         return summary
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write()
-    accelerator.end_training()
+    end_training(accelerator)
     accelerator.print(json.dumps(summary, indent=1))
     return summary
 
