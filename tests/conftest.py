@@ -58,6 +58,24 @@ def perov_val_csv(shared_data, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def script_exit(capsys):
+    """Returns ``run(script, argv)``: runs a training script's ``main`` as its ``__main__`` does
+    (``common.run_main``), checks that it exits with status 2 and no traceback, and returns the
+    last line it wrote to stderr (its error message)."""
+
+    def run(script, argv: list[str]) -> str:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            script.common.run_main(script.main, argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        return err.strip().splitlines()[-1]
+
+    return run
+
+
 def _lay_out(
     cache: Path, repo_id: str, folder: Path, repo_type: str = "model", revision: str = "0" * 40
 ) -> Path:

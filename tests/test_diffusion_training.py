@@ -107,20 +107,8 @@ def test_init_from_starts_from_the_saved_weights(full_run, small_csv, tmp_path):
     assert "Stage 2: continued from the stage before" in (tmp_path / "final" / "README.md").read_text()
 
 
-def _exit_message(argv, capsys) -> str:
-    """The stderr line with which the script (as run from the shell) exits; exit status 2."""
-    script = _script()
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        script.common.run_main(script.main, argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
-
-
-def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(small_csv, tmp_path, capsys):
-    message = _exit_message(_args(small_csv, tmp_path, "--init-from", "hfmat/no-such-pipeline"), capsys)
+def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(small_csv, tmp_path, script_exit):
+    message = script_exit(_script(), _args(small_csv, tmp_path, "--init-from", "hfmat/no-such-pipeline"))
     assert message.startswith(
         "train_diffusion.py: error: model repo hfmat/no-such-pipeline is not in the local Hugging Face cache"
     )
@@ -128,13 +116,13 @@ def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(small_
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_init_from_a_truncated_denoiser_names_the_file(full_run, small_csv, tmp_path, capsys):
+def test_init_from_a_truncated_denoiser_names_the_file(full_run, small_csv, tmp_path, script_exit):
     out, _ = full_run
     broken = tmp_path / "broken"
     shutil.copytree(out / "final", broken)
     weights = broken / "denoiser" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-64])
-    message = _exit_message(_args(small_csv, tmp_path / "run", "--init-from", str(broken)), capsys)
+    message = script_exit(_script(), _args(small_csv, tmp_path / "run", "--init-from", str(broken)))
     assert message.startswith(f"train_diffusion.py: error: {weights} is truncated")
 
 

@@ -119,23 +119,10 @@ def test_config_errors_are_clear(common, tmp_path):
     }
 
 
-def _exit_message(script, argv, capsys) -> str:
-    """The stderr line with which the script (as run from the shell) exits; exit status 2."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        script.common.run_main(script.main, argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
-
-
 def test_init_from_a_repo_id_that_is_not_cached_exits_with_hfmats_message(
-    train_script, tiny_csv, tmp_path, capsys
+    train_script, tiny_csv, tmp_path, script_exit
 ):
-    message = _exit_message(
-        train_script, _args(tiny_csv, tmp_path, "--init-from", "hfmat/no-such-lm"), capsys
-    )
+    message = script_exit(train_script, _args(tiny_csv, tmp_path, "--init-from", "hfmat/no-such-lm"))
     assert message.startswith(
         "train_cif_lm.py: error: model repo hfmat/no-such-lm is not in the local Hugging Face cache"
     )
@@ -161,13 +148,13 @@ def test_init_from_a_cached_repo_id_starts_from_its_weights(
     assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)  # lr 0
 
 
-def test_init_from_a_truncated_checkpoint_names_the_file(full_run, train_script, tiny_csv, tmp_path, capsys):
+def test_init_from_a_truncated_checkpoint_names_the_file(
+    full_run, train_script, tiny_csv, tmp_path, script_exit
+):
     out, _ = full_run
     broken = tmp_path / "broken"
     shutil.copytree(out / "final", broken)
     weights = broken / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
-    message = _exit_message(
-        train_script, _args(tiny_csv, tmp_path / "run", "--init-from", str(broken)), capsys
-    )
+    message = script_exit(train_script, _args(tiny_csv, tmp_path / "run", "--init-from", str(broken)))
     assert message.startswith(f"train_cif_lm.py: error: {weights} is truncated")
