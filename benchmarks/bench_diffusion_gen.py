@@ -65,6 +65,12 @@ def parse_args(argv=None):
     )
     p.add_argument("--no-novelty", action="store_true", help="skip uniqueness and novelty")
     p.add_argument("--num-samples", type=int, default=1000)
+    p.add_argument(
+        "--wdist-samples",
+        type=int,
+        default=None,
+        help="valid samples (a seeded draw) for the EMDs, CDVAE uses 1,000 of 10,000 (default: all valid)",
+    )
     p.add_argument("--steps", type=int, default=200, help="num_inference_steps")
     p.add_argument("--corrector-steps", type=int, default=None, help="default: the pipeline's")
     p.add_argument("--batch-size", type=int, default=250, help="crystals per denoiser batch")
@@ -151,6 +157,7 @@ def run(args, argv=None) -> dict:
         train,
         reference,
         dataset=args.dataset,
+        n_samples=args.wdist_samples,
         seed=args.seed,
         workers=args.workers,
         progress=not args.no_progress,
@@ -221,7 +228,7 @@ def write_card(args) -> None:
         f"{result['metrics'].get('n_wdist_samples', 'valid')} valid samples with the reference; COV-P "
         f"divides by all samples. "
         + (
-            f"Novelty is measured against the {result['novelty_reference']} the model was trained on. "
+            f"Novelty is measured against {result['novelty_reference']}, the split the model was trained on. "
             if result.get("novelty_reference")
             else ""
         )

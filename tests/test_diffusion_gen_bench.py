@@ -82,7 +82,7 @@ def test_bench_scores_samples_and_writes_a_card(tmp_path, perov_dir, capsys):
     bench = _bench()
     folder = _save_pipeline(tmp_path / "gen-tiny", de_novo=True)
     argv = [
-        "--pipeline", str(folder), "--data-dir", str(perov_dir), "--num-samples", "12", "--steps", "3",
+        "--pipeline", str(folder), "--data-dir", str(perov_dir), "--num-samples", "8", "--steps", "3",
         "--batch-size", "5", "--seed", "1", "--threads", "1", "--no-progress",
         "--json", str(tmp_path / "result.json"),
     ]  # fmt: skip
@@ -92,14 +92,14 @@ def test_bench_scores_samples_and_writes_a_card(tmp_path, perov_dir, capsys):
 
     saved = json.loads((tmp_path / "result.json").read_text())
     fig, m = saved["figures"], saved["metrics"]
-    assert m["n_generated"] == 12 and saved["num_atoms"] == {"5": 12}
+    assert m["n_generated"] == 8 and saved["num_atoms"] == {"5": 8}
     assert saved["reference"] == "perov_5/test (8 crystals)"
     assert saved["novelty_reference"] == "perov_5/val (8 crystals)"
     for key in ("structural_validity", "compositional_validity", "validity", "cov_recall", "cov_precision"):
         assert 0.0 <= fig[key] <= 100.0 and fig[key] == pytest.approx(100 * m[key])
     assert fig["validity"] <= min(fig["structural_validity"], fig["compositional_validity"])
     # every sample that is not valid is counted under one reason
-    assert sum(saved["invalid_reasons"].values()) == round(12 * (1 - m["validity"]))
+    assert sum(saved["invalid_reasons"].values()) == round(8 * (1 - m["validity"]))
     if m["n_valid"]:
         assert fig["wdist_density"] >= 0 and fig["novelty"] is not None
 
@@ -108,6 +108,7 @@ def test_bench_scores_samples_and_writes_a_card(tmp_path, perov_dir, capsys):
     index = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert index["cov_recall"] == pytest.approx(fig["cov_recall"], rel=1e-5)
     assert card.data.eval_results[0].task_type == "crystal-generation"
+    assert "crystal-generation" in card.data.tags and "crystal-structure-prediction" not in card.data.tags
     assert (
         "| COV-R % |" in card.text
         and f"{PUBLISHED_GENERATION_PEROV5['DiffCSP']['cov_recall']:.2f}" in card.text
@@ -147,3 +148,15 @@ def test_card_generation_table_marks_unmeasured_and_refuses_bad_input(tmp_path):
 @pytest.mark.parametrize("formula", ["TsO2", "Og", "SrRfO3"])
 def test_smact_calls_elements_without_data_invalid(formula):
     assert smact_valid(formula) is False
+
+
+def test_shipped_de_novo_pipeline_samples_perovskite_sized_cells():
+    folder = REPO / "checkpoints" / "crystal-diffusion-perov5-gen"
+    assert folder.is_dir(), "checkpoints/crystal-diffusion-perov5-gen is not shipped"
+    pipe = CrystalDiffusionPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.type_scheduler is not None and pipe.denoiser.config.predict_atom_types
+    out = pipe(num_samples=3, num_inference_steps=4, generator=torch.Generator().manual_seed(0))
+    assert [len(s) for s in out.structures] == [5, 5, 5]  # Perov-5's only cell size
+    again = pipe(num_samples=3, num_inference_steps=4, generator=torch.Generator().manual_seed(0))
+    assert out.formulas == again.formulas

@@ -210,7 +210,13 @@ def write_model_card(
         metadata={
             "license": "mit",
             "library_name": "diffusers",
-            "tags": ["materials", "crystal-structure-prediction", "diffusion", "hfmat", "pymatgen"],
+            "tags": [
+                "materials",
+                "crystal-generation" if de_novo else "crystal-structure-prediction",
+                "diffusion",
+                "hfmat",
+                "pymatgen",
+            ],
             "model_name": name,
         },
         eval_results=results,
