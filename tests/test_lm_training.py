@@ -72,6 +72,7 @@ def test_tiny_run_writes_a_hub_ready_folder(full_run):
     final = out / "final"
     for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "README.md"):
         assert (final / name).is_file(), name
+    assert '"tokenizer_class": "PreTrainedTokenizerFast"' in (final / "tokenizer_config.json").read_text()
     model = AutoModelForCausalLM.from_pretrained(final)
     tok = AutoTokenizer.from_pretrained(final)
     assert type(model).__name__ == "GPT2LMHeadModel"

@@ -258,11 +258,12 @@ def main(argv=None) -> dict:
 def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path) -> None:
     """The Hub-ready folder: config, generation_config, model.safetensors, tokenizer, README.md."""
     from hfmat.lm.card import write_model_card
+    from hfmat.tokenization import save_tokenizer
 
     final_dir.mkdir(parents=True, exist_ok=True)
     model.generation_config = generation_config_for(model, tokenizer)
     model.save_pretrained(final_dir, safe_serialization=True)
-    tokenizer.save_pretrained(final_dir)
+    save_tokenizer(final_dir, tokenizer=tokenizer, card=False)  # tokenizer_class pinned
     common.write_training_summary(final_dir, cfg, summary)
     write_model_card(final_dir)
 
