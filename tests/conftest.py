@@ -127,3 +127,42 @@ def _reset_accelerate():
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
     PartialState._reset_state()
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusion_pipeline():
+    """Returns ``make(de_novo, num_atoms=4)``: a tiny random ``CrystalDiffusionPipeline`` (seeded,
+    eval mode) whose de novo crystals all have ``num_atoms`` atoms."""
+
+    def make(de_novo: bool, num_atoms: int = 4):
+        import torch
+
+        from hfmat.diffusion import (
+            CrystalDenoiser,
+            CrystalDiffusionPipeline,
+            D3PMScheduler,
+            WrappedNormalScheduler,
+            lattice_scheduler,
+        )
+
+        torch.manual_seed(0)
+        dist = [0.0] * 9
+        dist[num_atoms] = 1.0
+        denoiser = CrystalDenoiser(
+            hidden_dim=16,
+            num_layers=1,
+            num_frequencies=2,
+            time_embed_dim=8,
+            max_atoms=8,
+            lattice_scale=2.0,
+            num_atoms_distribution=dist,
+            predict_atom_types=de_novo,
+        ).eval()
+        return CrystalDiffusionPipeline(
+            denoiser=denoiser,
+            lattice_scheduler=lattice_scheduler(),
+            coord_scheduler=WrappedNormalScheduler(corrector_steps=1),
+            type_scheduler=D3PMScheduler() if de_novo else None,
+        )
+
+    return make

@@ -13,7 +13,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from hfmat.diffusion import CrystalDenoiser, CrystalDiffusionPipeline, D3PMScheduler, WrappedNormalScheduler
+from hfmat.diffusion import CrystalDiffusionPipeline
 from hfmat.diffusion.card import CSP_COMPARISON, PUBLISHED_GENERATION_PEROV5, write_model_card
 from hfmat.evaluation import smact_valid
 
@@ -32,28 +32,8 @@ def _bench():
     return module
 
 
-def _save_pipeline(folder: Path, de_novo: bool) -> Path:
-    from hfmat.diffusion.schedulers import lattice_scheduler
-
-    torch.manual_seed(0)
-    dist = [0.0] * 9
-    dist[5] = 1.0  # 5 atoms, as every Perov-5 crystal
-    denoiser = CrystalDenoiser(
-        hidden_dim=16,
-        num_layers=1,
-        num_frequencies=2,
-        time_embed_dim=8,
-        max_atoms=8,
-        lattice_scale=2.0,
-        num_atoms_distribution=dist,
-        predict_atom_types=de_novo,
-    ).eval()
-    pipe = CrystalDiffusionPipeline(
-        denoiser=denoiser,
-        lattice_scheduler=lattice_scheduler(),
-        coord_scheduler=WrappedNormalScheduler(corrector_steps=1),
-        type_scheduler=D3PMScheduler() if de_novo else None,
-    )
+def _save_pipeline(make, folder: Path, de_novo: bool) -> Path:
+    pipe = make(de_novo, num_atoms=5)  # 5 atoms, as every Perov-5 crystal
     pipe.save_pretrained(folder)
     (folder / "training_summary.json").write_text(
         json.dumps({"config": {"train_split": "val", "model_name": folder.name}, "summary": {}})
@@ -78,9 +58,9 @@ def perov_dir(shared_data, tmp_path, monkeypatch):
     return out.parent
 
 
-def test_bench_scores_samples_and_writes_a_card(tmp_path, perov_dir, capsys):
+def test_bench_scores_samples_and_writes_a_card(tmp_path, perov_dir, capsys, tiny_diffusion_pipeline):
     bench = _bench()
-    folder = _save_pipeline(tmp_path / "gen-tiny", de_novo=True)
+    folder = _save_pipeline(tiny_diffusion_pipeline, tmp_path / "gen-tiny", de_novo=True)
     argv = [
         "--pipeline", str(folder), "--data-dir", str(perov_dir), "--num-samples", "8", "--steps", "3",
         "--batch-size", "5", "--seed", "1", "--threads", "1", "--no-progress",
@@ -116,14 +96,14 @@ def test_bench_scores_samples_and_writes_a_card(tmp_path, perov_dir, capsys):
     assert saved["command"] in card.text and CSP_COMPARISON not in card.text
 
 
-def test_bench_refuses_a_structure_prediction_pipeline(tmp_path, perov_dir):
-    folder = _save_pipeline(tmp_path / "csp-tiny", de_novo=False)
+def test_bench_refuses_a_structure_prediction_pipeline(tmp_path, perov_dir, tiny_diffusion_pipeline):
+    folder = _save_pipeline(tiny_diffusion_pipeline, tmp_path / "csp-tiny", de_novo=False)
     with pytest.raises(SystemExit, match="not de novo"):
         _bench().main(["--pipeline", str(folder), "--data-dir", str(perov_dir), "--num-samples", "2"])
 
 
-def test_card_generation_table_marks_unmeasured_and_refuses_bad_input(tmp_path):
-    gen = _save_pipeline(tmp_path / "gen", de_novo=True)
+def test_card_generation_table_marks_unmeasured_and_refuses_bad_input(tmp_path, tiny_diffusion_pipeline):
+    gen = _save_pipeline(tiny_diffusion_pipeline, tmp_path / "gen", de_novo=True)
     measured = {"structural_validity": 99.5, "cov_recall": 97.0, "wdist_density": 0.25, "novelty": None}
     write_model_card(gen, evaluation={"text": "Measured.", "generation": measured})
     card = ModelCard.load(gen / "README.md")
@@ -138,7 +118,7 @@ def test_card_generation_table_marks_unmeasured_and_refuses_bad_input(tmp_path):
     with pytest.raises(ValueError, match="unknown generation metric"):
         write_model_card(gen, evaluation={"text": "x", "generation": {"cov_r": 1.0}})
 
-    csp = _save_pipeline(tmp_path / "csp", de_novo=False)
+    csp = _save_pipeline(tiny_diffusion_pipeline, tmp_path / "csp", de_novo=False)
     with pytest.raises(ValueError, match="structure-prediction pipeline"):
         write_model_card(csp, evaluation={"text": "x", "generation": measured})
     write_model_card(csp)  # a structure-prediction card keeps its CSP comparison paragraph

@@ -8,12 +8,9 @@ import pytest
 import torch
 
 from hfmat.diffusion import (
-    CrystalDenoiser,
     CrystalDiffusionPipeline,
-    D3PMScheduler,
     PipelineInputError,
     WrappedNormalScheduler,
-    lattice_scheduler,
 )
 
 STEPS = 4
@@ -21,38 +18,16 @@ STEPS = 4
 pytestmark = pytest.mark.filterwarnings("ignore:No Pauling electronegativity")
 
 
-def _pipeline(de_novo: bool) -> CrystalDiffusionPipeline:
-    torch.manual_seed(0)
-    dist = [0.0] * 9
-    dist[4] = 1.0  # every de novo crystal has 4 atoms
-    denoiser = CrystalDenoiser(
-        hidden_dim=16,
-        num_layers=1,
-        num_frequencies=2,
-        time_embed_dim=8,
-        max_atoms=8,
-        lattice_scale=2.0,
-        num_atoms_distribution=dist,
-        predict_atom_types=de_novo,
-    ).eval()
-    return CrystalDiffusionPipeline(
-        denoiser=denoiser,
-        lattice_scheduler=lattice_scheduler(),
-        coord_scheduler=WrappedNormalScheduler(corrector_steps=1),
-        type_scheduler=D3PMScheduler() if de_novo else None,
-    )
-
-
 @pytest.fixture(scope="module")
-def csp_pipe():
-    pipe = _pipeline(de_novo=False)
+def csp_pipe(tiny_diffusion_pipeline):
+    pipe = tiny_diffusion_pipeline(de_novo=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 @pytest.fixture(scope="module")
-def gen_pipe():
-    pipe = _pipeline(de_novo=True)
+def gen_pipe(tiny_diffusion_pipeline):
+    pipe = tiny_diffusion_pipeline(de_novo=True)  # every de novo crystal has 4 atoms
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
