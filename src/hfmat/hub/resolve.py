@@ -52,6 +52,10 @@ def resolve(
     if path.is_dir():
         return path
     name = str(name_or_path)
+    from hfmat.shipped import NAMES, shipped_model
+
+    if name in NAMES:  # a shipped model by its bare name (hfmat/checkpoints/NAME)
+        return shipped_model(name)
     if path.exists():
         raise FileNotFoundError(f"{name} is a file, not a folder: pass the folder that holds it")
     if not _is_repo_id(name):

@@ -1,0 +1,34 @@
+"""The small default models that ship inside the package (``hfmat/checkpoints/``).
+
+In a clone of the repository ``checkpoints/`` is a link to the same folder, so the README's
+``checkpoints/NAME`` paths and the bare names below both work; after ``pip install hfmat`` only the
+names do (and work from any directory).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The shipped models by name: a CIF language model and the two diffusion pipelines.
+LM = "cif-gpt2-perov5"
+DIFFUSION_CSP = "crystal-diffusion-perov5"
+DIFFUSION_GEN = "crystal-diffusion-perov5-gen"
+NAMES = (LM, DIFFUSION_CSP, DIFFUSION_GEN)
+
+
+def shipped_root() -> Path:
+    """The folder that holds the shipped models."""
+    return Path(__file__).resolve().parent / "checkpoints"
+
+
+def shipped_model(name: str) -> Path:
+    """The folder of the shipped model ``name`` (one of :data:`NAMES`)."""
+    if name not in NAMES:
+        raise FileNotFoundError(f"no shipped model {name!r}; the shipped ones are {', '.join(NAMES)}")
+    path = shipped_root() / name
+    if not (path / "README.md").is_file():
+        raise FileNotFoundError(
+            f"the shipped model {name} is missing from {path.parent}: this installation of hfmat "
+            "was built without its package data; reinstall hfmat"
+        )
+    return path
