@@ -13,6 +13,8 @@ import warnings
 
 from pymatgen.core import Composition
 
+from hfmat.evaluation.extras import require
+
 OXIDATION_STATES_SET = "smact14"
 
 
@@ -21,8 +23,8 @@ def smact_valid(composition: Composition | str) -> bool:
 
     A composition with an element SMACT has no data for (Rf and heavier, Z >= 104) is invalid: no
     oxidation state of it is known, so no charge-neutral assignment exists (SMACT itself raises)."""
-    import smact
-    from smact.screening import smact_validity
+    smact = require("smact")
+    smact_validity = require("smact.screening").smact_validity
 
     comp = Composition(composition) if isinstance(composition, str) else composition
     if len(comp) == 0:

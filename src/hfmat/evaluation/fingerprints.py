@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Structure
 
+from hfmat.evaluation.extras import require
 from hfmat.evaluation.matching import structure_key
 from hfmat.evaluation.parallel import pool_map
 
@@ -30,12 +31,11 @@ N_COMPOSITION = 132
 
 @lru_cache(maxsize=1)
 def _featurizers():
-    from matminer.featurizers.composition import ElementProperty
-    from matminer.featurizers.site import CrystalNNFingerprint
-    from matminer.featurizers.structure import SiteStatsFingerprint
-
-    site = SiteStatsFingerprint(CrystalNNFingerprint.from_preset("ops"), stats=("mean",))
-    comp = ElementProperty.from_preset("magpie", impute_nan=False)
+    featurizers = "matminer.featurizers"
+    site_stats = require(f"{featurizers}.structure").SiteStatsFingerprint
+    crystal_nn = require(f"{featurizers}.site").CrystalNNFingerprint
+    site = site_stats(crystal_nn.from_preset("ops"), stats=("mean",))
+    comp = require(f"{featurizers}.composition").ElementProperty.from_preset("magpie", impute_nan=False)
     return site, comp
 
 
@@ -82,8 +82,7 @@ def cached_fingerprints(
 ) -> list[tuple[np.ndarray | None, np.ndarray | None, str | None]]:
     """:func:`fingerprints`, stored in ``cache_dir`` (default :func:`default_cache_dir`) under a digest
     of the structures and the matminer version, so a reference set is featurized once."""
-    import matminer
-
+    matminer = require("matminer")
     structures = list(structures)
     h = hashlib.sha1(f"matminer {matminer.__version__}".encode())
     for s in structures:
