@@ -109,6 +109,35 @@ def _stage_text(cfg: dict[str, Any], summ: dict[str, Any], de_novo: bool) -> str
     return text + (f", types {ev.get('type', nan):.4f})." if de_novo else ").")
 
 
+def _training_text(record: dict[str, Any] | None, repo_id: str, de_novo: bool) -> str:
+    """The card's training section: the data of the last stage, then one paragraph per stage (each
+    names its own data when the stages did not all train on the same data)."""
+    from hfmat.hub.provenance import data_sentence, origin_sentence, stages
+
+    if not record or not record.get("summary"):
+        return "No training summary was saved with this pipeline."
+    runs = stages(record)
+    data = [data_sentence(stage) for stage in runs]
+    same_data = len(set(data)) == 1
+    last = runs[-1]
+    head = f"Dataset: {data[-1]}. {last['config'].get('dataset_note', '')}".rstrip()
+    if not same_data:
+        head = f"Dataset of the last stage: {data[-1]}. {last['config'].get('dataset_note', '')}".rstrip()
+        head += " Each stage below names the data it trained on."
+    parts = []
+    for i, stage in enumerate(runs, start=1):
+        prefix = f"Stage {i}: " if len(runs) > 1 else ""
+        if not same_data:
+            prefix += f"on {data[i - 1]}. "
+        origin = origin_sentence(stage, repo_id)
+        if i > 1 and (origin is None or origin.startswith(("Continued", "Started"))):
+            prefix += "continued from the stage before (`--init-from`), fresh optimizer and schedule. "
+        elif origin:
+            prefix += f"{origin} Fresh optimizer and schedule. "
+        parts.append(prefix + _stage_text(stage["config"], stage["summary"], de_novo))
+    return head + "\n\n" + "\n\n".join(parts) + "\n\nScript: `training/train_diffusion.py` (Accelerate)."
+
+
 def write_model_card(
     folder: str | Path, evaluation: dict[str, Any] | None = None, repo_id: str | None = None
 ) -> Path:
@@ -118,18 +147,16 @@ def write_model_card(
     value, ...}, "dataset": "perov_5"} with the :data:`GENERATION_METRICS` keys (validity, COV,
     uniqueness and novelty in %; None = not measured) and optionally "published" (model -> metrics,
     default :data:`PUBLISHED_GENERATION_PEROV5` for perov_5). Either may carry "limitations"."""
-    from hfmat.hub.cards import eval_results, render_card
+    from hfmat.hub.cards import benchmark_eval_results, card_names, save_model_card
+    from hfmat.hub.provenance import read_training_record
 
     folder = Path(folder)
     den = json.loads((folder / "denoiser" / "config.json").read_text())
     coord = json.loads((folder / "coord_scheduler" / "scheduler_config.json").read_text())
     index = json.loads((folder / "model_index.json").read_text())
-    summary_path = folder / "training_summary.json"
-    run = json.loads(summary_path.read_text()) if summary_path.is_file() else {"config": {}, "summary": {}}
-    cfg, summ = run["config"], run["summary"]
+    record = read_training_record(folder)
     de_novo = index.get("type_scheduler", [None])[0] is not None and den.get("predict_atom_types", False)
-    name = cfg.get("model_name") or (repo_id.split("/")[-1] if repo_id else folder.name)
-    repo_id = repo_id or f"hfmat/{name}"
+    name, repo_id = card_names(folder, record, repo_id)
 
     n_params = 0
     for f in (folder / "denoiser").glob("*.safetensors"):
@@ -149,25 +176,6 @@ def write_model_card(
             "print(out.cifs[0])"
         )
         cli_usage = "--composition SrTiO3 --num-samples 4"
-
-    if summ:
-        stages = [*run.get("previous", []), {"config": cfg, "summary": summ}]
-        parts = []
-        for i, stage in enumerate(stages, start=1):
-            prefix = f"Stage {i}: " if len(stages) > 1 else ""
-            if i > 1:
-                prefix += "continued from the stage before (`--init-from`), fresh optimizer and schedule. "
-            parts.append(prefix + _stage_text(stage["config"], stage["summary"], de_novo))
-        first = stages[0]["config"]
-        training = (
-            f"Dataset: `{first.get('dataset')}` split `{first.get('train_split')}` "
-            f"({summ.get('train_crystals')} crystals; {summ.get('eval_crystals')} held out for the eval loss). "
-            f"{first.get('dataset_note', '')}\n\n"
-            + "\n\n".join(parts)
-            + "\n\nScript: `training/train_diffusion.py` (Accelerate)."
-        )
-    else:
-        training = "No training summary was saved with this pipeline."
 
     evaluation = evaluation or {}
     rows = evaluation.get("rows") or []
@@ -195,33 +203,25 @@ def write_model_card(
         table = generation_table(generation, published)
         comparison = GENERATION_COMPARISON if published else ""
     results = (
-        eval_results(
-            metrics,
-            task_type=task_type,
-            dataset_name="Perov-5" if dataset_type == "perov_5" else dataset_type,
-            dataset_type=dataset_type,
-            dataset_split="test",
-        )
-        if metrics
-        else None
+        benchmark_eval_results(metrics, task_type=task_type, dataset_type=dataset_type) if metrics else None
     )
-    card = render_card(
+    return save_model_card(
+        folder,
         "diffusion",
-        metadata={
-            "license": "mit",
-            "library_name": "diffusers",
-            "tags": [
-                "materials",
-                "crystal-generation" if de_novo else "crystal-structure-prediction",
-                "diffusion",
-                "hfmat",
-                "pymatgen",
-            ],
-            "model_name": name,
-        },
-        eval_results=results,
-        model_name=name,
+        name=name,
         repo_id=repo_id,
+        # hfmat, not diffusers: diffusers' generic DiffusionPipeline cannot load it (the template says why)
+        library_name="hfmat",
+        tags=[
+            "materials",
+            "crystal-generation" if de_novo else "crystal-structure-prediction",
+            "diffusion",
+            "diffusers",
+            "hfmat",
+            "pymatgen",
+        ],
+        record=record,
+        eval_results=results,
         description=(
             "Crystal structure prediction: given a composition (the cell content), it samples the lattice "
             "and the atomic positions."
@@ -242,7 +242,7 @@ def write_model_card(
         sigma_max=coord["sigma_max"],
         type_diffusion="absorbing-state D3PM" if de_novo else "given (the condition), not diffused",
         max_atoms=den["max_atoms"],
-        training=training,
+        training=_training_text(record, repo_id, de_novo),
         evaluation=evaluation.get("text") or "Not evaluated yet.",
         results_table=table,
         comparison=comparison,
@@ -252,6 +252,3 @@ def write_model_card(
             "handles compositions like those it was trained on.",
         ),
     )
-    path = folder / "README.md"
-    card.save(path)
-    return path

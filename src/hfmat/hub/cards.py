@@ -12,6 +12,11 @@ metadata key.
     card = render_card("cif_lm", metadata={"license": "mit", ...}, eval_results=results,
                        model_name="cif-gpt2-perov5", usage=...)
     card.save(out_dir / "README.md")
+
+Model cards go through :func:`model_card` (:func:`save_model_card` writes ``folder/README.md``): a
+model family (``hfmat.lm.card``, ``hfmat.diffusion.card``, ``hfmat.hub.tokenizer_card``) supplies its
+template, library, tags and template fields; the metadata every model card carries (license,
+``datasets`` and ``base_model`` from the training record, the versions) is built here once.
 """
 
 from __future__ import annotations
@@ -214,6 +219,78 @@ def render_card(
     card = card_cls.from_template(card_data, template_str=template_str, **fields)
     check_card_text(card.content, source=path.name)
     return card
+
+
+def card_names(
+    folder: str | os.PathLike, record: Mapping[str, Any] | None, repo_id: str | None
+) -> tuple[str, str]:
+    """(model name, repo id) of a model folder's card: the training config's ``model_name``, else the
+    repo's or the folder's name; the repo id defaults to ``hfmat/<model name>``."""
+    config = (record or {}).get("config", {})
+    name = config.get("model_name") or (repo_id.split("/")[-1] if repo_id else Path(folder).name)
+    return name, repo_id or f"hfmat/{name}"
+
+
+def benchmark_eval_results(
+    metrics: Mapping[str, float], *, task_type: str, dataset_type: str, dataset_split: str = "test"
+):
+    """:func:`eval_results` on a dataset named by its loader name (``perov_5``): the benchmark's
+    pretty name (``Perov-5``) for a CDVAE benchmark, the name itself otherwise."""
+    from hfmat.data.catalog import BENCHMARKS
+
+    bench = BENCHMARKS.get(dataset_type)
+    return eval_results(
+        metrics,
+        task_type=task_type,
+        dataset_name=bench.pretty_name if bench else dataset_type,
+        dataset_type=dataset_type,
+        dataset_split=dataset_split,
+    )
+
+
+def model_card(
+    template: str,
+    *,
+    name: str,
+    repo_id: str,
+    library_name: str,
+    tags: Sequence[str],
+    pipeline_tag: str | None = None,
+    license: str = "mit",
+    record: Mapping[str, Any] | None = None,
+    eval_results: Sequence | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    **fields: Any,
+):
+    """A model family's card (a ``ModelCard``), the one place hfmat's model cards are put together.
+
+    The family gives its ``template``, ``library_name``, ``tags`` (and ``pipeline_tag``) and the
+    template's ``fields``; ``name`` and ``repo_id`` fill ``{{ model_name }}`` and ``{{ repo_id }}``.
+    With a training ``record`` (``training_summary.json``, :mod:`hfmat.hub.provenance`) the metadata
+    lists the Hub ``datasets`` of every stage and the ``base_model`` the run started from, unless
+    that is this same repo (a continued run). ``metadata`` adds or overrides keys."""
+    from hfmat.hub.provenance import dataset_ids
+
+    meta: dict[str, Any] = {"license": license, "library_name": library_name, "tags": list(tags)}
+    if pipeline_tag:
+        meta["pipeline_tag"] = pipeline_tag
+    datasets = dataset_ids(record)
+    if datasets:
+        meta["datasets"] = datasets
+    base = (record or {}).get("base_model")
+    if base and base != repo_id:
+        meta["base_model"] = base
+    meta.update(metadata or {})
+    return render_card(
+        template, metadata=meta, eval_results=eval_results, model_name=name, repo_id=repo_id, **fields
+    )
+
+
+def save_model_card(folder: str | os.PathLike, template: str, **kwargs: Any) -> Path:
+    """:func:`model_card` written to ``folder/README.md``; returns that path."""
+    path = Path(folder) / "README.md"
+    model_card(template, **kwargs).save(path)
+    return path
 
 
 def _library_versions() -> dict[str, str]:

@@ -7,7 +7,7 @@ tokenizer_card(build_tokenizer(), repo_id="hfmat/cif-tokenizer").save("tokenizer
 
 from __future__ import annotations
 
-from hfmat.hub.cards import render_card
+from hfmat.hub.cards import model_card
 from hfmat.hub.versions import installed_versions
 
 DEFAULT_REPO_ID = "hfmat/cif-tokenizer"
@@ -16,17 +16,15 @@ DEFAULT_REPO_ID = "hfmat/cif-tokenizer"
 def tokenizer_card(tokenizer, repo_id: str = DEFAULT_REPO_ID, *, license: str = "mit"):
     """A ``ModelCard`` for ``tokenizer`` (a ``PreTrainedTokenizerFast``) published as ``repo_id``."""
     special = ", ".join(f"`{t}`" for t in tokenizer.all_special_tokens)
-    return render_card(
+    return model_card(
         "tokenizer",
-        metadata={
-            # hfmat's version only: the folder must rebuild byte-identically whatever else is installed
-            "hfmat": {"version": installed_versions().get("hfmat", "unknown")},
-            "license": license,
-            "library_name": "transformers",
-            "tags": ["hfmat", "crystals", "cif", "materials-science", "tokenizer"],
-        },
-        model_name=repo_id.split("/")[-1],
+        name=repo_id.split("/")[-1],
         repo_id=repo_id,
+        library_name="transformers",
+        tags=["hfmat", "crystals", "cif", "materials-science", "tokenizer"],
+        license=license,
+        # hfmat's version only: the folder must rebuild byte-identically whatever else is installed
+        metadata={"hfmat": {"version": installed_versions().get("hfmat", "unknown")}},
         vocab_size=len(tokenizer),
         special_tokens=special,
         special_tokens_note=(

@@ -17,17 +17,14 @@ def _fmt(x, digits=4):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
-def _training_text(summary: dict, config: dict) -> str:
-    s = summary
+def _training_text(record: dict, repo_id: str) -> str:
+    from hfmat.hub.provenance import data_sentence, origin_sentence
+
+    config, s = record["config"], record["summary"]
+    data = f"Data: {data_sentence(record)}. " + (config.get("dataset_note") or "")
+    origin = origin_sentence(record, repo_id)
     lines = [
-        f"Data: `{config.get('dataset')}` split `{config.get('train_split')}`"
-        + (
-            f", minus {config.get('eval_holdout')} rows held out for the eval loss"
-            if not config.get("eval_split")
-            else f"; eval loss on split `{config.get('eval_split')}`"
-        )
-        + ". "
-        + (config.get("dataset_note") or ""),
+        data.rstrip() + (f" {origin}" if origin else ""),
         "",
         f"Recipe: `training/train_cif_lm.py` (Accelerate), AdamW (lr {config.get('lr')}, weight decay "
         f"{config.get('weight_decay')}, betas {config.get('betas')}), {config.get('warmup_steps')} warm-up steps "
@@ -85,17 +82,18 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
     """Render README.md in ``folder`` from training_summary.json (and eval_metrics.json if present)."""
     from transformers import AutoConfig
 
-    from hfmat.data.catalog import BENCHMARKS
-    from hfmat.hub import dataset_repo_id, eval_results, render_card
+    from hfmat.hub.cards import benchmark_eval_results, card_names, save_model_card
+    from hfmat.hub.provenance import portable_path, read_training_record
 
     folder = Path(folder)
-    info = json.loads((folder / "training_summary.json").read_text())
-    config, summary = info["config"], info["summary"]
+    record = read_training_record(folder)
+    if record is None:
+        raise FileNotFoundError(f"{folder} has no training_summary.json to write the model card from")
+    config, summary = record["config"], record["summary"]
     if eval_metrics is None and (folder / "eval_metrics.json").is_file():
         eval_metrics = json.loads((folder / "eval_metrics.json").read_text())
     model_config = AutoConfig.from_pretrained(folder)
-    name = config.get("model_name") or folder.name
-    repo_id = repo_id or f"hfmat/{name}"
+    name, repo_id = card_names(folder, record, repo_id)
     results = None
     evaluation = "Not evaluated yet: run `benchmarks/eval_lm_csp.py` on this folder."
     table = None
@@ -108,37 +106,30 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
             numbers[f"validity{tag}"] = run["validity_rate"] * 100
             if run.get("rmse") is not None:
                 numbers[f"rmse{tag}"] = run["rmse"]
-        results = eval_results(
+        results = benchmark_eval_results(
             numbers,
             task_type="crystal-structure-prediction",
-            dataset_name=eval_metrics.get("dataset_name", "Perov-5"),
             dataset_type=eval_metrics.get("dataset_type", "perov_5"),
             dataset_split=eval_metrics.get("dataset_split", "test"),
         )
-    metadata = {
-        "license": "mit",
-        "library_name": "transformers",
-        "pipeline_tag": "text-generation",
-        "tags": ["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2"],
-    }
-    if config.get("dataset") in BENCHMARKS:  # published by hfmat as a dataset repo
-        metadata["datasets"] = [dataset_repo_id(config["dataset"])]
-    init = config.get("init_from")
-    if init and not Path(str(init)).exists():  # a Hub repo id (a local folder is no base_model)
-        metadata["base_model"] = str(init)
-    card = render_card(
+    return save_model_card(
+        folder,
         "cif_lm",
-        metadata=metadata,
-        eval_results=results,
-        model_name=name,
+        name=name,
         repo_id=repo_id,
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2"],
+        record=record,
+        eval_results=results,
         description=config.get("description")
-        or f"A {summary['n_params'] / 1e6:.2f}M-parameter CIF language model trained on `{config.get('dataset')}`.",
+        or f"A {summary['n_params'] / 1e6:.2f}M-parameter CIF language model trained on "
+        f"`{portable_path(str(config.get('dataset')))}`.",
         architecture=f"GPT-2, {model_config.n_layer} layers, {model_config.n_head} heads, width {model_config.n_embd}",
         n_params=f"{summary['n_params']:,}",
         context=model_config.n_positions,
         vocab_size=model_config.vocab_size,
-        training=_training_text(summary, config),
+        training=_training_text(record, repo_id),
         evaluation=evaluation,
         results_table=table,
         limitations=config.get("limitations")
@@ -147,6 +138,3 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
             "decoding; generated structures need checking (validity report, relaxation) before use."
         ),
     )
-    path = folder / "README.md"
-    card.save(path)
-    return path
