@@ -189,7 +189,7 @@ def test_pipeline_card_carries_measured_results(tmp_path):
     assert check_folder(folder).kind == "pipeline"
     card = ModelCard.load(folder / "README.md")
     assert {r.metric_value for r in card.data.eval_results} == {31.5, 0.12}
-    assert card.data.to_dict()["library_name"] == "diffusers"
+    assert card.data.to_dict()["library_name"] == "hfmat"
     assert 'CrystalDiffusionPipeline.from_pretrained("me/diff")' in card.text and "Jiao, Rui" in card.text
 
 

@@ -302,7 +302,7 @@ def test_pipeline_push_to_hub_sends_hfmat_card(hub):
     assert "README.md" in up["allow_patterns"] and "model_index.json" in up["allow_patterns"]
     card = ModelCard(up["uploaded"]["README.md"].decode())
     assert 'CrystalDiffusionPipeline.from_pretrained("me/my-diffusion")' in card.text
-    assert card.data.library_name == "diffusers" and "Park, Hyunsoo" in card.text
+    assert card.data.library_name == "hfmat" and "Park, Hyunsoo" in card.text
 
 
 def test_pipeline_save_pretrained_writes_a_complete_repo(tmp_path):

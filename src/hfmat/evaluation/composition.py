@@ -13,7 +13,7 @@ import warnings
 
 from pymatgen.core import Composition
 
-from hfmat.evaluation.extras import require
+from hfmat.extras import require
 
 OXIDATION_STATES_SET = "smact14"
 

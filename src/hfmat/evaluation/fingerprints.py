@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Structure
 
-from hfmat.evaluation.extras import require
 from hfmat.evaluation.matching import structure_key
 from hfmat.evaluation.parallel import pool_map
+from hfmat.extras import require
 
 N_STRUCTURE = 61
 N_COMPOSITION = 132
