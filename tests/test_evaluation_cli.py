@@ -58,7 +58,7 @@ def test_evaluate_csp_jsonl_with_bad_lines(small_perov, tmp_path):
     out = tmp_path / "out"
     rc = main(
         f"evaluate --task csp --predictions {preds} --reference perov_5:test --data-dir {data_dir} --k 3 "
-        f"--workers 1 --out {out} --no-progress".split()
+        f"--all-targets --workers 1 --out {out} --no-progress".split()
     )
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
@@ -159,18 +159,49 @@ def test_read_predictions_forms(tmp_path):
         read_predictions(empty)
 
 
-def test_evaluate_empty_prediction_file(small_perov, tmp_path):
+def test_evaluate_empty_prediction_file_is_an_error(small_perov, tmp_path, capsys):
     data_dir, _ = small_perov
     preds = tmp_path / "empty.jsonl"
     preds.write_text("")
     out = tmp_path / "o"
-    rc = main(
-        f"evaluate --task csp --predictions {preds} --reference perov_5:test --data-dir {data_dir} "
-        f"--workers 1 --out {out} --no-progress".split()
+    argv = f"evaluate --task csp --predictions {preds} --reference perov_5:test --data-dir {data_dir} "
+    rc = main((argv + f"--workers 1 --out {out} --no-progress").split())
+    assert rc == 2 and "the prediction set is empty" in capsys.readouterr().err
+    assert not out.exists()  # no empty output folder left behind
+    preds.write_text("not json\n{}\n")
+    rc = main((argv + f"--workers 1 --out {out} --no-progress").split())
+    assert rc == 2 and "none of its 2 entries could be read" in capsys.readouterr().err and not out.exists()
+
+
+def test_evaluate_refuses_predictions_that_pair_with_no_target(small_perov, tmp_path, capsys):
+    data_dir, _ = small_perov
+    preds = tmp_path / "p.jsonl"
+    text = structure_to_cif(_nacl())
+    preds.write_text("".join(json.dumps({"material_id": f"x{i}", "cif": text}) + "\n" for i in range(5)))
+    out = tmp_path / "o"
+    argv = f"evaluate --task csp --predictions {preds} --reference perov_5:test --data-dir {data_dir} "
+    assert main((argv + f"--all-targets --workers 1 --out {out} --no-progress").split()) == 2
+    err = capsys.readouterr().err
+    assert "0 of its 5 material_ids (x0, x1, x2 ...) is a target of perov_5:test (4 targets" in err
+    preds.write_text(json.dumps({"cif": text}) + "\n")  # no ids at all: a generation set
+    assert main((argv + f"--workers 1 --out {out} --no-progress").split()) == 2
+    assert "no prediction has a material_id" in capsys.readouterr().err and not out.exists()
+
+
+def test_evaluate_scores_only_the_targets_with_predictions_by_default(small_perov, tmp_path, capsys):
+    data_dir, targets = small_perov
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(
+        "".join(json.dumps({"material_id": m, "cif": structure_to_cif(s)}) + "\n" for m, s in targets[:2])
     )
-    assert rc == 0
-    m = json.loads((out / "metrics.json").read_text())
-    assert m["n_targets"] == 4 and m["match_rate"] == 0.0 and m["rmse"] is None
-    issues = [i["issue"] for i in m["issues"]]
-    assert "the prediction set is empty" in issues and issues.count("no prediction for this target") == 4
-    assert "CIF validity by check skipped: there are no CIF texts" in issues
+    argv = f"evaluate --task csp --predictions {preds} --reference perov_5:test --data-dir {data_dir} "
+    assert main((argv + f"--workers 1 --max-cif-checks 0 --out {tmp_path / 'a'} --no-progress").split()) == 0
+    out = capsys.readouterr().out
+    assert "targets: 2 of the reference's 4 (the targets that have predictions; --all-targets" in out
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["n_targets"] == 2 and m["n_reference_targets"] == 4 and m["match_rate"] == 1.0
+    argv += f"--all-targets --workers 1 --max-cif-checks 0 --out {tmp_path / 'b'} --no-progress"
+    assert main(argv.split()) == 0
+    assert "targets: 4 of the reference's 4 (every reference target" in capsys.readouterr().out
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert m["n_targets"] == 4 and m["match_rate"] == 0.5

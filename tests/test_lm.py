@@ -232,7 +232,7 @@ def test_cli_generate_writes_cifs_and_a_summary(tmp_path, capsys):
     files = sorted(tmp_path.glob("*.cif"))
     assert [f.name for f in files] == ["0000_Sr1Ti1O3.cif", "0001_Sr1Ti1O3.cif"]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert [s["file"] for s in summary] == [f.name for f in files]
+    assert [s["file"] for s in summary["files"]] == [f.name for f in files]
     printed = capsys.readouterr().out
     assert "valid" in printed and "0000_Sr1Ti1O3.cif" in printed
 

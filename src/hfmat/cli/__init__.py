@@ -1,5 +1,7 @@
 """The ``hfmat`` command. Each subcommand lives in its own module under ``hfmat.cli`` and exposes
-``register(subparsers)``; heavy imports happen inside the command, so ``hfmat --help`` is fast."""
+``register(subparsers)``; heavy imports happen inside the command, so ``hfmat --help`` is fast.
+Errors of bad input (ValueError, FileNotFoundError) end the command with one line naming the flag
+at fault and exit status 2."""
 
 from __future__ import annotations
 
@@ -10,9 +12,25 @@ import sys
 #: Subcommand modules, in the order ``hfmat --help`` lists them.
 COMMANDS = ["demo", "examples", "cif", "tokenizer", "push", "evaluate", "generate", "diffuse"]
 
+EPILOG = """\
+examples:
+  hfmat demo
+  hfmat generate --composition SrTiO3 -n 8 --out lm-srtio3
+  hfmat diffuse --reference perov_5:test --limit 20 -n 20 --out runs/diffusion_csp
+  hfmat evaluate --task csp --predictions runs/diffusion_csp/predictions.jsonl --reference perov_5:test --out runs/eval
+`hfmat COMMAND --help` describes each command, with examples."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hfmat", description="Generative models for crystals.")
+    from hfmat import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="hfmat",
+        description="Generative models for crystals.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hfmat {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -1,29 +1,53 @@
-"""``hfmat diffuse``: sample crystals with a CrystalDiffusionPipeline (structure prediction or de novo).
-
-hfmat diffuse checkpoints/crystal-diffusion-perov5 --composition SrTiO3 --num-samples 4 --out samples/
-hfmat diffuse hfmat/crystal-diffusion-mp20 --num-samples 8 --steps 200 --seed 1
-"""
+"""``hfmat diffuse``: sample crystals with a CrystalDiffusionPipeline: structure prediction for given
+compositions (``--composition``, or ``--reference DATASET:SPLIT --limit N``: predictions.jsonl then
+pairs with ``hfmat evaluate --task csp``) or de novo generation (neither)."""
 
 from __future__ import annotations
 
-DEFAULT_PIPELINE = "checkpoints/crystal-diffusion-perov5"
+from hfmat import shipped
+from hfmat.cli import options
+
+EXAMPLES = """\
+hfmat diffuse --composition SrTiO3 -n 4 --out diff-srtio3
+hfmat diffuse --reference perov_5:test --limit 20 -n 20 --out runs/diffusion_csp
+hfmat diffuse -n 8 --out runs/denovo            # de novo, with the shipped de novo model
+hfmat diffuse --model hfmat/crystal-diffusion-mp20 --num-atoms 8 --steps 200 --format extxyz --out mp20"""
+
+#: library argument -> CLI flag, for error messages
+FLAGS = {
+    "compositions": "--composition",
+    "num_atoms": "--num-atoms",
+    "num_samples": "-n",
+    "batch_size": "--batch-size",
+    "num_inference_steps": "--steps",
+    "corrector_steps": "--corrector-steps",
+}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("diffuse", help="sample crystals with a crystal diffusion pipeline")
-    p.add_argument(
-        "pipeline",
-        nargs="?",
-        default=DEFAULT_PIPELINE,
-        help=f"folder or repo id (default: {DEFAULT_PIPELINE})",
+    p = options.add_parser(
+        sub,
+        "diffuse",
+        help="sample crystals with a crystal diffusion pipeline",
+        description=__doc__,
+        examples=EXAMPLES,
+    )
+    p.add_argument("pipeline", nargs="?", default=None, help="the same as --model (kept for older scripts)")
+    options.add_model_options(
+        p,
+        default_model=f"default: the shipped {shipped.DIFFUSION_CSP} with --composition/--reference, "
+        f"{shipped.DIFFUSION_GEN} without",
+        batch_default=None,
+        batch_help="crystals denoised together (default: all at once)",
     )
     p.add_argument(
         "--composition",
         "-c",
         action="append",
         default=None,
-        help="cell composition for structure prediction, e.g. SrTiO3 (repeatable); none: de novo",
+        help="cell composition for structure prediction, e.g. SrTiO3 = 5 atoms (repeatable)",
     )
+    options.add_reference_options(p)
     p.add_argument(
         "--num-atoms", type=int, action="append", default=None, help="de novo: atoms per cell (repeatable)"
     )
@@ -31,11 +55,23 @@ def register(sub) -> None:
     p.add_argument(
         "--steps", type=int, default=None, help="reverse diffusion steps (default: the pipeline's)"
     )
-    p.add_argument("--corrector-steps", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="folder for the CIF files (default: print them)")
-    p.add_argument("--device", default="cpu")
-    p.set_defaults(func=run)  # fmt: skip
+    p.add_argument(
+        "--corrector-steps",
+        type=int,
+        default=None,
+        help="Langevin corrector steps per step (default: the pipeline's)",
+    )
+    options.add_output_options(p, out_required=False)
+    p.set_defaults(func=run)
+
+
+def _model_name(args) -> str:
+    if args.pipeline and args.model and args.pipeline != args.model:
+        raise ValueError(f"two models given: {args.pipeline} and --model {args.model}; give one")
+    name = args.model or args.pipeline
+    if name:
+        return name
+    return shipped.DIFFUSION_CSP if (args.composition or args.reference) else shipped.DIFFUSION_GEN
 
 
 def run(args) -> int:
@@ -43,28 +79,62 @@ def run(args) -> int:
 
     import torch
 
-    from hfmat.diffusion import CrystalDiffusionPipeline
-    from hfmat.hub import load
+    from hfmat.cif import structural_validity
+    from hfmat.cli.outputs import RunWriter, check_out
+    from hfmat.cli.reference import prompts_from_args
+    from hfmat.cli.scope import warn_out_of_scope
+    from hfmat.diffusion import CrystalDiffusionPipeline, PipelineInputError
+    from hfmat.hub import load, resolve
 
-    pipe = load(CrystalDiffusionPipeline, args.pipeline).to(args.device)
+    options.check_counts(args, "-n", "--batch-size", "--limit", "--threads", "--steps")
+    comps, ids = prompts_from_args(args)
+    device = options.torch_device(args.device)
+    out = Path(args.out) if args.out else None
+    replace = check_out(out, "diffuse", args.overwrite) if out else []
+    options.set_threads(args.threads)
+    model_name = _model_name(args)
+    folder = resolve(model_name)
+    if comps and not args.reference:
+        warn_out_of_scope("diffuse", folder, comps)
+    pipe = load(CrystalDiffusionPipeline, folder).to(device)
     kwargs = {} if args.steps is None else {"num_inference_steps": args.steps}
-    out = pipe(
-        compositions=args.composition,
-        num_atoms=args.num_atoms,
-        num_samples=args.num_samples,
-        generator=torch.Generator().manual_seed(args.seed),
-        corrector_steps=args.corrector_steps,
-        output_type="cif",
-        **kwargs,
-    )
-    if args.out:
-        folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, (formula, cif) in enumerate(zip(out.formulas, out.cifs)):
-            path = folder / f"{i:04d}_{formula}.cif"
-            path.write_text(cif)
-            print(path)
-    else:
-        for cif in out.cifs:
-            print(cif)
+    try:
+        result = pipe(
+            compositions=comps,
+            num_atoms=args.num_atoms,
+            num_samples=args.num_samples,
+            generator=torch.Generator().manual_seed(args.seed),
+            corrector_steps=args.corrector_steps,
+            batch_size=args.batch_size,
+            **kwargs,
+        )
+    except PipelineInputError as err:
+        raise ValueError(options.reword(str(err), FLAGS)) from None
+    meta = {
+        "model": model_name,
+        "reference": args.reference,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+    }
+    writer = RunWriter(out, "diffuse", args.format, meta, replace)
+    n = args.num_samples
+    for i, structure in enumerate(result.structures):
+        ok, reason = structural_validity(structure)
+        formula = structure.composition.formula.replace(" ", "")
+        entry = {
+            "prompt": comps[i // n] if comps else f"de novo, {len(structure)} atoms",
+            "material_id": ids[i // n] if comps else None,
+            "sample": i % n if comps else i,
+            "valid": bool(ok),
+            "reason": reason,
+            "formula": structure.composition.reduced_formula,
+        }
+        name = writer.add(f"{i:04d}_{formula}", structure, entry)
+        writer.table(f"{i:4d}  {name:28s}  {'valid' if ok else 'invalid: ' + reason}")
+    writer.finish()
+    if out is not None:
+        n_valid = sum(e["valid"] for e in writer.entries)
+        print(
+            f"{n_valid}/{len(writer.entries)} structurally valid; files, summary.json, predictions.jsonl in {out}"
+        )
     return 0

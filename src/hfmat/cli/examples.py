@@ -1,8 +1,16 @@
 """``hfmat examples``: rebuild the example CIFs under examples/."""
 
+from hfmat.cli.options import add_parser
+
 
 def register(sub) -> None:
-    p = sub.add_parser("examples", help="write the example structures as CIFs")
+    p = add_parser(
+        sub,
+        "examples",
+        help="write the example structures as CIFs",
+        description=__doc__,
+        examples="hfmat examples --out my-examples",
+    )
     p.add_argument("--out", default="examples", help="output folder (default: examples)")
     p.set_defaults(func=run)
 

@@ -1,22 +1,53 @@
-"""``hfmat generate``: sample CIF files from a CIF language model (a folder or a Hub repo id)."""
+"""``hfmat generate``: sample crystals from a CIF language model (a folder, a Hub repo id or the
+shipped model's name), check each one and write it as a structure file.
+
+Prompts: ``--composition`` (repeatable), ``--reference DATASET:SPLIT --limit N`` (the cell
+compositions of its first N rows; predictions.jsonl then pairs with ``hfmat evaluate --task csp``),
+or neither (unconditional samples)."""
 
 from __future__ import annotations
 
+from hfmat import shipped
+from hfmat.cli import options
+
+EXAMPLES = """\
+hfmat generate --composition SrTiO3 -n 8 --out lm-srtio3
+hfmat generate --composition BaTiO3 --spacegroup Pm-3m --format poscar --out lm-batio3
+hfmat generate --reference perov_5:test --limit 20 -n 20 --out runs/lm_csp
+hfmat evaluate --task csp --predictions runs/lm_csp/predictions.jsonl --reference perov_5:test --out runs/eval_lm"""
+
+#: library argument -> CLI flag, for error messages
+FLAGS = {
+    "compositions": "--composition",
+    "num_samples": "-n",
+    "batch_size": "--batch-size",
+    "max_new_tokens": "--max-new-tokens",
+    "spacegroup": "--spacegroup",
+}
+
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = options.add_parser(
+        sub,
         "generate",
-        help="sample CIF files from a CIF language model",
-        description="Sample crystal structures as CIF files from a GPT-2 CIF model and check each one.",
+        help="sample crystals from a CIF language model",
+        description=__doc__,
+        examples=EXAMPLES,
     )
-    p.add_argument("--model", required=True, help="model folder or Hub repo id (a cached one when offline)")
+    options.add_model_options(
+        p,
+        default_model=f"default: the shipped {shipped.LM}",
+        batch_default=32,
+        batch_help="samples generated together (default 32)",
+    )
     p.add_argument("--tokenizer", default=None, help="tokenizer folder or repo id (default: the model's)")
     p.add_argument(
         "--composition",
         action="append",
         default=None,
-        help="formula to prompt with, e.g. SrTiO3 or Sr1Ti1O3 (repeatable); omit for unconditional samples",
+        help="cell composition to prompt with, e.g. SrTiO3 or Sr1Ti1O3 (repeatable)",
     )
+    options.add_reference_options(p)
     p.add_argument(
         "--formula-units",
         type=int,
@@ -26,86 +57,105 @@ def register(sub) -> None:
     p.add_argument(
         "--spacegroup", default=None, help="space-group symbol (Pm-3m) or number (221) to prompt with"
     )
-    p.add_argument("-n", "--num-samples", type=int, default=8, help="samples per composition (default 8)")
-    p.add_argument("--out", required=True, help="folder for the CIF files and summary.json")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", "--num-samples", type=int, default=8, help="samples per prompt (default 8)")
+    options.add_output_options(p, out_required=True)
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="sampling temperature; 0: greedy (default 1.0)"
+    )
+    p.add_argument("--top-k", type=int, default=10, help="sample among the k likeliest tokens (default 10)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="cut each sample after this many tokens (default: context)",
+    )
     p.add_argument("--unconstrained", action="store_true", help="turn grammar-constrained decoding off")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import json
-    from pathlib import Path
-
-    import torch
-
-    from hfmat.lm.generation import generate_cifs
+def _prompts(args) -> tuple[list[str] | None, list[str | None]]:
+    """(compositions to prompt with, the reference material_id of each), checked before loading."""
+    from hfmat.cli.reference import prompts_from_args
     from hfmat.lm.prompts import PromptError, composition_prompt
 
-    if args.num_samples < 1:
-        raise ValueError(f"-n must be at least 1, got {args.num_samples}")
-    # check the input before loading anything
-    if args.composition:
-        for comp in args.composition:
-            composition_prompt(comp, args.spacegroup, args.formula_units)
-    elif args.spacegroup is not None:
+    comps, ids = prompts_from_args(args)
+    for comp in comps or []:
+        composition_prompt(comp, args.spacegroup, args.formula_units)
+    if comps is None and args.spacegroup is not None:
         raise PromptError("--spacegroup needs --composition (the space-group line follows the data_ line)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return comps, ids
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from hfmat.cli.outputs import RunWriter, check_out
+    from hfmat.cli.scope import warn_out_of_scope
+    from hfmat.lm.prompts import PromptError
+
+    options.check_counts(args, "-n", "--batch-size", "--limit", "--threads", "--max-new-tokens")
+    comps, ids = _prompts(args)
+    device = options.torch_device(args.device)
+    out = Path(args.out)
+    replace = check_out(out, "generate", args.overwrite)
+    options.set_threads(args.threads)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hfmat.hub import load
+    from hfmat.hub import load, resolve
+    from hfmat.lm.generation import generate_cifs
 
-    model = load(AutoModelForCausalLM, args.model)
-    tokenizer = load(AutoTokenizer, args.tokenizer or args.model)
-    samples = generate_cifs(
-        model,
-        tokenizer,
-        compositions=args.composition,
-        spacegroup=args.spacegroup,
-        num_samples=args.num_samples,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        constrained=not args.unconstrained,
-        formula_units=args.formula_units,
-        progress=True,
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = []
+    model_name = args.model or shipped.LM
+    folder = resolve(model_name)
+    if comps and not args.reference:
+        warn_out_of_scope("generate", folder, comps)
+    model = load(AutoModelForCausalLM, folder).to(device)
+    tokenizer = load(AutoTokenizer, args.tokenizer or folder)
+    try:
+        samples = generate_cifs(
+            model,
+            tokenizer,
+            compositions=comps,
+            spacegroup=args.spacegroup,
+            num_samples=args.num_samples,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            constrained=not args.unconstrained,
+            formula_units=args.formula_units,
+            progress=True,
+        )
+    except PromptError as err:
+        raise ValueError(options.reword(str(err), FLAGS)) from None
+    meta = {
+        "model": model_name,
+        "reference": args.reference,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+    }
+    writer = RunWriter(out, "generate", args.format, meta, replace)
     width = max(len(s.composition or "unconditional") for s in samples)
-    print(f"{'#':>4}  {'prompt':{width}s}  {'file':28s}  {'valid':5s}  why")
+    writer.table(f"{'#':>4}  {'prompt':{width}s}  {'file':28s}  {'valid':5s}  why")
     for i, s in enumerate(samples):
-        name = f"{i:04d}_{s.composition or 'unconditional'}.cif"
-        (out / name).write_text(s.text)
+        label = s.composition or "unconditional"
         failed = s.validity.failed()
         why = "; ".join(f"{c.name}: {c.reason}" for c in failed) if failed else "all checks passed"
         if not s.finished:
             why = "cut at max_new_tokens; " + why
-        formula = s.structure.composition.reduced_formula if s.structure is not None else None
-        summary.append(
-            {
-                "file": name,
-                "prompt": s.prompt,
-                "valid": s.valid,
-                "finished": s.finished,
-                "formula": formula,
-                "failed_checks": {c.name: c.reason for c in failed},
-            }
-        )
-        print(
-            f"{i:4d}  {s.composition or 'unconditional':{width}s}  {name:28s}  {'yes' if s.valid else 'no':5s}  {why}"
-        )
+        entry = {
+            "prompt": s.prompt,
+            "material_id": ids[i // args.num_samples] if comps else None,
+            "sample": s.index,
+            "valid": s.valid,
+            "finished": s.finished,
+            "formula": s.structure.composition.reduced_formula if s.structure is not None else None,
+            "failed_checks": {c.name: c.reason for c in failed},
+        }
+        name = writer.add(f"{i:04d}_{label}", s.structure, entry, raw_text=s.text)
+        writer.table(f"{i:4d}  {label:{width}s}  {name:28s}  {'yes' if s.valid else 'no':5s}  {why}")
+    writer.finish()
     n_valid = sum(s.valid for s in samples)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"{n_valid}/{len(samples)} valid; CIFs and summary.json written to {out}")
+    print(f"{n_valid}/{len(samples)} valid; files, summary.json and predictions.jsonl written to {out}")
     return 0

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from hfmat.cli.options import add_parser
+
+EXAMPLES = """\
+hfmat push checkpoints/cif-gpt2-perov5 --repo-id ORG/NAME --dry-run
+hfmat push runs/my_model_final --repo-id ORG/NAME --private"""
+
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_parser(
+        sub,
         "push",
         help="check a saved tokenizer / language model / diffusion pipeline / dataset folder and upload it",
+        examples=EXAMPLES,
         description=(
             "Checks that PATH is a complete Hub repository (its kind is detected: tokenizer, language model, "
             "diffusion pipeline or dataset; every required file present; README.md renders as a card with "

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from hfmat.cli.options import add_parser
+
+EXAMPLES = """\
+hfmat tokenizer encode "ZnO is a wide bandgap semiconductor"
+hfmat tokenizer encode --file examples/TiO2_rutile.cif --ids
+hfmat tokenizer build --out tokenizer"""
+
 
 def register(sub) -> None:
-    p = sub.add_parser("tokenizer", help="build the CIF tokenizer or show how text is tokenized")
+    p = add_parser(
+        sub,
+        "tokenizer",
+        help="build the CIF tokenizer or show how text is tokenized",
+        description=__doc__,
+        examples=EXAMPLES,
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
 

@@ -16,6 +16,16 @@ class Benchmark:
     target_property: str  # the property CDVAE conditions on ("prop" in its data config)
     standard_splits: dict[str, int]  # the usual row counts (CDVAE / DiffCSP)
     max_atoms: int
+    min_atoms: int = 1
+    #: the elements that occur in the benchmark's files (empty: not recorded)
+    elements: tuple[str, ...] = ()
+
+
+#: The 56 elements of perov_5 (the same in its val.csv and test.csv; tests/test_cli_scope.py checks).
+PEROV_5_ELEMENTS = tuple(
+    "Li Be B N O F Na Mg Al Si S K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Rb Sr Y Zr Nb Mo Ru Rh Pd "
+    "Ag Cd In Sn Sb Te Cs Ba La Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi".split()
+)
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -29,6 +39,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         target_property="heat_ref",
         standard_splits={"train": 11356, "val": 3787, "test": 3785},
         max_atoms=5,
+        min_atoms=5,
+        elements=PEROV_5_ELEMENTS,
     ),
     "carbon_24": Benchmark(
         name="carbon_24",
@@ -40,6 +52,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         target_property="energy_per_atom",
         standard_splits={"train": 6091, "val": 2032, "test": 2030},
         max_atoms=24,
+        min_atoms=6,
+        elements=("C",),
     ),
     "mp_20": Benchmark(
         name="mp_20",

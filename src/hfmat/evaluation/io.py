@@ -3,6 +3,7 @@
 Predictions come in one of three forms, each giving CIF texts and (for CSP) the id of the target
 each text is a candidate for:
 
+- the folder of an ``hfmat generate`` / ``hfmat diffuse`` run: its ``predictions.jsonl`` is read;
 - a folder of ``.cif`` files named ``<material_id>__<i>.cif`` (candidate ``i`` of that target, from
   0) or ``<material_id>.cif`` (a single candidate); for generation, any names;
 - a JSON Lines file, one object per candidate: ``{"material_id": "...", "cif": "..."}``, several
@@ -122,6 +123,8 @@ def read_predictions(source: str | Path) -> list[PredictionRecord]:
     if not path.exists():
         raise FileNotFoundError(f"predictions not found: {source}")
     if path.is_dir():
+        if (path / "predictions.jsonl").is_file():  # the folder of an `hfmat generate/diffuse` run
+            return _read_jsonl(path / "predictions.jsonl")
         if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
             return _read_saved_dataset(path, split)
         return _read_folder(path)
@@ -130,6 +133,36 @@ def read_predictions(source: str | Path) -> list[PredictionRecord]:
     if path.suffix == ".cif":
         return [PredictionRecord(None, None, path.read_text(), str(path))]
     raise ValueError(f"{path}: expected a folder of .cif files, a .jsonl file or a saved dataset")
+
+
+def check_readable(records: list[PredictionRecord], source) -> None:
+    """ValueError when ``records`` hold no readable prediction (an empty file, or every line bad)."""
+    if not records:
+        raise ValueError(f"--predictions {source}: the prediction set is empty")
+    if all(r.error for r in records):
+        raise ValueError(
+            f"--predictions {source}: none of its {len(records)} entries could be read (first: "
+            f"{records[0].source}: {records[0].error})"
+        )
+
+
+def check_pairing(records: list[PredictionRecord], target_ids: list[str], source, reference) -> None:
+    """ValueError when no readable CSP prediction names a target of the reference."""
+    targets = set(target_ids)
+    ids = [r.material_id for r in records if not r.error]
+    if any(mid in targets for mid in ids):
+        return
+    named = [mid for mid in dict.fromkeys(ids) if mid is not None]
+    if not named:
+        raise ValueError(
+            f"--predictions {source}: no prediction has a material_id, so none pairs with a target of "
+            f"{reference} (write them with `hfmat generate/diffuse --reference {reference}`)"
+        )
+    shown = ", ".join(named[:3]) + (" ..." if len(named) > 3 else "")
+    raise ValueError(
+        f"--predictions {source}: 0 of its {len(named)} material_ids ({shown}) is a target of "
+        f"{reference} ({len(target_ids)} targets, e.g. {', '.join(target_ids[:3])}): check --reference"
+    )
 
 
 def _parse(text: str | None) -> tuple[Structure | None, str | None]:

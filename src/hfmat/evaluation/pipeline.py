@@ -8,7 +8,15 @@ from typing import Any
 
 from pymatgen.core import Structure
 
-from hfmat.evaluation.io import candidates_of, load_reference, parse_cifs, read_predictions, split_source
+from hfmat.evaluation.io import (
+    candidates_of,
+    check_pairing,
+    check_readable,
+    load_reference,
+    parse_cifs,
+    read_predictions,
+    split_source,
+)
 from hfmat.evaluation.report import plot_hist, plot_validity, write_metrics, write_report
 from hfmat.evaluation.validity import validity_summary
 
@@ -71,18 +79,23 @@ def evaluate(
     """Run one evaluation and write its files into ``out_dir``; returns the metrics.
 
     CSP: every target of the reference counts (one with no prediction is unmatched) unless
-    ``subset`` restricts the targets to those that have predictions. The codec's CIF validity checks
+    ``subset`` restricts the targets to those that have predictions (what ``hfmat evaluate`` does
+    by default). Raises ValueError, before anything is written, when no prediction could be read
+    or (CSP) none names a target of the reference. The codec's CIF validity checks
     (slow: a bond-length check per text) run on at most ``max_cif_checks`` texts, a seeded random
     sample when there are more (None: all; 0: none)."""
     if task not in ("csp", "generation"):
         raise ValueError(f"task must be 'csp' or 'generation', got {task!r}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     dataset = dataset or split_source(reference)[0]
     records = read_predictions(predictions)
+    check_readable(records, predictions)
+    ref_ids, ref_cifs = load_reference(reference, data_dir=data_dir)
+    n_reference = len(ref_ids)
+    if task == "csp":
+        check_pairing(records, ref_ids, predictions, reference)
     texts = [r.cif for r in records]
     parsed = parse_cifs(texts, workers=workers, progress=progress)
-    ref_ids, ref_cifs = load_reference(reference, data_dir=data_dir)
     cands, group_issues = candidates_of(records, parsed) if task == "csp" else ({}, [])
     if task == "csp" and subset:
         wanted = set(cands)
@@ -90,8 +103,8 @@ def evaluate(
         group_issues.append(
             {
                 "material_id": None,
-                "issue": f"--subset: {len(keep)} of the reference's {len(ref_ids)} targets evaluated "
-                "(those with predictions)",
+                "issue": f"{len(keep)} of the reference's {n_reference} targets evaluated (those with "
+                "predictions)",
             }
         )
         ref_ids, ref_cifs = [ref_ids[i] for i in keep], [ref_cifs[i] for i in keep]
@@ -101,6 +114,7 @@ def evaluate(
         {"material_id": r.material_id, "source": r.source, "issue": r.error} for r in records if r.error
     ]
     plots: list[Path] = []
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be usable
 
     if task == "csp":
         from hfmat.evaluation.csp import csp_metrics
@@ -142,6 +156,8 @@ def evaluate(
         generated = [s for s in generated_all if isinstance(s, Structure)]
 
     label = "predicted" if task == "csp" else "generated"
+    if task == "csp":
+        metrics["n_reference_targets"] = n_reference
     plots.append(
         plot_hist(
             out / "density.png",

@@ -1,0 +1,7 @@
+"""``python -m hfmat``: the ``hfmat`` command."""
+
+import sys
+
+from hfmat.cli import main
+
+sys.exit(main())
