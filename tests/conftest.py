@@ -76,6 +76,38 @@ def script_exit(capsys):
     return run
 
 
+@pytest.fixture
+def assert_no_local_paths():
+    """Returns ``check(folder, *paths)``: no text file of a model folder (what ``hfmat push``
+    publishes) names one of ``paths`` (absolute paths of this machine), and no string in its
+    training_summary.json or JSON configs is an absolute path."""
+    import json
+    import os
+
+    def strings(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+        elif isinstance(value, str):
+            yield value
+
+    def check(folder: Path, *paths: Path) -> None:
+        for file in sorted(Path(folder).rglob("*")):
+            if file.suffix not in (".json", ".md"):
+                continue
+            text = file.read_text()
+            for path in paths:
+                assert str(path) not in text, f"{file.name} names the local path {path}"
+            if file.suffix == ".json" and file.name != "tokenizer.json":  # its vocabulary has "/"
+                absolute = [s for s in strings(json.loads(text)) if len(s) > 1 and os.path.isabs(s)]
+                assert not absolute, f"{file.relative_to(folder)} records absolute paths {absolute}"
+
+    return check
+
+
 def _lay_out(
     cache: Path, repo_id: str, folder: Path, repo_type: str = "model", revision: str = "0" * 40
 ) -> Path:

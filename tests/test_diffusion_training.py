@@ -164,3 +164,59 @@ def test_two_processes_under_torchrun(small_csv, tmp_path):
     assert proc.returncode == 0, err[-3000:]
     summary = json.loads((tmp_path / "final" / "training_summary.json").read_text())["summary"]
     assert summary["num_processes"] == 2 and summary["step"] == 2
+
+
+@pytest.fixture(scope="module")
+def mp20_cifs(shared_data, tmp_path_factory) -> Path:
+    """22 MP-20 crystals (at most 20 atoms) as .cif files in one folder: a dataset of split "train"."""
+    import csv
+
+    csv.field_size_limit(10**9)
+    folder = tmp_path_factory.mktemp("mp20") / "mp20_cifs"
+    folder.mkdir()
+    with open(shared_data / "mp_20_subset" / "val.csv", newline="") as f:
+        for _, row in zip(range(22), csv.DictReader(f)):
+            (folder / f"{row['material_id']}.cif").write_text(row["cif"])
+    return folder
+
+
+def test_fine_tuning_the_shipped_model_records_what_it_trained_on(mp20_cifs, tmp_path, assert_no_local_paths):
+    """A fine-tune of the shipped Perov-5 model on 22 MP-20 CIFs: the card names those CIFs (not
+    the first stage's Perov-5 data or its note), records the shipped model as base_model, and no
+    file of the folder names a local path (the denoiser config's _name_or_path included)."""
+    from huggingface_hub import ModelCard
+
+    from hfmat.shipped import shipped_model
+
+    base = shipped_model("crystal-diffusion-perov5")
+    sets = ("eval_holdout=4", "model_name=crystal-diffusion-mp20")
+    _script().main(_args(mp20_cifs, tmp_path, "--init-from", str(base), steps=1, sets=sets))
+    final = tmp_path / "final"
+    card = ModelCard.load(final / "README.md")
+    assert card.data.base_model == "hfmat/crystal-diffusion-perov5"
+    assert card.data.to_dict().get("datasets") is None  # local CIFs: no Hub dataset to name
+    head = next(line for line in card.text.splitlines() if line.startswith("Dataset"))
+    assert "local data `mp20_cifs` split `train` (18 crystals; 4 held out for the eval loss)" in head
+    assert "perov" not in head.lower() and "Not the standard protocol" not in card.text
+    assert "Stage 3: on local data `mp20_cifs`" in card.text  # after the shipped model's two stages
+    assert "Fine-tuned from [`hfmat/crystal-diffusion-perov5`]" in card.text
+    record = json.loads((final / "training_summary.json").read_text())
+    assert record["base_model"] == "hfmat/crystal-diffusion-perov5" and record["dataset_kind"] == "local"
+    assert "_name_or_path" not in json.loads((final / "denoiser" / "config.json").read_text())
+    assert_no_local_paths(final, tmp_path, mp20_cifs, REPO)
+
+
+def test_data_dir_flag_overrides_the_config(shared_data, tmp_path, script_exit):
+    script = _script()
+    cfg = script.common.config_from_args(
+        script.parse_args(["--config", str(TINY), "--data-dir", str(shared_data)]), script.DEFAULTS
+    )
+    assert cfg["data_dir"] == str(shared_data)
+    assert cfg["dataset_note"]  # the config's own data: its note stays
+    overridden = script.parse_args(
+        ["--config", str(TINY), "--data-dir", str(shared_data), "--set", "dataset=mp_20"]
+    )
+    assert script.common.config_from_args(overridden, script.DEFAULTS)["dataset_note"] == ""
+    message = script_exit(script, ["--config", str(TINY), "--data-dir", "no/such/folder"])
+    assert message.startswith("train_diffusion.py: error: data_dir 'no/such/folder' is not a folder")
+    assert "--data-dir" in message

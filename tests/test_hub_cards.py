@@ -201,3 +201,20 @@ def test_metric_values_keep_six_significant_digits():
         dataset_type="d",
     )
     assert [r.metric_value for r in results] == [93.6, 0.137709]
+
+
+@pytest.mark.parametrize(
+    "name", ["cif-gpt2-perov5", "crystal-diffusion-perov5", "crystal-diffusion-perov5-gen"]
+)
+def test_shipped_models_name_no_local_path(name, assert_no_local_paths):
+    """What a shipped model publishes (cards, configs, training and evaluation records) names no
+    path of the machine it was made on, and no component config says where it was loaded from."""
+    import json
+    from pathlib import Path
+
+    from hfmat.shipped import shipped_model
+
+    folder = shipped_model(name)
+    assert_no_local_paths(folder, Path(__file__).resolve().parents[1], Path("/tmp"))
+    for config in folder.glob("*/*config.json"):
+        assert "_name_or_path" not in json.loads(config.read_text()), config

@@ -159,3 +159,43 @@ def test_init_from_a_truncated_checkpoint_names_the_file(
     weights.write_bytes(weights.read_bytes()[:-100])
     message = script_exit(train_script, _args(tiny_csv, tmp_path / "run", "--init-from", str(broken)))
     assert message.startswith(f"train_cif_lm.py: error: {weights} is truncated")
+
+
+def test_the_folder_names_no_local_path(full_run, tiny_csv, assert_no_local_paths):
+    """The card and training_summary.json (which `hfmat push` publishes) name the data by file
+    name, never by the absolute path it was read from."""
+    out, summary = full_run
+    assert_no_local_paths(out / "final", tiny_csv, out, REPO)
+    card = (out / "final" / "README.md").read_text()
+    assert (
+        "Data: local data `perov_val_40.csv` split `train` (16 crystals; 4 held out for the eval loss)."
+        in card
+    )
+    assert summary["train_crystals"] == 16 and summary["eval_crystals"] == 4
+
+
+def test_init_from_a_local_folder_records_the_repo_id_it_declares(
+    full_run, train_script, tiny_csv, tmp_path, assert_no_local_paths
+):
+    from huggingface_hub import ModelCard
+
+    out, _ = full_run
+    run = _args(tiny_csv, tmp_path / "ft", "--init-from", str(out / "final")) + ["max_steps=1"]
+    train_script.main([*run, "model_name=cif-gpt2-ft"])
+    _reset_accelerate()
+    card = ModelCard.load(tmp_path / "ft" / "final" / "README.md")
+    assert card.data.base_model == "hfmat/cif-gpt2-tiny"  # what the folder's card declares
+    assert "Fine-tuned from [`hfmat/cif-gpt2-tiny`]" in card.text
+    assert_no_local_paths(tmp_path / "ft" / "final", out, tmp_path)
+
+    bare = Path(shutil.copytree(out / "final", tmp_path / "bare"))
+    (bare / "README.md").unlink()  # a folder that declares no repo id
+    train_script.main(_args(tiny_csv, tmp_path / "ft2", "--init-from", str(bare)) + ["max_steps=1"])
+    _reset_accelerate()
+    card = ModelCard.load(tmp_path / "ft2" / "final" / "README.md")
+    assert card.data.base_model is None
+    assert (
+        "Started from the local folder `bare` (`--init-from`), whose card declares no Hub repo id."
+        in card.text
+    )
+    assert_no_local_paths(tmp_path / "ft2" / "final", bare, tmp_path)

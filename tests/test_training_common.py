@@ -200,3 +200,18 @@ def test_loop_stops_out_of_time_with_a_checkpoint(common, tmp_path):
     loop, stop, _ = _toy_run(common, tmp_path, max_minutes=1e-9)
     assert stop == "time" and loop.progress.step == 1
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["checkpoint_0"]
+
+
+@pytest.mark.parametrize(
+    "config", sorted((REPO / "training" / "configs").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_configs_name_no_absolute_path(config, common):
+    """A config names its data relative to the directory the run starts in (the repo root:
+    ../shared/data) or takes --data-dir; no path of one machine."""
+    import os
+
+    values = common.load_config(config)
+    absolute = {k: v for k, v in values.items() if isinstance(v, str) and os.path.isabs(v)}
+    assert not absolute, f"{config.name}: absolute paths {absolute}"
+    if values.get("data_dir") and (REPO / "../shared/data").is_dir():
+        assert (REPO / values["data_dir"]).is_dir(), f"{config.name}: data_dir {values['data_dir']} not found"

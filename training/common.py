@@ -82,7 +82,9 @@ class ConfigError(ValueError):
 DEFAULTS: dict[str, Any] = {
     # data
     "dataset": "perov_5",  # a load_crystal_dataset source (name or folder)
-    "data_dir": None,  # folder holding the source's CSV files (None: the loader's default)
+    # folder holding a benchmark's CSV files; a relative path is taken from the directory the run
+    # starts in (the repository root in the README: ../shared/data); --data-dir overrides it
+    "data_dir": None,
     "train_split": "train",
     "eval_split": None,  # None: hold out `eval_holdout` rows of the training split
     "eval_holdout": 300,
@@ -116,11 +118,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The config keys that say which data a run trains on: a ``dataset_note`` written in a config file
+#: describes that file's data, so overriding one of these drops it (unless the note is set too).
+DATA_KEYS = ("dataset", "train_split", "eval_split", "eval_holdout", "max_train_samples")
+
+
 def training_arguments(description: str, *, config_help: str, init_from_help: str) -> argparse.ArgumentParser:
-    """The flags both scripts take: --config, --init-from, --resume, --output-dir,
+    """The flags both scripts take: --config, --data-dir, --init-from, --resume, --output-dir,
     --stop-after-steps and --set KEY=VALUE. A script adds its own before parsing."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help=config_help)
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the benchmark's CSV files (overrides the config's data_dir; a relative "
+        "path is from the current directory)",
+    )
     p.add_argument("--init-from", default=None, help=init_from_help)
     p.add_argument("--resume", default=None, help="checkpoint folder, or 'latest' under output_dir")
     p.add_argument("--output-dir", default=None)
@@ -135,12 +148,24 @@ def training_arguments(description: str, *, config_help: str, init_from_help: st
 
 
 def config_from_args(args: argparse.Namespace, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The run's config: ``--config`` over ``defaults``, then ``--set``, ``--init-from``, ``--output-dir``."""
-    cfg = merge_overrides(load_config(args.config, defaults), args.set)
+    """The run's config: ``--config`` over ``defaults``, then ``--set``, ``--data-dir``,
+    ``--init-from``, ``--output-dir``. A ``data_dir`` that is not a folder is an error that says
+    where it was looked for; overriding the data (:data:`DATA_KEYS`) drops the file's ``dataset_note``."""
+    from_file = load_config(args.config, defaults)
+    cfg = merge_overrides(from_file, args.set)
+    if getattr(args, "data_dir", None):
+        cfg["data_dir"] = args.data_dir
     if args.init_from:
         cfg["init_from"] = args.init_from
     if args.output_dir:
         cfg["output_dir"] = args.output_dir
+    if cfg["dataset_note"] == from_file["dataset_note"] and any(cfg[k] != from_file[k] for k in DATA_KEYS):
+        cfg["dataset_note"] = ""  # it described the config file's data, not this run's
+    if cfg["data_dir"] and not Path(cfg["data_dir"]).is_dir():
+        raise ConfigError(
+            f"data_dir {cfg['data_dir']!r} is not a folder (looked for {Path(cfg['data_dir']).resolve()}; "
+            "a relative path is from the current directory): pass --data-dir FOLDER"
+        )
     return cfg
 
 
@@ -681,12 +706,44 @@ class TrainingLoop:
 # ------------------------------------------------------------------------------------ finish
 
 
+def earlier_stages(init_from: str | None) -> list[dict[str, Any]]:
+    """The training record of the model a run starts from (``--init-from`` a folder or a shipped
+    model's name), its own earlier stages first: the history a continued run keeps. Empty for a
+    fresh run or a Hub repo id."""
+    from hfmat.hub.provenance import portable_config, read_training_record, stages
+    from hfmat.shipped import NAMES, shipped_model
+
+    if init_from and Path(init_from).is_dir():
+        record = read_training_record(init_from)
+    elif init_from in NAMES:
+        record = read_training_record(shipped_model(init_from))
+    else:
+        return []
+    if record is None:
+        return []
+    return [{**stage, "config": portable_config(stage.get("config", {}))} for stage in stages(record)]
+
+
 def write_training_summary(folder: Path, cfg: dict[str, Any], summary: dict[str, Any], **extra: Any) -> None:
-    """``folder/training_summary.json``: the config, the summary, the date, then ``extra`` (the model
-    cards read it)."""
+    """``folder/training_summary.json``, which the model cards read and ``hfmat push`` publishes: the
+    config (paths made portable: no absolute path of this machine), the summary, the date, what the
+    data was (``dataset_kind``), the Hub repo id it started from (``base_model``, None if none), the
+    records of the stages before (``previous``, for a run started from a folder), then ``extra``."""
     import time
 
-    record = {"config": cfg, "summary": summary, "date": time.strftime("%Y-%m-%d"), **extra}
+    from hfmat.hub.provenance import base_model_of, dataset_kind, portable_config
+
+    record = {
+        "config": portable_config(cfg),
+        "summary": summary,
+        "date": time.strftime("%Y-%m-%d"),
+        "dataset_kind": dataset_kind(cfg["dataset"]),
+        "base_model": base_model_of(cfg.get("init_from")),
+    }
+    previous = earlier_stages(cfg.get("init_from"))
+    if previous:
+        record["previous"] = previous
+    record.update(extra)
     (Path(folder) / "training_summary.json").write_text(json.dumps(record, indent=1) + "\n")
 
 

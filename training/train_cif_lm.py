@@ -236,6 +236,8 @@ def main(argv=None) -> dict:
         "n_params": n_params,
         "num_processes": accelerator.num_processes,
         "stop_reason": stop_reason,
+        "train_crystals": len(train_ds),
+        "eval_crystals": len(eval_ds),
         "hardware": (
             torch.cuda.get_device_name(accelerator.device)
             if accelerator.device.type == "cuda"

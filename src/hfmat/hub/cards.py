@@ -274,7 +274,7 @@ def model_card(
     meta: dict[str, Any] = {"license": license, "library_name": library_name, "tags": list(tags)}
     if pipeline_tag:
         meta["pipeline_tag"] = pipeline_tag
-    datasets = dataset_ids(record)
+    datasets = dataset_ids(record, repo_id)
     if datasets:
         meta["datasets"] = datasets
     base = (record or {}).get("base_model")

@@ -25,7 +25,9 @@ __all__ = [
     "data_sentence",
     "dataset_ids",
     "dataset_kind",
+    "drop_load_paths",
     "origin_sentence",
+    "own_stages",
     "portable_config",
     "portable_path",
     "read_training_record",
@@ -129,13 +131,24 @@ def data_sentence(stage: Mapping[str, Any]) -> str:
     return text + (f" ({n_train:,} crystals; {held})" if n_train is not None else f" ({held})")
 
 
-def dataset_ids(record: Mapping[str, Any] | None) -> list[str]:
-    """The Hub dataset ids a model trained on, over every stage: a benchmark as hfmat publishes it
-    (``perov_5`` -> ``hfmat/perov-5``) or a dataset repo id; local data has none."""
+def own_stages(record: Mapping[str, Any], repo_id: str) -> list[dict[str, Any]]:
+    """The stages that made this model: the last ones, back to the first that was fine-tuned from
+    another repo (the stages before that made the base model, whose own card lists them)."""
+    runs = stages(record)
+    for i in range(len(runs) - 1, -1, -1):
+        base = runs[i].get("base_model")
+        if base and base != repo_id:
+            return runs[i:]
+    return runs
+
+
+def dataset_ids(record: Mapping[str, Any] | None, repo_id: str) -> list[str]:
+    """The Hub dataset ids a model trained on over its own stages (:func:`own_stages`): a benchmark
+    as hfmat publishes it (``perov_5`` -> ``hfmat/perov-5``) or a dataset repo id; local data has none."""
     from hfmat.hub.cards import dataset_repo_id
 
     out: list[str] = []
-    for stage in stages(record) if record else []:
+    for stage in own_stages(record, repo_id) if record else []:
         name, kind = str(stage.get("config", {}).get("dataset")), _kind(stage)
         if kind == "local":
             continue
@@ -162,3 +175,16 @@ def origin_sentence(stage: Mapping[str, Any], repo_id: str) -> str | None:
             "declares no Hub repo id."
         )
     return f"Started from `{portable_path(init)}` (`--init-from`)."
+
+
+def drop_load_paths(folder: str | os.PathLike) -> None:
+    """Remove ``_name_or_path`` from the component configs diffusers saved in ``folder``
+    (``denoiser/config.json``, ``*/scheduler_config.json``): ``from_pretrained`` records there the
+    path it loaded from (a folder of this machine, or a training run's), which is no fact of the model.
+    The files are rewritten as diffusers writes them (sorted keys, indent 2)."""
+    import json
+
+    for path in sorted(Path(folder).glob("*/*config.json")):
+        config = json.loads(path.read_text())
+        if isinstance(config, dict) and config.pop("_name_or_path", None) is not None:
+            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
