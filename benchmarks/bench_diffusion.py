@@ -2,19 +2,24 @@
 
     python benchmarks/bench_diffusion.py --pipeline checkpoints/crystal-diffusion-perov5 \
         --targets 100 --k 1 --steps 1000 200 100 50 --threads 1
+    python benchmarks/bench_diffusion.py --pipeline checkpoints/crystal-diffusion-carbon24 \
+        --dataset carbon_24 --targets 100 --k 20 --steps 50 --corrector-steps 0 --threads 1
 
-For each step count it samples ``k`` structures for each of ``--targets`` Perov-5 test compositions
-(a seeded random subset of test.csv), times the sampling (structures/s) and computes the match rate
+For each step count it samples ``k`` structures for each of ``--targets`` test compositions of
+``--dataset`` (perov_5, carbon_24, ...; a seeded random subset of test.csv), times the sampling (structures/s) and computes the match rate
 and RMSE with hfmat.evaluation.csp_metrics (StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)),
 for the first sample and for all k. ``--corrector-steps`` / ``--corrector-lr`` / ``--predictor``
 override the sampler settings saved with the pipeline. It then times training steps (forward, loss,
-backward, AdamW) of the pipeline's denoiser on Perov-5 batches. ``--json`` writes every figure.
+backward, AdamW) of the pipeline's denoiser on batches of those crystals. ``--json`` writes every
+figure and the command; ``--card-from`` turns such files into the pipeline's model card and its
+``eval_metrics.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -75,13 +80,21 @@ def power_timesteps(n: int, p: float, T: int = 1000) -> list[int]:
     return t.tolist()
 
 
+def command_line(argv) -> str:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return "python benchmarks/bench_diffusion.py " + " ".join(shlex.quote(a) for a in argv)
+
+
 def write_card(args) -> None:
-    """Fill the pipeline's model card from measured rows (every row says how it was measured)."""
+    """Fill the pipeline's model card from measured rows (every row says how it was measured) and
+    write the results with their commands to the pipeline's ``eval_metrics.json``."""
+    from hfmat.data.catalog import BENCHMARKS
     from hfmat.diffusion.card import write_model_card
 
-    rows, notes = [], []
+    rows, notes, runs = [], [], []
     for path in args.card_from:
         result = json.loads(Path(path).read_text())
+        runs.append(result)
         for r in result["rows"]:
             corrector = f"{r['predictor']}, " + (
                 f"{r['corrector_steps']} x {r['corrector_lr']:g}" if r["corrector_steps"] else "no corrector"
@@ -103,6 +116,9 @@ def write_card(args) -> None:
                     }
                 )
         a = result["args"]
+        if result.get("command"):
+            notes.append(f"`{result['command']}`")
+            continue
         notes.append(
             f"`python benchmarks/bench_diffusion.py --targets {a['targets']} --k {a['k']} --steps "
             f"{' '.join(map(str, a['steps']))} --seed {a['seed']}"
@@ -112,18 +128,24 @@ def write_card(args) -> None:
             + (f" --timesteps-power {a['timesteps_power']:g}" if a.get("timesteps_power") else "")
             + "`"
         )
+    dataset = runs[0]["args"].get("dataset", args.dataset)
+    bench = BENCHMARKS.get(dataset)
+    n_test = bench.standard_splits.get("test") if bench else None
     text = (
-        f"Crystal structure prediction on Perov-5 **test** compositions (a seeded random subset of test.csv; "
-        f"the number of compositions of each row is in the table, {max(r['n'] for r in rows)} at most, not all "
-        f"3,785), matched with `hfmat.evaluation.csp_metrics`. Measured with:\n\n"
+        f"Crystal structure prediction on {bench.pretty_name if bench else dataset} **test** compositions "
+        f"(a seeded random subset of test.csv; the number of compositions of each row is in the table, "
+        f"{max(r['n'] for r in rows)} at most" + (f", not all {n_test:,}" if n_test else "") + "), "
+        "matched with `hfmat.evaluation.csp_metrics`. Measured with:\n\n"
         + "\n".join(f"- {n}" for n in notes)
         + (f"\n\n{args.card_note}" if args.card_note else "")
     )
-    evaluation = {"text": text, "rows": rows, "dataset": args.dataset}
+    evaluation = {"text": text, "rows": rows, "dataset": dataset}
     if args.card_limitations:
         evaluation["limitations"] = args.card_limitations
     write_model_card(args.pipeline, evaluation=evaluation)
-    print(f"card written to {Path(args.pipeline) / 'README.md'}")
+    metrics = Path(args.pipeline) / "eval_metrics.json"
+    metrics.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+    print(f"card written to {Path(args.pipeline) / 'README.md'}, results to {metrics}")
 
 
 def load_targets(args):
@@ -264,7 +286,7 @@ def main(argv=None) -> dict:
         print(
             f"\ntraining: {train['train_steps_per_s']:.2f} steps/s at batch {train['train_batch']} (forward+backward+AdamW)"
         )
-    result = {"args": vars(args), "rows": rows, "train": train}
+    result = {"command": command_line(argv), "args": vars(args), "rows": rows, "train": train}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -17,6 +17,36 @@ CSP_COMPARISON = """Published DiffCSP numbers on Perov-5 for comparison (trained
 crystals, 1000 steps): match rate 52.02 % / RMSE 0.0760 with 1 sample, 98.60 % / 0.0128 with 20
 samples. Matching: pymatgen `StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)`."""
 
+#: A composition for a CSP card's usage example, by training dataset (default: SrTiO3).
+EXAMPLE_COMPOSITION = {"carbon_24": "C8"}
+
+
+def csp_comparison(dataset: str) -> str:
+    """The paragraph under a CSP card's results table: :data:`CSP_COMPARISON` for Perov-5, else the
+    published figures of ``hfmat.evaluation.PUBLISHED_CSP`` for ``dataset`` (empty if none)."""
+    from hfmat.data.catalog import BENCHMARKS
+    from hfmat.evaluation.reference import PUBLISHED_CSP
+
+    published = PUBLISHED_CSP.get(dataset)
+    if dataset == "perov_5" or not published:
+        return CSP_COMPARISON if dataset == "perov_5" else ""
+    bench = BENCHMARKS[dataset]
+    models = sorted({m for by_model in published.values() for m in by_model})
+    figures = "; ".join(
+        f"{m} "
+        + ", ".join(
+            f"{by_model[m][0]:.2f} % / {by_model[m][1]:.4f} (k={k})" for k, by_model in published.items()
+        )
+        for m in models
+    )
+    return (
+        f"Published numbers on {bench.pretty_name} (DiffCSP paper, Jiao et al. 2023, Table 1; models trained on the "
+        f"full training split of {bench.standard_splits['train']:,} crystals and evaluated on all "
+        f"{bench.standard_splits['test']:,} test compositions), match rate / RMSE: {figures}. "
+        "Matching: pymatgen `StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)`."
+    )
+
+
 #: Published de novo generation figures on Perov-5 (DiffCSP paper, Table 3; CDVAE's row as DiffCSP
 #: reports it): validity and COV in %, Wasserstein distances of density (g/cm^3) and of the number of
 #: distinct elements. Both evaluate 1,000 valid samples out of 10,000 generated.
@@ -59,14 +89,16 @@ Validity: pymatgen bond lengths above 0.5 Å and a cell volume above 0.1 Å^3 (s
 charge neutrality with electronegativity ordering (compositional)."""
 
 
-def results_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of measured CSP rows: steps, corrector, k, match rate, RMSE, targets."""
+def results_table(rows: list[dict[str, Any]], published: dict[int, tuple[float, float]] | None = None) -> str:
+    """Markdown table of measured CSP rows: steps, corrector, k, match rate, RMSE, targets, and
+    DiffCSP's published figure for the same k (``published``: k -> (match %, RMSE); Perov-5's by default)."""
+    published = DIFFCSP_PEROV5 if published is None else published
     lines = [
         "| steps | corrector | samples (k) | match rate % | RMSE | test compositions | DiffCSP (1000 steps) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ref = DIFFCSP_PEROV5.get(int(r["k"]))
+        ref = published.get(int(r["k"]))
         ref_txt = f"{ref[0]:.2f} % / {ref[1]:.4f}" if ref else ""
         rmse = "n/a" if r.get("rmse") is None else f"{r['rmse']:.4f}"
         lines.append(
@@ -147,6 +179,7 @@ def write_model_card(
     value, ...}, "dataset": "perov_5"} with the :data:`GENERATION_METRICS` keys (validity, COV,
     uniqueness and novelty in %; None = not measured) and optionally "published" (model -> metrics,
     default :data:`PUBLISHED_GENERATION_PEROV5` for perov_5). Either may carry "limitations"."""
+    from hfmat.evaluation.reference import PUBLISHED_CSP
     from hfmat.hub.cards import benchmark_eval_results, card_names, save_model_card
     from hfmat.hub.provenance import read_training_record
 
@@ -169,28 +202,29 @@ def write_model_card(
             "print([s.composition.reduced_formula for s in out.structures])"
         )
         cli_usage = "--num-samples 8"
-    else:
+    evaluation = evaluation or {}
+    dataset_type = evaluation.get("dataset", ((record or {}).get("config") or {}).get("dataset") or "perov_5")
+    if not de_novo:
+        example = EXAMPLE_COMPOSITION.get(dataset_type, "SrTiO3")
         usage = (
-            'out = pipe(compositions=["SrTiO3"], num_samples=4, num_inference_steps=200,\n'
+            f'out = pipe(compositions=["{example}"], num_samples=4, num_inference_steps=200,\n'
             '           generator=torch.Generator().manual_seed(0), output_type="cif")\n'
             "print(out.cifs[0])"
         )
-        cli_usage = "--composition SrTiO3 --num-samples 4"
-
-    evaluation = evaluation or {}
+        cli_usage = f"--composition {example} --num-samples 4"
     rows = evaluation.get("rows") or []
     generation = evaluation.get("generation")
     if generation is not None and not de_novo:
         raise ValueError(f"{folder}: generation metrics given for a structure-prediction pipeline")
-    dataset_type = evaluation.get("dataset", "perov_5")
     metrics = {}
     for r in rows:  # the first row of each (k, steps) goes into the model-index
         metrics.setdefault(f"match_rate@{r['k']} ({r['steps']} steps)", float(r["match_rate"]))
         if r.get("rmse") is not None:
             metrics.setdefault(f"rmse@{r['k']} ({r['steps']} steps)", float(r["rmse"]))
     task_type = "crystal-structure-prediction"
-    table = results_table(rows) if rows else None
-    comparison = "" if de_novo else CSP_COMPARISON
+    diffcsp = {k: by_model["DiffCSP"] for k, by_model in PUBLISHED_CSP.get(dataset_type, {}).items()}
+    table = results_table(rows, diffcsp) if rows else None
+    comparison = "" if de_novo else csp_comparison(dataset_type)
     if generation is not None:
         unknown = sorted(set(generation) - set(GENERATION_METRICS))
         if unknown:

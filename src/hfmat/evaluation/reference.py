@@ -14,6 +14,10 @@ PUBLISHED_CSP: dict[str, dict[int, dict[str, tuple[float, float]]]] = {
         1: {"CDVAE": (45.31, 0.1138), "DiffCSP": (52.02, 0.0760)},
         20: {"CDVAE": (88.51, 0.0464), "DiffCSP": (98.60, 0.0128)},
     },
+    "carbon_24": {  # DiffCSP (Jiao et al., NeurIPS 2023, arXiv:2309.04475) Table 1
+        1: {"CDVAE": (17.09, 0.2969), "DiffCSP": (17.54, 0.2759)},
+        20: {"CDVAE": (88.37, 0.2286), "DiffCSP": (88.47, 0.2192)},
+    },
     "mp_20": {
         1: {"CDVAE": (33.90, 0.1045), "DiffCSP": (51.49, 0.0631), "CrystaLLM large": (58.70, 0.0408)},
         20: {"CDVAE": (66.95, 0.1026), "DiffCSP": (77.93, 0.0492), "CrystaLLM large": (73.97, 0.0349)},
