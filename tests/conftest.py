@@ -58,6 +58,23 @@ def perov_val_csv(shared_data, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def perov_test_head(shared_data, tmp_path_factory) -> Path:
+    """A benchmark data dir holding the first 4 rows of perov_5/test.csv as its test.csv (for
+    ``--reference perov_5:test --data-dir`` without normalising all 3,785 rows)."""
+    import csv
+
+    csv.field_size_limit(10**9)
+    with open(shared_data / "perov_5" / "test.csv", newline="") as f:
+        rows = [row for _, row in zip(range(4), csv.DictReader(f))]
+    data_dir = tmp_path_factory.mktemp("perov-test-head")
+    with open(data_dir / "test.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return data_dir
+
+
 @pytest.fixture
 def script_exit(capsys):
     """Returns ``run(script, argv)``: runs a training script's ``main`` as its ``__main__`` does

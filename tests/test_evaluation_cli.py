@@ -14,17 +14,11 @@ from hfmat.evaluation import validity_summary
 
 
 @pytest.fixture(scope="module")
-def small_perov(shared_data, tmp_path_factory):
+def small_perov(perov_test_head):
     """A data dir holding the first 4 rows of perov_5/test.csv, and their structures."""
-    with open(shared_data / "perov_5" / "test.csv", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = [next(reader) for _ in range(4)]
-    data_dir = tmp_path_factory.mktemp("perov_small")
-    with open(data_dir / "test.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return data_dir, [(r["material_id"], cif_to_structure(r["cif"])) for r in rows]
+    with open(perov_test_head / "test.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return perov_test_head, [(r["material_id"], cif_to_structure(r["cif"])) for r in rows]
 
 
 def test_validity_summary_counts_per_check():

@@ -74,14 +74,19 @@ def training_scope(folder: str | Path) -> TrainingScope | None:
 
 def out_of_scope(scope: TrainingScope, composition) -> str | None:
     """Why ``composition`` (a cell composition) is outside ``scope``, or None when it is inside."""
-    from hfmat.composition import read_composition
+    from hfmat.composition import CompositionInputError, read_composition
 
-    comp = read_composition(composition)
+    try:
+        comp = read_composition(composition)
+    except CompositionInputError:  # the model's own input check reports it
+        return None
     n = int(round(comp.num_atoms))
     reasons = []
     unseen = [str(el) for el in comp.elements if scope.elements and str(el) not in scope.elements]
     if unseen:
-        reasons.append(f"{', '.join(unseen)} never occur{'s' if len(unseen) == 1 else ''} in its training data")
+        reasons.append(
+            f"{', '.join(unseen)} never occur{'s' if len(unseen) == 1 else ''} in its training data"
+        )
     if scope.atom_counts and n not in scope.atom_counts:
         seen = ", ".join(map(str, scope.atom_counts))
         reasons.append(f"its training cells have {seen} atoms, not {n}")
