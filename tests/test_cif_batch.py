@@ -56,7 +56,8 @@ def test_cli_canonicalize_and_check(examples_dir, tmp_path, capsys):
     bad = tmp_path / "bad.cif"
     bad.write_text(out.replace("data_Sr1Ti1O3", "data_Sr2Ti1O3"))
     assert main(["cif", "check", str(canonical)]) == 0
-    assert "PASS space_group" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "PASS space_group" in out and "(subgroup mode)" in out
     assert main(["cif", "check", str(canonical), str(bad)]) == 1
     out = capsys.readouterr().out
     assert f"{bad}: INVALID" in out and "FAIL formula_consistency" in out

@@ -52,15 +52,19 @@ def test_wrong_structural_formula_fails(srtio3):
     assert "_chemical_formula_structural" in report["formula_consistency"].reason
 
 
-def test_wrong_space_group_fails(srtio3):
+def test_canonical_p1_of_a_cubic_crystal_fails_only_in_strict_mode(srtio3):
     # the same five atoms written as P1: spglib finds Pm-3m
     rows = "Sr Sr0 1 0.0000 0.0000 0.0000 1\nTi Ti1 1 0.5000 0.5000 0.5000 1\n"
     rows += "O O2 1 0.0000 0.5000 0.5000 1\nO O3 1 0.5000 0.0000 0.5000 1\nO O4 1 0.5000 0.5000 0.0000 1\n"
     text = srtio3.split("Sr Sr0")[0] + rows
     text = text.replace("H-M Pm-3m", "H-M P1").replace("_Tables_number 221", "_Tables_number 1")
-    report = check_validity(text)
-    assert _failed(report) == {"space_group"}
-    assert "stated group 1" in report["space_group"].reason and "221" in report["space_group"].reason
+    report = check_validity(text, mode="strict")
+    assert _failed(report) == {"space_group"} and report.mode == "strict"
+    reason = report["space_group"].reason
+    assert "stated group 1" in reason and "221" in reason and "strict" in reason
+    report = check_validity(text)  # P1 is a subgroup of every group
+    assert report.valid and report.mode == "subgroup", str(report)
+    assert "subgroup of group 221" in report["space_group"].reason
 
 
 def test_wrong_multiplicity_fails(srtio3):
@@ -108,6 +112,6 @@ def test_bad_text_gives_invalid_report(text):
 
 def test_report_str_lists_each_check(srtio3):
     out = str(check_validity(srtio3))
-    assert out.startswith("valid: True")
+    assert out.startswith("valid: True (space-group check: subgroup mode)")
     for name in CHECKS:
         assert f"PASS {name}:" in out

@@ -106,9 +106,14 @@ def parse_many(
 
 
 def check_validity_many(
-    texts: Sequence[str], num_workers: int | None = 2, chunk_size: int = 16, progress: bool = True
+    texts: Sequence[str],
+    num_workers: int | None = 2,
+    chunk_size: int = 16,
+    progress: bool = True,
+    mode: str = "subgroup",
 ) -> list[ItemResult]:
-    """``check_validity`` of every text (the value is the ValidityReport)."""
-    from hfmat.cif.validity import check_validity
+    """``check_validity(text, mode)`` of every text (the value is the ValidityReport)."""
+    from hfmat.cif.validity import _check_mode, check_validity
 
-    return map_items(check_validity, texts, num_workers, chunk_size, "validity", progress)
+    fn = partial(check_validity, mode=_check_mode(mode))
+    return map_items(fn, texts, num_workers, chunk_size, "validity", progress)

@@ -62,3 +62,24 @@ def _same_point(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
     d = a - b
     d -= np.round(d)
     return bool(np.all(np.abs(d) < tol))
+
+
+@cache
+def _space_group(number: int):
+    from pymatgen.symmetry.groups import SpaceGroup
+
+    return SpaceGroup.from_int_number(int(number))
+
+
+@lru_cache(maxsize=4096)
+def is_subgroup(sub: int, group: int) -> bool:
+    """True when space-group type ``sub`` is a subgroup of type ``group``: equal, P1, or reached
+    down pymatgen's tables of maximal subgroups (``SpaceGroup.is_subgroup``; translationengleiche
+    and klassengleiche, so a subgroup may need a larger cell). A structure whose symmetry is
+    ``group`` therefore also has a symmetry group of type ``sub``."""
+    for n in (sub, group):
+        if not 1 <= int(n) <= 230:
+            raise ValueError(f"space-group number {n} is outside 1..230")
+    if sub == group or sub == 1:
+        return True
+    return bool(_space_group(sub).is_subgroup(_space_group(group)))

@@ -38,6 +38,12 @@ SYMPREC = 0.1
 LENGTH_RANGE = (0.5, 1000.0)
 ANGLE_RANGE = (10.0, 170.0)
 
+#: Check modes. "subgroup" (default, any CIF): a stated space group passes when the structure has
+#: it (a subgroup of the group spglib finds; P1 always), the data_ formula is compared reduced.
+#: "strict" (generated canonical CIFs, CrystaLLM's space-group check): the stated group must be
+#: the group found and a data_ formula with every count written must be the cell's exactly.
+MODES = ("subgroup", "strict")
+
 CHECKS = (
     "parse",
     "formula_consistency",
@@ -58,11 +64,13 @@ class CheckResult:
 
 @dataclass
 class ValidityReport:
-    """Per-check results, in ``CHECKS`` order; ``structure`` is the parsed Structure, if any."""
+    """Per-check results, in ``CHECKS`` order; ``structure`` is the parsed Structure, if any;
+    ``mode`` is the space-group check's mode (``MODES``)."""
 
     checks: list[CheckResult] = field(default_factory=list)
     structure: Structure | None = None
     bond_fraction: float | None = None
+    mode: str = "subgroup"
 
     @property
     def valid(self) -> bool:
@@ -77,8 +85,17 @@ class ValidityReport:
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if not c.passed]
 
+    def to_dict(self) -> dict:
+        """The verdict, the mode and every check, as JSON-ready types (no structure)."""
+        return {
+            "valid": self.valid,
+            "mode": self.mode,
+            "bond_fraction": self.bond_fraction,
+            "checks": [{"name": c.name, "passed": c.passed, "reason": c.reason} for c in self.checks],
+        }
+
     def __str__(self) -> str:
-        lines = [f"valid: {self.valid}"]
+        lines = [f"valid: {self.valid} (space-group check: {self.mode} mode)"]
         lines += [f"  {'PASS' if c.passed else 'FAIL'} {c.name}: {c.reason}" for c in self.checks]
         return "\n".join(lines)
 
@@ -102,10 +119,13 @@ def _same(a: Composition, b: Composition) -> bool:
 _FULL_FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d+)+$")
 
 
-def formula_consistency(data_name: str, formula_sum, formula_structural, z) -> CheckResult:
-    """data_ formula, _chemical_formula_sum, _chemical_formula_structural (and Z) agree. A data_
-    name with every count written (``Ti2O4``, the canonical form) must equal the sum exactly;
-    any other data_ name (``TiO2`` as pymatgen writes it) is compared reduced."""
+def formula_consistency(
+    data_name: str, formula_sum, formula_structural, z, exact: bool = True
+) -> CheckResult:
+    """data_ formula, _chemical_formula_sum, _chemical_formula_structural (and Z) agree. With
+    ``exact`` (strict mode) a data_ name with every count written (``Ti2O4``, the canonical form)
+    must equal the sum exactly; otherwise, and for any other data_ name, the data_ name is
+    compared reduced (pymatgen writes the reduced formula: ``data_Zn3N2`` for ``'Zn12 N8'``)."""
     name = "formula_consistency"
     try:
         data = _composition(re.sub(r"^data_", "", data_name), "data_ formula")
@@ -113,7 +133,7 @@ def formula_consistency(data_name: str, formula_sum, formula_structural, z) -> C
         structural = _composition(formula_structural, "_chemical_formula_structural")
     except CifError as err:
         return CheckResult(name, False, str(err))
-    if _FULL_FORMULA.match(re.sub(r"^data_", "", data_name)) and not _same(data, total):
+    if exact and _FULL_FORMULA.match(re.sub(r"^data_", "", data_name)) and not _same(data, total):
         return CheckResult(name, False, f"data_ {data.formula!r} != _chemical_formula_sum {total.formula!r}")
     if data.reduced_formula != total.reduced_formula:
         return CheckResult(
@@ -238,14 +258,28 @@ def bond_lengths(
     return CheckResult(name, passed, reason), fraction
 
 
-def space_group(structure: Structure, stated: int | None) -> CheckResult:
-    """spglib at SYMPREC finds the stated group; a text the writer had to write at a tighter
-    tolerance (SYMPREC_LADDER) passes when spglib finds its group at that tolerance."""
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def space_group(structure: Structure, stated: int | None, mode: str = "subgroup") -> CheckResult:
+    """The stated group against the one spglib finds at SYMPREC (or, for a text the writer had
+    to write at a tighter tolerance, at a tolerance of SYMPREC_LADDER).
+
+    ``mode="subgroup"`` (the default): the stated group passes when it equals the group found or
+    is one of its subgroups (``hfmat.cif.symmetry.is_subgroup``), so a plain P1 CIF always passes
+    and only a group the structure does not have fails. ``mode="strict"``: CrystaLLM's check, the
+    stated group must be the group found (a P1 CIF of a cubic crystal fails); the check for
+    generated canonical CIFs, where stating the full symmetry is the point."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+    from hfmat.cif.symmetry import is_subgroup
     from hfmat.cif.writer import SYMPREC_LADDER
 
     name = "space_group"
+    _check_mode(mode)
     if stated is None:
         return CheckResult(name, False, "no space group stated")
     found = []
@@ -259,8 +293,20 @@ def space_group(structure: Structure, stated: int | None) -> CheckResult:
             )
         if number == stated:
             return CheckResult(name, True, f"spglib finds the stated group {stated} at symprec {symprec:g}")
+        if mode == "subgroup" and is_subgroup(stated, number):
+            return CheckResult(
+                name,
+                True,
+                f"stated group {stated} is a subgroup of group {number} that spglib finds at "
+                f"symprec {symprec:g} ({mode} mode)",
+            )
         found.append(f"{number} at symprec {symprec:g}")
-    return CheckResult(name, False, f"stated group {stated}, spglib finds " + ", ".join(found))
+    why = (
+        "subgroup mode: it is a subgroup of none of these, so the structure does not have it"
+        if mode == "subgroup"
+        else "strict mode: the stated group must be the one found"
+    )
+    return CheckResult(name, False, f"stated group {stated}, spglib finds " + ", ".join(found) + f" ({why})")
 
 
 def cell_sanity(lengths, angles) -> CheckResult:
@@ -276,9 +322,11 @@ def cell_sanity(lengths, angles) -> CheckResult:
     return CheckResult(name, True, "cell lengths and angles in range")
 
 
-def check_validity(text: str) -> ValidityReport:
-    """Every check of docs/cif_format.md on ``text``; never raises."""
-    report = ValidityReport()
+def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
+    """Every check of docs/cif_format.md on ``text``; never raises on bad text (a ValueError for an
+    unknown ``mode``). ``mode`` is the space-group check's (``space_group``): "subgroup" for any
+    CIF, "strict" (CrystaLLM's) for generated canonical CIFs."""
+    report = ValidityReport(mode=_check_mode(mode))
     try:
         name, block = _block(text)
         parsed, sizes, weights = None, None, None
@@ -307,7 +355,9 @@ def check_validity(text: str) -> ValidityReport:
         return report
     report.structure = structure
     report.checks.append(CheckResult("parse", True, f"{len(structure)} sites"))
-    report.checks.append(formula_consistency(name, formula_sum, formula_structural, z))
+    report.checks.append(
+        formula_consistency(name, formula_sum, formula_structural, z, exact=mode == "strict")
+    )
     report.checks.append(site_multiplicity(parsed, sizes, structure, formula_sum))
     ok, reason = structural_validity(structure)
     if ok:
@@ -315,7 +365,7 @@ def check_validity(text: str) -> ValidityReport:
     else:
         bonds = CheckResult("bond_lengths", False, f"not computed: {reason}")
     report.checks.append(bonds)
-    report.checks.append(space_group(structure, stated))
+    report.checks.append(space_group(structure, stated, mode))
     report.checks.append(cell_sanity(lengths, angles))
     report.checks.append(CheckResult("structural", ok, reason))
     return report

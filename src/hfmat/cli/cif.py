@@ -1,5 +1,6 @@
 """``hfmat cif canonicalize FILE...`` / ``hfmat cif check FILE...``: the canonical CIF text of each
-file, or its validity report check by check."""
+file (the language model's internal format, docs/cif_format.md), or its validity report check by
+check (``--strict``: CrystaLLM's space-group check; ``--json``: one JSON object per file)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,23 @@ def register(sub) -> None:
     c.add_argument("--decimals", type=int, default=4)
     c.add_argument("--atom-props", action="store_true", help="add the atom-property block")
     c.set_defaults(func=run_canonicalize)
-    k = cif_sub.add_parser("check", help="print the validity report of each file, check by check")
+    k = cif_sub.add_parser(
+        "check",
+        help="print the validity report of each file, check by check",
+        description="Validity checks of each CIF file (docs/cif_format.md). By default a stated "
+        "space group passes when the structure has it (a subgroup of the group spglib finds, so a "
+        "P1 CIF passes); --strict is CrystaLLM's check for generated canonical CIFs (the stated "
+        "group must be the one found).",
+        epilog="example: hfmat cif check examples/*.cif --json",
+    )
     k.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    k.add_argument(
+        "--strict",
+        action="store_true",
+        help="strict mode: the stated space group must equal the group spglib finds, and a data_ "
+        "formula with every count written must be the cell's exactly",
+    )
+    k.add_argument("--json", action="store_true", help="print one JSON object per file instead of text")
     k.set_defaults(func=run_check)
 
 
@@ -48,19 +64,25 @@ def run_canonicalize(args) -> int:
 
 
 def run_check(args) -> int:
+    import json
+
     from hfmat.cif import check_validity
 
+    mode = "strict" if args.strict else "subgroup"
     status = 0
     for path in args.files:
         try:
-            report = check_validity(_read(path))
+            report = check_validity(_read(path), mode=mode)
         except FileNotFoundError as err:
             print(f"hfmat cif check: error: {err}", file=sys.stderr)
             status = 2
             continue
-        print(f"{path}: {'valid' if report.valid else 'INVALID'}")
-        for check in report.checks:
-            print(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.reason}")
+        if args.json:
+            print(json.dumps({"file": str(path), **report.to_dict()}))
+        else:
+            print(f"{path}: {'valid' if report.valid else 'INVALID'} ({mode} mode)")
+            for check in report.checks:
+                print(f"  {'PASS' if check.passed else 'FAIL'} {check.name}: {check.reason}")
         if not report.valid and status == 0:
             status = 1
     return status

@@ -19,7 +19,13 @@ _MAX_MULTIPLICITY = 192
 
 @dataclass
 class GeneratedCif:
-    """One sample: the CIF text, its structure (None when it does not parse) and its validity."""
+    """One sample: the model's text, its structure (None when it does not parse) and its validity.
+
+    ``text`` is the raw canonical CIF the model wrote (hfmat's internal format, docs/cif_format.md:
+    the asymmetric unit only, so other programs read it as a fraction of the cell); hand
+    ``sample.cif``, a standard P1 CIF with every site, to other programs. ``validity`` is
+    ``check_validity(text, mode="strict")``: CrystaLLM's space-group check on the generated text.
+    """
 
     prompt: str
     text: str
@@ -33,6 +39,16 @@ class GeneratedCif:
     @property
     def valid(self) -> bool:
         return bool(self.validity.valid)
+
+    @property
+    def cif(self) -> str | None:
+        """The structure as a standard P1 CIF that pymatgen, ASE, gemmi and VESTA read whole
+        (``hfmat.cif.export.structure_to_standard_cif``); None when there is no structure."""
+        if self.structure is None:
+            return None
+        from hfmat.cif.export import structure_to_standard_cif
+
+        return structure_to_standard_cif(self.structure)
 
 
 def _context_length(model) -> int:
@@ -212,7 +228,7 @@ def generate_cifs(
             text = prompt + tokenizer.decode(
                 new, skip_special_tokens=True, clean_up_tokenization_spaces=False
             )
-            report = check_validity(text) if validate else None
+            report = check_validity(text, mode="strict") if validate else None
             results[(p, s)] = GeneratedCif(
                 prompt=prompt,
                 text=text,
