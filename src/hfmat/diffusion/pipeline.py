@@ -3,7 +3,7 @@
     pipe = CrystalDiffusionPipeline.from_pretrained("checkpoints/crystal-diffusion-perov5")
     out = pipe(compositions=["SrTiO3"], num_samples=4, num_inference_steps=100,
                generator=torch.Generator().manual_seed(0), output_type="cif")
-    out.structures  # pymatgen Structures;  out.cifs  # canonical CIF text (hfmat.cif)
+    out.structures  # pymatgen Structures;  out.cifs  # standard P1 CIFs (hfmat.cif.export)
 
 Components: ``denoiser`` (:class:`CrystalDenoiser`), ``lattice_scheduler`` (diffusers'
 ``DDPMScheduler``), ``coord_scheduler`` (:class:`WrappedNormalScheduler`) and, for de novo generation,
@@ -35,8 +35,10 @@ OUTPUT_TYPES = ("structure", "cif")
 @dataclass
 class CrystalPipelineOutput(BaseOutput):
     """``structures``: one pymatgen Structure per sample (sample j of request i at index
-    ``i * num_samples + j``); ``cifs``: their canonical CIF text when ``output_type="cif"``, else None;
-    ``formulas``: the cell formula of each sample."""
+    ``i * num_samples + j``); ``cifs``: when ``output_type="cif"``, each as a standard P1 CIF with
+    every site written (``hfmat.cif.export.structure_to_standard_cif``; pymatgen, ASE and gemmi read
+    it whole), else None (hfmat's canonical text, the language model's format, is
+    ``hfmat.cif.structure_to_cif(structure)``); ``formulas``: the cell formula of each sample."""
 
     structures: list
     cifs: list | None
@@ -172,7 +174,8 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             num_samples: samples per composition / per atom count.
             num_inference_steps: reverse steps (1..num_train_timesteps), or explicit ``timesteps``.
             generator: a ``torch.Generator`` for reproducible samples.
-            output_type: "structure" (pymatgen only) or "cif" (also canonical CIF text).
+            output_type: "structure" (pymatgen only) or "cif" (also each as a standard P1 CIF
+                with every site, ``out.cifs``, for other programs).
             corrector_steps, corrector_step_lr: override the coordinate scheduler's Langevin
                 corrector settings (0 steps: predictor only, one model call per step).
             batch_size: crystals per denoiser batch (default: all at once).
@@ -215,9 +218,9 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
                 structures.extend(self._to_structures(types, coords, lattices, counts))
         cifs = None
         if output_type == "cif":
-            from hfmat.cif import structure_to_cif
+            from hfmat.cif.export import structure_to_standard_cif
 
-            cifs = [structure_to_cif(s) for s in structures]
+            cifs = [structure_to_standard_cif(s) for s in structures]
         formulas = [s.composition.formula.replace(" ", "") for s in structures]
         self.maybe_free_model_hooks()
         if not return_dict:
