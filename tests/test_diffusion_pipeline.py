@@ -236,3 +236,49 @@ def test_cli_diffuse_explains_a_checkpoint_it_cannot_load(tmp_path, capsys):
     assert (
         err.startswith("hfmat diffuse: error: ") and "diffusion_pytorch_model.safetensors is truncated" in err
     )
+
+
+@pytest.mark.parametrize("cast", ["from_pretrained", "to"])
+def test_bfloat16_pipeline_samples_with_float32_scheduler_math(cast):
+    """bf16 weights (loaded with dtype= or cast with .to()) sample on CPU: the denoiser casts its
+    inputs, the coordinates, lattices and scheduler steps stay in float32."""
+    import numpy as np
+
+    from hfmat.diffusion import CrystalDiffusionPipeline
+    from hfmat.shipped import shipped_model
+
+    path = shipped_model("crystal-diffusion-perov5")
+    if cast == "from_pretrained":
+        pipe = CrystalDiffusionPipeline.from_pretrained(path, dtype=torch.bfloat16)
+    else:
+        pipe = CrystalDiffusionPipeline.from_pretrained(path).to(torch.bfloat16)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.denoiser.dtype == torch.bfloat16
+    seen = []
+    step = pipe.coord_scheduler.step
+    pipe.coord_scheduler.step = lambda out, t, x, **kw: (
+        seen.append((out.dtype, x.dtype)) or step(out, t, x, **kw)
+    )
+    out = pipe(
+        compositions=["SrTiO3", "KNbO3"],
+        num_samples=2,
+        num_inference_steps=8,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert set(seen) == {(torch.float32, torch.float32)}
+    assert [s.composition.reduced_formula for s in out.structures] == ["SrTiO3"] * 2 + ["KNbO3"] * 2
+    for s in out.structures:
+        assert np.isfinite(s.lattice.matrix).all() and s.volume > 1.0
+        assert ((s.frac_coords >= 0) & (s.frac_coords < 1)).all()
+
+
+def test_float16_pipeline_says_it_overflows_and_what_to_use():
+    from hfmat.diffusion import CrystalDiffusionPipeline, PipelineInputError
+    from hfmat.shipped import shipped_model
+
+    pipe = CrystalDiffusionPipeline.from_pretrained(
+        shipped_model("crystal-diffusion-perov5"), dtype=torch.float16
+    )
+    pipe.set_progress_bar_config(disable=True)
+    with pytest.raises(PipelineInputError, match="float16 weights overflow.*dtype=torch.bfloat16"):
+        pipe(compositions=["SrTiO3"], num_inference_steps=2)

@@ -80,16 +80,18 @@ def denormalize_lattice(
 
 
 class FourierFeatures(nn.Module):
-    """sin/cos of 2*pi*k*d for k = 1..n on each of the 3 fractional components: periodic in d."""
+    """sin/cos of 2*pi*k*d for k = 1..n on each of the 3 fractional components: periodic in d.
+
+    Always computed in float32 (whatever the model's dtype: in bfloat16 an angle of 2*pi*16*d would
+    be off by tenths of a radian); the caller casts the features to its weights' dtype."""
 
     def __init__(self, num_frequencies: int):
         super().__init__()
-        self.register_buffer(
-            "freqs", 2 * math.pi * torch.arange(1, num_frequencies + 1).float(), persistent=False
-        )
+        self.num_frequencies = num_frequencies
 
     def forward(self, d: torch.Tensor) -> torch.Tensor:
-        angles = d.unsqueeze(-1) * self.freqs  # [E, 3, n]
+        k = torch.arange(1, self.num_frequencies + 1, device=d.device, dtype=torch.float32)
+        angles = d.float().unsqueeze(-1) * (2 * math.pi * k)  # [E, 3, n]
         return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(1)
 
 
@@ -187,13 +189,15 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         batch = torch.repeat_interleave(torch.arange(num_crystals, device=lattices.device), num_atoms)
         timesteps = torch.as_tensor(timesteps, device=lattices.device).reshape(-1).expand(num_crystals)
 
-        temb = self.time_embedding(self.time_proj(timesteps).to(lattices.dtype))  # [B, H]
+        dtype = self.dtype  # inputs in any float dtype; features cast to the weights' (bf16 inference)
+        lattices = lattices.to(dtype)
+        temb = self.time_embedding(self.time_proj(timesteps).to(dtype))  # [B, H]
         h = self.input_mlp(torch.cat([self.type_embedding(atom_types), temb[batch]], dim=-1))
 
         src, dst = fully_connected_edges(num_atoms)
         gram = lattices @ lattices.transpose(1, 2)  # [B, 3, 3], invariant to L -> L R^T
         gram_per_edge = gram.flatten(1)[batch[src]]
-        fourier = self.fourier(frac_coords[dst] - frac_coords[src])
+        fourier = self.fourier(frac_coords[dst] - frac_coords[src]).to(dtype)
         for layer in self.layers:
             h = layer(h, gram_per_edge, fourier, src, dst)
         h = self.final_norm(h)

@@ -229,7 +229,16 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
 
     def _sample_batch(self, requests, schedule, generator, corrector_steps, corrector_step_lr, bar):
         device = self._execution_device
-        dtype = self.denoiser.dtype
+        # the diffusion state and the scheduler math stay in float32 whatever the denoiser's dtype
+        # (bfloat16 weights: the denoiser casts its inputs, its outputs come back as float32)
+        dtype = torch.float32
+        if self.denoiser.dtype == torch.float16:
+            raise PipelineInputError(
+                "float16 weights overflow in this denoiser: at high noise the sampled lattice takes "
+                "large values (entries above 100 in a 20-step run), its Gram-matrix features exceed "
+                "float16's largest value (65504) and every sample becomes NaN. Load it with "
+                "dtype=torch.bfloat16 (float32's range) or float32."
+            )
         de_novo = isinstance(requests[0], int)
         counts = [r if de_novo else len(r) for r in requests]
         num_atoms = torch.tensor(counts, dtype=torch.long, device=device)
@@ -252,15 +261,19 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             for _ in range(corrector_steps):
                 out = self.denoiser(types, coords, lattices, t_batch, num_atoms)
                 coords = self.coord_scheduler.step_correct(
-                    out.coord_score, t, coords, generator=generator, step_lr=corrector_step_lr
+                    out.coord_score.float(), t, coords, generator=generator, step_lr=corrector_step_lr
                 ).prev_sample
             out = self.denoiser(types, coords, lattices, t_batch, num_atoms)
-            coords = self.coord_scheduler.step(out.coord_score, t, coords, generator=generator).prev_sample
+            coords = self.coord_scheduler.step(
+                out.coord_score.float(), t, coords, generator=generator
+            ).prev_sample
             lattices = self.lattice_scheduler.step(
-                out.lattice_noise, t, lattices, generator=generator
+                out.lattice_noise.float(), t, lattices, generator=generator
             ).prev_sample
             if de_novo:
-                types = self.type_scheduler.step(out.type_logits, t, types, generator=generator).prev_sample
+                types = self.type_scheduler.step(
+                    out.type_logits.float(), t, types, generator=generator
+                ).prev_sample
             bar.update()
         if de_novo and (types == MASK_TYPE).any():  # cannot happen: the last step reveals every token
             raise RuntimeError("atom types still masked after the last step")
