@@ -1,0 +1,130 @@
+"""hfmat relax: relax crystals with a universal ML potential (CHGNet or SevenNet-0).
+
+Reads CIF files (or every .cif in the folders given), relaxes them in batches, writes each relaxed
+structure to OUT as a standard P1 CIF (or POSCAR / extended XYZ) named after its input, and
+OUT/relax.csv with, per input: energy per atom before and after (eV/atom), the final largest force
+(eV/Å), optimiser steps, whether it converged, the RMS distance input -> relaxed and any error.
+An input that cannot be read or relaxed gets a row with its error; the others go on.
+Needs the optional extra: pip install 'hfmat[physics]'. See docs/physics.md."""
+
+from hfmat.cli.options import FORMAT_CHOICES, add_parser
+
+EXAMPLES = """
+hfmat relax runs/denovo/cifs --out runs/denovo_relaxed
+hfmat relax a.cif b.cif --out relaxed --potential sevennet --fmax 0.05
+"""
+
+
+def register(sub) -> None:
+    p = add_parser(
+        sub,
+        "relax",
+        help="relax CIFs with an ML potential (CHGNet / SevenNet-0); needs hfmat[physics]",
+        description=__doc__,
+        examples=EXAMPLES,
+    )
+    p.add_argument("inputs", nargs="+", help="CIF files or folders of .cif files")
+    p.add_argument("--out", required=True, help="folder for the relaxed structures and relax.csv")
+    p.add_argument("--potential", default="chgnet", choices=["chgnet", "sevennet"], help="default chgnet")
+    p.add_argument("--fmax", type=float, default=0.1, help="force convergence, eV/Å (default 0.1)")
+    p.add_argument("--steps", type=int, default=500, help="most optimiser steps per structure (500)")
+    p.add_argument("--batch-size", type=int, default=32, help="cells per call of the potential (32)")
+    p.add_argument("--optimizer", default="FIRE", help="FIRE (default), BFGS, LBFGS or MDMin")
+    p.add_argument("--fixed-cell", action="store_true", help="relax positions only, keep the cell")
+    p.add_argument("--format", default="cif", choices=FORMAT_CHOICES, help="output format")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _input_files(inputs: list[str]):
+    from pathlib import Path
+
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(path.glob("*.cif"))
+            if not found:
+                raise FileNotFoundError(f"{path}: folder has no .cif files")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return files
+
+
+def _stems(files) -> list[str]:
+    """Output names: the input's stem, with a number added when two inputs share one."""
+    seen: dict[str, int] = {}
+    stems = []
+    for f in files:
+        n = seen.get(f.stem, 0)
+        seen[f.stem] = n + 1
+        stems.append(f.stem if n == 0 else f"{f.stem}_{n}")
+    return stems
+
+
+def run(args) -> int:
+    import csv
+    import sys
+    from pathlib import Path
+
+    from hfmat.physics.extra import MissingExtraError
+
+    files = _input_files(args.inputs)
+    try:
+        from hfmat.cif import cif_to_structure
+        from hfmat.cif.export import write_structure
+        from hfmat.physics.potentials import load_potential
+        from hfmat.physics.relaxation import CSV_COLUMNS, relax
+
+        potential = load_potential(args.potential)
+    except MissingExtraError as err:
+        print(f"hfmat relax: error: {err}", file=sys.stderr)
+        return 2
+    structures, read_errors = [], {}
+    for i, f in enumerate(files):
+        try:
+            structures.append(cif_to_structure(f.read_text()))
+        except Exception as err:  # noqa: BLE001 - reported in the CSV, the others go on
+            structures.append(None)
+            read_errors[i] = f"cannot read {f.name}: {err}"
+    readable = [s for s in structures if s is not None]
+    results = iter(
+        relax(
+            readable,
+            potential,
+            fmax=args.fmax,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            relax_cell=not args.fixed_cell,
+            progress=not args.no_progress,
+        )
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, ok, converged = [], 0, 0
+    for i, (f, stem) in enumerate(zip(files, _stems(files))):
+        row = {"file": str(f), "output": ""}
+        if i in read_errors:
+            row.update({c: "" for c in CSV_COLUMNS}, error=read_errors[i])
+        else:
+            result = next(results)
+            row.update(result.row())
+            if result.ok:
+                row["output"] = write_structure(result.structure, out / stem, args.format).name
+                ok += 1
+                converged += result.converged
+        rows.append(row)
+    table = out / "relax.csv"
+    with table.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file", *CSV_COLUMNS, "output"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(
+        f"relaxed {ok}/{len(files)} with {potential.description} ({converged} converged to fmax "
+        f"{args.fmax} eV/Å within {args.steps} steps, {len(files) - ok} failed); wrote {out}/ and {table}"
+    )
+    return 0 if ok else 1

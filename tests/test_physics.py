@@ -1,0 +1,210 @@
+"""hfmat.physics: batched relaxation with CHGNet, the reference hull, ``hfmat relax``, the missing-extra
+error, MP2020 corrections and the fast cell filter. CHGNet loads once for the module; the tests
+that need it skip, saying why, when the ``physics`` extra is not installed."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from hfmat.physics.extra import MissingExtraError, require
+
+HAS_EXTRA = importlib.util.find_spec("chgnet") is not None
+needs_extra = pytest.mark.skipif(
+    not HAS_EXTRA, reason="the physics extra is not installed: pip install 'hfmat[physics]'"
+)
+
+
+def srtio3(a: float = 3.905) -> Structure:
+    return Structure(
+        Lattice.cubic(a),
+        ["Sr", "Ti", "O", "O", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+    )
+
+
+def distorted_srtio3() -> Structure:
+    """Strained and sheared, atoms kept on their centrosymmetric sites (an off-centre Ti would let
+    CHGNet's shallow polar minimum compete with the cubic one)."""
+    s = srtio3()
+    deformation = np.array([[1.06, 0.03, 0.0], [0.0, 0.97, 0.02], [0.0, 0.0, 1.04]])
+    return Structure(Lattice(s.lattice.matrix @ deformation), s.species, s.frac_coords)
+
+
+@pytest.fixture(scope="module")
+def chgnet():
+    from hfmat.physics import load_potential
+
+    return load_potential("chgnet")
+
+
+@pytest.fixture(scope="module")
+def batch(chgnet):
+    """One batch: the ideal cell, a distorted one, an element CHGNet has no data for, not a structure."""
+    from hfmat.physics import relax
+
+    bad = srtio3()
+    bad.replace(0, "Es")
+    inputs = [srtio3(), distorted_srtio3(), bad, "not a structure"]
+    return inputs, relax(inputs, chgnet, fmax=0.05, steps=300, batch_size=4, progress=False)
+
+
+def test_missing_extra_names_the_extra(monkeypatch):
+    from hfmat.physics.potentials import CHGNetPotential
+
+    monkeypatch.setitem(sys.modules, "chgnet", None)  # import chgnet now raises ImportError
+    with pytest.raises(MissingExtraError, match=r"pip install 'hfmat\[physics\]'"):
+        require("chgnet")
+    with pytest.raises(MissingExtraError, match="chgnet"):
+        CHGNetPotential()
+
+
+def test_fast_cell_filter_follows_ases_trajectory():
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+
+    from hfmat.physics.cellfilter import frechet_cell_filter
+
+    final = []
+    for make in (FrechetCellFilter, frechet_cell_filter):
+        atoms = bulk("Cu", "fcc", a=3.4, cubic=True)
+        atoms.rattle(0.1, seed=1)
+        atoms.set_cell(atoms.cell @ np.array([[1, 0.05, 0], [0, 1, 0.02], [0.03, 0, 1]]), scale_atoms=True)
+        atoms.calc = EMT()
+        opt = FIRE(make(atoms), logfile=None)
+        opt.run(fmax=0.01, steps=200)
+        final.append((opt.nsteps, atoms.positions.copy(), atoms.cell.array.copy()))
+    assert final[0][0] == final[1][0] < 200
+    np.testing.assert_allclose(final[0][1], final[1][1], atol=1e-9)
+    np.testing.assert_allclose(final[0][2], final[1][2], atol=1e-9)
+
+
+def test_mp2020_correction_of_an_oxide():
+    from hfmat.physics.corrections import mp2020_correction
+
+    # SrTiO3: three oxide anions (-0.687 eV each in MP2020), no Hubbard U for Sr or Ti
+    assert mp2020_correction(srtio3(), -40.0) == pytest.approx(3 * -0.687, abs=0.01)
+    assert mp2020_correction(Structure(Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]]), -4.0) == 0.0
+
+
+@needs_extra
+def test_known_structure_relaxes_down_and_stays_put(batch):
+    _, results = batch
+    ideal = results[0]
+    assert ideal.ok and ideal.converged and ideal.max_force < 0.05
+    assert ideal.energy_final <= ideal.energy_initial + 1e-6
+    assert ideal.rmsd is not None and ideal.rmsd < 0.05
+    assert -9.0 < ideal.energy_final < -7.0  # CHGNet's SrTiO3 is about -8 eV/atom
+
+
+@needs_extra
+def test_distorted_srtio3_relaxes_back(batch):
+    from hfmat.physics.relaxation import rms_distance
+
+    inputs, results = batch
+    ideal, distorted = results[0], results[1]
+    assert distorted.ok and distorted.converged
+    assert distorted.energy_final < distorted.energy_initial - 0.01
+    assert distorted.energy_final == pytest.approx(ideal.energy_final, abs=5e-3)
+    start = np.abs(np.subtract(inputs[1].lattice.parameters, ideal.structure.lattice.parameters))
+    end = np.abs(np.subtract(distorted.structure.lattice.parameters, ideal.structure.lattice.parameters))
+    assert start.max() > 0.2 and end.max() < start.max() / 10  # lengths in Å, angles in degrees
+    assert rms_distance(ideal.structure, distorted.structure) < 0.01
+
+
+@needs_extra
+def test_a_bad_structure_fails_alone(batch):
+    _, results = batch
+    assert results[0].ok and results[1].ok
+    assert not results[2].ok and results[2].structure is None and "Es" in results[2].error
+    assert "Structure" in results[3].error
+    assert results[2].row()["formula"] == "EsTiO3" and results[2].row()["error"]
+
+
+@needs_extra
+def test_batching_does_not_change_a_trajectory(batch, chgnet):
+    from hfmat.physics import relax
+
+    inputs, results = batch
+    alone = relax([inputs[1]], chgnet, fmax=0.05, steps=300, batch_size=1, progress=False)[0]
+    assert alone.steps == results[1].steps
+    assert alone.energy_final == pytest.approx(results[1].energy_final, abs=1e-4)
+
+
+@needs_extra
+def test_single_points_match_the_relaxation(batch, chgnet):
+    from hfmat.physics import energies
+
+    inputs, results = batch
+    points = energies([*inputs, results[0].structure], chgnet, progress=False)
+    assert points[0].energy == pytest.approx(results[0].energy_initial, abs=1e-5)
+    assert points[1].energy == pytest.approx(results[1].energy_initial, abs=1e-5)
+    # eV/Å³; converged means the cell's force, stress * volume / atoms, is below fmax = 0.05 eV/Å
+    bound = 0.05 * 5 / results[0].structure.volume
+    assert np.abs(points[1].stress).max() > 0.01 > bound > np.abs(points[4].stress).max()
+    assert points[4].energy == pytest.approx(results[0].energy_final, abs=1e-5)
+    assert points[2].energy is None and "Es" in points[2].error and points[3].error
+
+
+@needs_extra
+def test_reference_hull_is_nonnegative_with_elements_at_zero(chgnet, tmp_path):
+    from hfmat.physics.hull import e_above_hull, reference_hull
+
+    rocksalt = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.16), ["Sr", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    rutile = Structure.from_spacegroup(
+        "P4_2/mnm", Lattice.tetragonal(4.59, 2.96), ["Ti", "O"], [[0, 0, 0], [0.305, 0.305, 0]]
+    )
+    refs = [srtio3(), rocksalt.get_primitive_structure(), rutile]
+    settings = dict(
+        relax_structures=False, steps=20, prototypes=("fcc", "dimer"), cache_dir=tmp_path, progress=False
+    )
+    hull = reference_hull(refs, chgnet, **settings)
+    assert hull.elements == ("O", "Sr", "Ti") and "not the Materials Project" in hull.note
+    pd = hull.phase_diagram
+    for entry in pd.all_entries:
+        e = pd.get_e_above_hull(entry)
+        assert e >= -1e-9
+        if entry.composition.is_element and entry in pd.el_refs.values():
+            assert e == pytest.approx(0.0, abs=1e-9)
+    assert len(pd.el_refs) == 3
+    # cached: a second call reads the JSON and gives the same hull
+    assert len(list(tmp_path.glob("hull-*.json"))) == 1
+    again = reference_hull(refs, chgnet, **settings)
+    assert [e.energy for e in again.phase_diagram.all_entries] == [e.energy for e in pd.all_entries]
+    # a structure below SrTiO3's own energy is below the hull; an unknown element gives None
+    e_sto = next(e for e in pd.all_entries if e.composition.reduced_formula == "SrTiO3").energy_per_atom
+    below, unknown = e_above_hull(
+        [srtio3(), Structure(Lattice.cubic(3), ["Cu"], [[0, 0, 0]])], [e_sto - 0.5, -3.0], hull
+    )
+    assert below < 0 and unknown is None
+
+
+@needs_extra
+def test_cli_relax_writes_cifs_and_a_csv(tmp_path, chgnet, capsys):
+    from hfmat.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    srtio3(3.95).to(filename=str(folder / "sto.cif"))
+    (folder / "broken.cif").write_text("data_x\n_cell_length_a 3\n")
+    assert (
+        main(["relax", str(folder), "--out", str(tmp_path / "out"), "--fmax", "0.05", "--no-progress"]) == 0
+    )
+    rows = {r["file"].split("/")[-1]: r for r in csv.DictReader((tmp_path / "out" / "relax.csv").open())}
+    assert rows["sto.cif"]["converged"] == "True" and rows["sto.cif"]["output"] == "sto.cif"
+    assert float(rows["sto.cif"]["energy_per_atom_final"]) <= float(
+        rows["sto.cif"]["energy_per_atom_initial"]
+    )
+    assert rows["broken.cif"]["error"].startswith("cannot read broken.cif")
+    relaxed = Structure.from_file(tmp_path / "out" / "sto.cif")
+    assert len(relaxed) == 5 and relaxed.composition.reduced_formula == "SrTiO3"
+    assert "relaxed 1/2" in capsys.readouterr().out
