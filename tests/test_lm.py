@@ -269,3 +269,54 @@ def test_shipped_checkpoint_loads_without_hfmat_and_writes_valid_perovskites(shi
         assert o.structure.composition.reduced_formula == "SrTiO3"
         assert o.validity["formula_consistency"].passed
     assert any(o.valid for o in out)
+
+
+# ------------------------------------------------------------------------------- lengths
+
+
+def test_shipped_tokenizer_and_generation_config_state_the_models_length(shipped):
+    model, tok = shipped
+    assert tok.model_max_length == model.config.n_positions == 384
+    assert "max_length" not in json.loads((SHIPPED / "generation_config.json").read_text())
+
+
+def test_generate_with_max_new_tokens_warns_about_nothing(shipped, constraint):
+    """A saved generation_config.max_length made transformers warn on every
+    generate(max_new_tokens=...) ("Both max_new_tokens and max_length seem to have been set")."""
+    import logging
+    import warnings
+
+    model, tok = shipped
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ids = tok("data_Sr1Ti1O3\n", return_tensors="pt")
+            model.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
+            generate_cifs(
+                model, tok, compositions=["SrTiO3"], max_new_tokens=8, constraint=constraint, validate=False
+            )
+    finally:
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records] + [str(w.message) for w in caught]
+    assert not [m for m in messages if "max_length" in m], messages
+
+
+def test_generate_cifs_caps_max_new_tokens_at_the_models_positions(tok):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tok), n_positions=40, n_embd=16, n_layer=1, n_head=2)
+    model = GPT2LMHeadModel(config).eval()
+    with pytest.warns(
+        UserWarning, match=r"max_new_tokens=1000 is more than the model has room for: it has 40 positions"
+    ):
+        out = generate_cifs(model, tok, num_samples=2, max_new_tokens=1000, constrained=False, validate=False)
+    prompt = len(tok(out[0].prompt)["input_ids"])  # <bos> + prompt
+    assert all(o.num_new_tokens <= 40 - prompt for o in out)
+    with pytest.raises(PromptError, match="max_new_tokens must be a positive integer, got 0"):
+        generate_cifs(model, tok, max_new_tokens=0, constrained=False)

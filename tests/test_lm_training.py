@@ -199,3 +199,11 @@ def test_init_from_a_local_folder_records_the_repo_id_it_declares(
         in card.text
     )
     assert_no_local_paths(tmp_path / "ft2" / "final", bare, tmp_path)
+
+
+def test_saved_tokenizer_states_the_models_length_and_generation_config_no_max_length(full_run):
+    out, _ = full_run
+    final = out / "final"
+    n_positions = json.loads((final / "config.json").read_text())["n_positions"]
+    assert json.loads((final / "tokenizer_config.json").read_text())["model_max_length"] == n_positions
+    assert "max_length" not in json.loads((final / "generation_config.json").read_text())

@@ -127,13 +127,15 @@ def build_model(cfg: dict, tokenizer):
 
 
 def generation_config_for(model, tokenizer):
+    """Sampling defaults saved with the model. No ``max_length``: a saved one makes transformers warn
+    on every ``generate(max_new_tokens=...)`` call (the way to bound a generation); the model's
+    length is ``config.n_positions`` and the tokenizer's ``model_max_length``."""
     from transformers import GenerationConfig
 
     return GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        max_length=model.config.n_positions,
         do_sample=True,
         temperature=1.0,
         top_k=10,
@@ -265,6 +267,7 @@ def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path) -> 
     final_dir.mkdir(parents=True, exist_ok=True)
     model.generation_config = generation_config_for(model, tokenizer)
     model.save_pretrained(final_dir, safe_serialization=True)
+    tokenizer.model_max_length = model.config.n_positions  # the model's length, not the tokenizer's default
     save_tokenizer(final_dir, tokenizer=tokenizer, card=False)  # tokenizer_class pinned
     common.write_training_summary(final_dir, cfg, summary)
     write_model_card(final_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -93,6 +94,25 @@ def check_fits_context(prompt: str, tokenizer, context: int) -> int:
     return needed
 
 
+def _check_new_tokens(max_new_tokens: int | None, context: int, longest_prompt: int) -> None:
+    """Refuse a ``max_new_tokens`` that is not a positive integer; warn when it is more than the
+    model's positions leave after the longest prompt (generation stops there: GPT-2 has no position
+    embedding beyond its context, and ``model.generate`` past it ends in an IndexError)."""
+    if max_new_tokens is None:
+        return
+    if isinstance(max_new_tokens, bool) or int(max_new_tokens) != max_new_tokens or max_new_tokens < 1:
+        raise PromptError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    room = context - longest_prompt
+    if max_new_tokens > room:
+        warnings.warn(
+            f"max_new_tokens={max_new_tokens} is more than the model has room for: it has {context} "
+            f"positions and the longest prompt takes {longest_prompt}, so at most {room} new tokens are "
+            "generated",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _prompts(compositions, spacegroup, formula_units) -> list[tuple[str, str | None]]:
     if compositions is None:
         if spacegroup is not None:
@@ -167,6 +187,7 @@ def generate_cifs(
         if len(ids) >= context:
             raise PromptError(f"prompt {prompt!r} is {len(ids)} tokens, the model's context is {context}")
         encoded.append(ids)
+    _check_new_tokens(max_new_tokens, context, max(map(len, encoded)))
     if constrained and constraint is None:
         constraint = CifConstraint(tokenizer)
     if constrained:
