@@ -224,3 +224,27 @@ def test_lm_sample_gives_its_standard_cif(lm, lm_samples):
             warnings.simplefilter("ignore")
             _assert_same(sample.structure, Structure.from_str(sample.cif, fmt="cif"), "sample.cif")
     assert all(s.structure is None and s.cif is None for s in lm_samples)  # validate=False: none
+
+
+def test_cli_exports_a_canonical_file_for_other_programs(tmp_path, capsys):
+    from hfmat.cli import main
+    from hfmat.examples import example_structures
+
+    srtio3 = example_structures()["SrTiO3_perovskite"]
+    canonical = tmp_path / "srtio3.cif"  # what an older hfmat run, or the LM, wrote
+    canonical.write_text(structure_to_cif(srtio3))
+    out = tmp_path / "converted"
+    for fmt in FORMATS:
+        assert main(["cif", "export", str(canonical), "--format", fmt, "--out", str(out)]) == 0
+        path = out / ("srtio3" + FORMATS[fmt])
+        assert capsys.readouterr().out.strip() == str(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for reader, read in READERS[fmt].items():
+                _assert_same(
+                    srtio3, read(path.read_text()), f"hfmat cif export --format {fmt} read by {reader}"
+                )
+    assert main(["cif", "export", str(canonical), "--out", str(out)]) == 2  # never overwrites
+    assert "exists; not overwritten" in capsys.readouterr().err
+    assert main(["cif", "export", str(canonical)]) == 0  # one file: printed
+    assert capsys.readouterr().out == structure_to_standard_cif(cif_to_structure(canonical.read_text()))

@@ -9,6 +9,11 @@ writes *for a user* goes through this module instead:
   full cell with no tolerance involved; the space group spglib finds is given in a comment;
 - ``poscar``: VASP's POSCAR (pymatgen's ``Poscar``);
 - ``extxyz``: extended XYZ with the lattice and periodic boundaries (ASE's writer).
+
+Every structure is written as it is. A structure with two atoms on one point (an invalid sample,
+see ``hfmat.cif.structural_validity``) has no file that reads back whole: pymatgen merges or
+rejects such sites. ``tests/test_interop.py`` reads every writer's output back with pymatgen, ASE,
+gemmi and ``hfmat.cif.cif_to_structure``.
 """
 
 from __future__ import annotations

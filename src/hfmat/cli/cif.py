@@ -1,23 +1,62 @@
-"""``hfmat cif canonicalize FILE...`` / ``hfmat cif check FILE...``: the canonical CIF text of each
-file (the language model's internal format, docs/cif_format.md), or its validity report check by
-check (``--strict``: CrystaLLM's space-group check; ``--json``: one JSON object per file)."""
+"""``hfmat cif canonicalize|export|check FILE...``: the canonical CIF text of each file (the
+language model's internal format, docs/cif_format.md), each file as a standard file for other
+programs (P1 CIF, POSCAR or extended XYZ), or its validity report check by check (``--strict``:
+CrystaLLM's space-group check; ``--json``: one JSON object per file)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("cif", help="canonicalize CIF files or check their validity")
+    from hfmat.cif.export import FORMATS
+
+    p = sub.add_parser(
+        "cif",
+        help="canonicalize, export or check CIF files",
+        description="CIF files: the canonical text the language model reads and writes "
+        "(canonicalize), standard files for other programs (export), validity checks (check).",
+        epilog="examples:\n  hfmat cif canonicalize examples/TiO2_rutile.cif\n"
+        "  hfmat cif export sample.cif --format poscar --out converted\n"
+        "  hfmat cif check examples/*.cif",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     cif_sub = p.add_subparsers(dest="cif_command", metavar="ACTION")
     cif_sub.required = True
-    c = cif_sub.add_parser("canonicalize", help="print the canonical CIF text of each file")
-    c.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    c.add_argument("--symprec", type=float, default=0.1)
-    c.add_argument("--decimals", type=int, default=4)
+    c = cif_sub.add_parser(
+        "canonicalize",
+        help="print the canonical CIF text of each file (the language model's format)",
+        description="Print the canonical CIF text of each file: hfmat's internal format for the "
+        "language model (the asymmetric unit only; other programs read it as part of the cell: "
+        "use `hfmat cif export` for them).",
+        epilog="example: hfmat cif canonicalize examples/TiO2_rutile.cif",
+    )
+    c.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CIF files (any CIF pymatgen reads)")
+    c.add_argument(
+        "--symprec", type=float, default=0.1, help="spglib tolerance for the space group (default 0.1)"
+    )
+    c.add_argument("--decimals", type=int, default=4, help="digits after the point (default 4)")
     c.add_argument("--atom-props", action="store_true", help="add the atom-property block")
     c.set_defaults(func=run_canonicalize)
+    e = cif_sub.add_parser(
+        "export",
+        help="write each CIF (canonical or any other) as a standard file for other programs",
+        description="Read each CIF (a canonical text of the language model or any CIF) and write "
+        "its structure as a standard P1 CIF with every site, a POSCAR or an extended XYZ file, "
+        "which pymatgen, ASE, gemmi and VESTA read whole.",
+        epilog="example: hfmat cif export lm_sample.cif --format poscar --out converted",
+    )
+    e.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CIF files")
+    e.add_argument("--format", choices=list(FORMATS), default="cif", help="file format (default cif: P1 CIF)")
+    e.add_argument(
+        "--out",
+        type=Path,
+        help="folder to write NAME.cif / NAME.vasp / NAME.extxyz into (default: print the one FILE's "
+        "text to standard output)",
+    )
+    e.set_defaults(func=run_export)
     k = cif_sub.add_parser(
         "check",
         help="print the validity report of each file, check by check",
@@ -60,6 +99,35 @@ def run_canonicalize(args) -> int:
         if len(args.files) > 1:
             print(f"# {path}")
         sys.stdout.write(text)
+    return status
+
+
+def run_export(args) -> int:
+    from hfmat.cif import CifError, cif_to_structure
+    from hfmat.cif.export import FORMATS, structure_to_text
+
+    if args.out is None and len(args.files) > 1:
+        raise ValueError(f"--out: {len(args.files)} files given; name a folder to write them into")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    status = 0
+    for path in args.files:
+        try:
+            text = structure_to_text(cif_to_structure(_read(path)), args.format)
+        except (CifError, FileNotFoundError) as err:
+            print(f"hfmat cif export: {path}: error: {err}", file=sys.stderr)
+            status = 2
+            continue
+        if args.out is None:
+            sys.stdout.write(text)
+            continue
+        target = args.out / (path.stem + FORMATS[args.format])
+        if target.exists():
+            print(f"hfmat cif export: {path}: error: {target} exists; not overwritten", file=sys.stderr)
+            status = 2
+            continue
+        target.write_text(text)
+        print(target)
     return status
 
 
