@@ -26,6 +26,7 @@ def test_validity_summary_counts_per_check():
     reports = [check_validity(good), check_validity("data_x\n_cell_length_a 1\n"), None]
     s = validity_summary(reports)
     assert s["n"] == 3 and s["n_valid"] == 1 and s["validity"] == pytest.approx(1 / 3)
+    assert s["mode"] == "subgroup"  # check_validity's default
     assert s["not_checked"] == 1
     parse = s["checks"][0]
     assert parse["name"] == "parse" and parse["n_run"] == 2 and parse["n_passed"] == 1

@@ -136,7 +136,8 @@ def write_report(metrics: dict[str, Any], out_dir: Path, plots: list[Path], cont
                 else ""
             )
             + "); "
-            f"{val['not_checked']} could not be checked.",
+            f"{val['not_checked']} could not be checked"
+            + (f"; space-group check in {val['mode']} mode." if val.get("mode") else "."),
             "",
             "| check | run | passed | pass rate % | commonest failure |",
             "|---|---|---|---|---|",

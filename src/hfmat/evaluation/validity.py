@@ -42,12 +42,16 @@ def validity_summary(reports: Sequence[Any], max_reasons: int = 5) -> dict[str, 
     reasons: dict[str, Counter] = {}
     examples: dict[tuple[str, str], str] = {}
     not_checked: Counter = Counter()
+    modes: set[str] = set()
     n_valid = 0
     for report in reports:
         if report is None or isinstance(report, (str, BaseException)):
             not_checked[str(report) if report is not None else "no report"] += 1
             continue
         n_valid += _valid(report)
+        mode = report.get("mode") if isinstance(report, dict) else getattr(report, "mode", None)
+        if mode:
+            modes.add(str(mode))
         for name, ok, reason in _checks(report):
             if name not in reasons:
                 names.append(name)
@@ -63,6 +67,7 @@ def validity_summary(reports: Sequence[Any], max_reasons: int = 5) -> dict[str, 
                 reasons[name][key] += 1
                 examples.setdefault((name, key), text)
     return {
+        "mode": ", ".join(sorted(modes)) or None,  # the space-group check's mode (hfmat.cif.validity.MODES)
         "n": n,
         "n_valid": n_valid,
         "validity": n_valid / n if n else None,
