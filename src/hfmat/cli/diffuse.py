@@ -110,13 +110,7 @@ def run(args) -> int:
         )
     except PipelineInputError as err:
         raise ValueError(options.reword(str(err), FLAGS)) from None
-    meta = {
-        "model": model_name,
-        "reference": args.reference,
-        "seed": args.seed,
-        "batch_size": args.batch_size,
-    }
-    writer = RunWriter(out, "diffuse", args.format, meta, replace)
+    writer = RunWriter.for_run(args, "diffuse", model_name, out, replace)
     n = args.num_samples
     for i, structure in enumerate(result.structures):
         ok, reason = structural_validity(structure)

@@ -129,13 +129,7 @@ def run(args) -> int:
         )
     except PromptError as err:
         raise ValueError(options.reword(str(err), FLAGS)) from None
-    meta = {
-        "model": model_name,
-        "reference": args.reference,
-        "seed": args.seed,
-        "batch_size": args.batch_size,
-    }
-    writer = RunWriter(out, "generate", args.format, meta, replace)
+    writer = RunWriter.for_run(args, "generate", model_name, out, replace)
     width = max(len(s.composition or "unconditional") for s in samples)
     writer.table(f"{'#':>4}  {'prompt':{width}s}  {'file':28s}  {'valid':5s}  why")
     for i, s in enumerate(samples):

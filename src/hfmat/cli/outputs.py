@@ -67,6 +67,13 @@ class RunWriter:
     entries: list[dict] = field(default_factory=list)
     predictions: list[dict] = field(default_factory=list)
 
+    @classmethod
+    def for_run(cls, args, command: str, model: str, out: Path | None, replace: list[str]) -> RunWriter:
+        """The writer of a ``generate`` / ``diffuse`` run, its summary naming the model and the flags
+        that decide the samples."""
+        meta = {"model": model, "reference": args.reference, "seed": args.seed, "batch_size": args.batch_size}
+        return cls(out, command, args.format, meta, replace)
+
     def _open(self) -> None:
         """Create the folder (and remove the earlier run's files) when the first file is written."""
         if self.out is not None and not self.entries:
