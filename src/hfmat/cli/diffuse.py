@@ -11,7 +11,7 @@ EXAMPLES = """\
 hfmat diffuse --composition SrTiO3 -n 4 --out diff-srtio3
 hfmat diffuse --reference perov_5:test --limit 20 -n 20 --out runs/diffusion_csp
 hfmat diffuse -n 8 --out runs/denovo            # de novo, with the shipped de novo model
-hfmat diffuse --model hfmat/crystal-diffusion-mp20 --num-atoms 8 --steps 200 --format extxyz --out mp20"""
+hfmat diffuse --model crystal-diffusion-perov5-gen --num-atoms 5 -n 4 --steps 100 --format extxyz --out d5"""
 
 #: library argument -> CLI flag, for error messages
 FLAGS = {

@@ -21,7 +21,7 @@ def add_parser(sub, name: str, *, help: str, description: str, examples: str) ->
     return sub.add_parser(
         name,
         help=help,
-        description=description,
+        description=description.replace("``", ""),
         epilog="examples:\n" + "\n".join(f"  {line}" for line in examples.strip().splitlines()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
