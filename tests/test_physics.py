@@ -153,9 +153,10 @@ def test_single_points_match_the_relaxation(batch, chgnet):
     assert points[2].energy is None and "Es" in points[2].error and points[3].error
 
 
-@needs_extra
-def test_reference_hull_is_nonnegative_with_elements_at_zero(chgnet, tmp_path):
-    from hfmat.physics.hull import e_above_hull, reference_hull
+@pytest.fixture(scope="module")
+def tiny_hull(chgnet, tmp_path_factory):
+    """SrTiO3, rocksalt SrO and rutile TiO2 (DFT-like geometries, single points) + Sr, Ti, O."""
+    from hfmat.physics.hull import reference_hull
 
     rocksalt = Structure.from_spacegroup(
         "Fm-3m", Lattice.cubic(5.16), ["Sr", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
@@ -164,20 +165,28 @@ def test_reference_hull_is_nonnegative_with_elements_at_zero(chgnet, tmp_path):
         "P4_2/mnm", Lattice.tetragonal(4.59, 2.96), ["Ti", "O"], [[0, 0, 0], [0.305, 0.305, 0]]
     )
     refs = [srtio3(), rocksalt.get_primitive_structure(), rutile]
+    cache = tmp_path_factory.mktemp("hull")
     settings = dict(
-        relax_structures=False, steps=20, prototypes=("fcc", "dimer"), cache_dir=tmp_path, progress=False
+        relax_structures=False, steps=20, prototypes=("fcc", "dimer"), cache_dir=cache, progress=False
     )
-    hull = reference_hull(refs, chgnet, **settings)
+    return refs, settings, reference_hull(refs, chgnet, **settings)
+
+
+@needs_extra
+def test_reference_hull_is_nonnegative_with_elements_at_zero(chgnet, tiny_hull):
+    from hfmat.physics.hull import e_above_hull, reference_hull
+
+    refs, settings, hull = tiny_hull
     assert hull.elements == ("O", "Sr", "Ti") and "not the Materials Project" in hull.note
     pd = hull.phase_diagram
     for entry in pd.all_entries:
         e = pd.get_e_above_hull(entry)
         assert e >= -1e-9
-        if entry.composition.is_element and entry in pd.el_refs.values():
+        if entry in pd.el_refs.values():
             assert e == pytest.approx(0.0, abs=1e-9)
-    assert len(pd.el_refs) == 3
+    assert sorted(el.symbol for el in pd.el_refs) == ["O", "Sr", "Ti"]
     # cached: a second call reads the JSON and gives the same hull
-    assert len(list(tmp_path.glob("hull-*.json"))) == 1
+    assert len(list(settings["cache_dir"].glob("hull-*.json"))) == 1
     again = reference_hull(refs, chgnet, **settings)
     assert [e.energy for e in again.phase_diagram.all_entries] == [e.energy for e in pd.all_entries]
     # a structure below SrTiO3's own energy is below the hull; an unknown element gives None
@@ -186,6 +195,24 @@ def test_reference_hull_is_nonnegative_with_elements_at_zero(chgnet, tmp_path):
         [srtio3(), Structure(Lattice.cubic(3), ["Cu"], [[0, 0, 0]])], [e_sto - 0.5, -3.0], hull
     )
     assert below < 0 and unknown is None
+
+
+@needs_extra
+def test_stability_counts_stable_unique_novel(chgnet, tiny_hull):
+    from hfmat.physics.stability import stability
+
+    _, _, hull = tiny_hull
+    strained_sro = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.4), ["Sr", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    generated = [srtio3(3.95), srtio3(3.90), strained_sro.get_primitive_structure()]
+    summary, rows = stability(generated, hull, train=[srtio3()], potential=chgnet, fmax=0.05, progress=False)
+    assert [r["unique"] for r in rows] == [True, False, True]  # the two SrTiO3 relax to one structure
+    assert [r["novel"] for r in rows] == [False, False, True]  # SrTiO3 is in the training set
+    # relaxed below the reference geometries' single-point energies: on or below the hull
+    assert all(r["stable"] and r["e_above_hull"] <= 0 for r in rows)
+    assert summary["sun_rate"] == pytest.approx(1 / 3) and summary["stable_rate"] == 1.0
+    assert "not the Materials Project" in summary["note"]
 
 
 @needs_extra
@@ -208,3 +235,31 @@ def test_cli_relax_writes_cifs_and_a_csv(tmp_path, chgnet, capsys):
     relaxed = Structure.from_file(tmp_path / "out" / "sto.cif")
     assert len(relaxed) == 5 and relaxed.composition.reduced_formula == "SrTiO3"
     assert "relaxed 1/2" in capsys.readouterr().out
+
+
+@needs_extra
+def test_cli_relax_with_a_hull_writes_stability(tmp_path, tiny_hull, monkeypatch, capsys):
+    import json
+
+    import hfmat.physics.hull
+    from hfmat.cli import main
+
+    refs, _, hull = tiny_hull
+    monkeypatch.setattr(hfmat.physics.hull, "reference_hull", lambda *a, **k: hull)  # built and tested above
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "gen").mkdir()
+    for i, s in enumerate(refs):
+        s.to(filename=str(tmp_path / "refs" / f"ref{i}.cif"))
+    srtio3(3.95).to(filename=str(tmp_path / "gen" / "sto.cif"))
+    args = ["relax", str(tmp_path / "gen"), "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main([*args, "--hull", str(tmp_path / "refs"), "--train", str(tmp_path / "refs")]) == 0
+    row = next(csv.DictReader((tmp_path / "out" / "relax.csv").open()))
+    assert float(row["e_above_hull"]) <= 0 and row["stable"] == "True" and row["novel"] == "False"
+    summary = json.loads((tmp_path / "out" / "stability.json").read_text())
+    assert (
+        summary["sun_rate"] == 0.0
+        and summary["stable_rate"] == 1.0
+        and "not the Materials" in summary["note"]
+    )
+    assert (tmp_path / "out" / "energies.png").stat().st_size > 1000
+    assert "S.U.N. 0.0" in capsys.readouterr().out

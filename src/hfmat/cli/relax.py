@@ -12,7 +12,14 @@ from hfmat.cli.options import FORMAT_CHOICES, add_parser
 EXAMPLES = """
 hfmat relax runs/denovo/cifs --out runs/denovo_relaxed
 hfmat relax a.cif b.cif --out relaxed --potential sevennet --fmax 0.05
+hfmat relax runs/denovo/cifs --out runs/denovo_stability --hull perov_5:val --hull-limit 500 --train perov_5:val
 """
+HULL_NOTE = (
+    "With --hull, OUT/relax.csv gains e_above_hull (eV/atom), stable (<= 0), metastable (<= 0.1), unique "
+    "and novel (with --train) columns and OUT/stability.json the rates (S.U.N.); the hull is the "
+    "potential's own over the reference set plus relaxed elemental prototypes, not the Materials "
+    "Project's DFT hull, and is cached (~/.cache/hfmat/physics or $HFMAT_CACHE/physics)."
+)
 
 
 def register(sub) -> None:
@@ -32,6 +39,19 @@ def register(sub) -> None:
     p.add_argument("--optimizer", default="FIRE", help="FIRE (default), BFGS, LBFGS or MDMin")
     p.add_argument("--fixed-cell", action="store_true", help="relax positions only, keep the cell")
     p.add_argument("--format", default="cif", choices=FORMAT_CHOICES, help="output format")
+    p.add_argument(
+        "--hull", default=None, help="DATASET:SPLIT or path: reference set for E_hull. " + HULL_NOTE
+    )
+    p.add_argument("--hull-limit", type=int, default=None, help="use only the first N rows of --hull")
+    p.add_argument(
+        "--hull-single-point", action="store_true", help="take the references' energies as given, unrelaxed"
+    )
+    p.add_argument("--train", default=None, help="DATASET:SPLIT or path: training set, for novelty (S.U.N.)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with the benchmark's CSVs (default: ../shared/data/DATASET from the current directory)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -91,20 +111,20 @@ def run(args) -> int:
             structures.append(None)
             read_errors[i] = f"cannot read {f.name}: {err}"
     readable = [s for s in structures if s is not None]
-    results = iter(
-        relax(
-            readable,
-            potential,
-            fmax=args.fmax,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            optimizer=args.optimizer,
-            relax_cell=not args.fixed_cell,
-            progress=not args.no_progress,
-        )
+    results = relax(
+        readable,
+        potential,
+        fmax=args.fmax,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        relax_cell=not args.fixed_cell,
+        progress=not args.no_progress,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    extra = _stability(args, readable, results, potential, out) if args.hull else [{} for _ in results]
+    results, extra = iter(results), iter(extra)
     rows, ok, converged = [], 0, 0
     for i, (f, stem) in enumerate(zip(files, _stems(files))):
         row = {"file": str(f), "output": ""}
@@ -112,7 +132,7 @@ def run(args) -> int:
             row.update({c: "" for c in CSV_COLUMNS}, error=read_errors[i])
         else:
             result = next(results)
-            row.update(result.row())
+            row.update(result.row(), **next(extra))
             if result.ok:
                 row["output"] = write_structure(result.structure, out / stem, args.format).name
                 ok += 1
@@ -120,7 +140,10 @@ def run(args) -> int:
         rows.append(row)
     table = out / "relax.csv"
     with table.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["file", *CSV_COLUMNS, "output"])
+        stability_columns = list(STABILITY_COLUMNS) if args.hull else []
+        writer = csv.DictWriter(
+            handle, fieldnames=["file", *CSV_COLUMNS, *stability_columns, "output"], restval=""
+        )
         writer.writeheader()
         writer.writerows(rows)
     print(
@@ -128,3 +151,38 @@ def run(args) -> int:
         f"{args.fmax} eV/Å within {args.steps} steps, {len(files) - ok} failed); wrote {out}/ and {table}"
     )
     return 0 if ok else 1
+
+
+STABILITY_COLUMNS = ("e_above_hull", "stable", "metastable", "unique", "novel")
+
+
+def _stability(args, structures, results, potential, out) -> list[dict]:
+    """E_hull and S.U.N. flags per structure (CSV columns); writes stability.json and energies.png."""
+    import json
+
+    from hfmat.cli.reference import data_dir_for
+    from hfmat.physics.hull import load_structures, reference_hull
+    from hfmat.physics.stability import plot_energies, stability
+
+    refs = load_structures(args.hull, data_dir_for(args.hull, args.data_dir, "--hull"), args.hull_limit)
+    elements = sorted({el.symbol for s in structures for el in s.composition.elements})
+    hull = reference_hull(
+        refs,
+        potential,
+        relax_structures=not args.hull_single_point,
+        fmax=args.fmax,
+        batch_size=args.batch_size,
+        extra_elements=elements,
+        progress=not args.no_progress,
+    )
+    train = None
+    if args.train:
+        train = load_structures(args.train, data_dir_for(args.train, args.data_dir, "--train"))
+    summary, rows = stability(structures, hull, train=train, results=results)
+    (out / "stability.json").write_text(json.dumps(summary, indent=1))
+    plot_energies(rows, out / "energies.png")
+    print(
+        f"E_hull ({hull.note}): stable {summary['stable_rate']}, metastable {summary['metastable_rate']}, "
+        f"S.U.N. {summary['sun_rate']}; wrote {out / 'stability.json'}"
+    )
+    return [{c: row[c] for c in STABILITY_COLUMNS} for row in rows]

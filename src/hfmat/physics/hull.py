@@ -82,6 +82,24 @@ def _ase_bulk(element: str) -> Structure | None:
         return None
 
 
+def load_structures(
+    source: str, data_dir: str | Path | None = None, limit: int | None = None
+) -> list[Structure]:
+    """The structures of ``SOURCE[:SPLIT]`` (anything ``hfmat.data.load_crystal_dataset`` takes, e.g.
+    ``perov_5:val`` with ``data_dir``), the first ``limit`` rows; rows that do not parse are skipped."""
+    from hfmat.cif import cif_to_structure
+    from hfmat.evaluation.io import load_reference
+
+    _, cifs = load_reference(source, data_dir=data_dir, default_split="val")
+    out = []
+    for text in cifs[:limit]:
+        try:
+            out.append(cif_to_structure(text))
+        except Exception:  # noqa: BLE001 - the loader already reported unparseable rows
+            continue
+    return out
+
+
 @dataclass
 class ReferenceHull:
     """A ``PhaseDiagram`` of a potential's energies over a reference set (see the module docstring)."""
