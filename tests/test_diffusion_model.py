@@ -229,3 +229,19 @@ def test_scheduler_config_round_trip(tmp_path):
     assert again.config.sigma_max == 0.4 and again.config.corrector_steps == 2
     torch.testing.assert_close(again.sigmas, sched.sigmas)
     assert math.isclose(float(again.sigmas[0]), 0.005, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("predictor", ["reverse_diffusion", "ancestral"])
+def test_predictor_noise_variance(predictor):
+    """ "reverse_diffusion" adds variance sigma_t^2 - sigma_s^2 (diffusers' ScoreSdeVeScheduler.step_pred);
+    "ancestral" adds sigma_s^2 (sigma_t^2 - sigma_s^2) / sigma_t^2, DiffCSP's sampler's variance."""
+    sched = WrappedNormalScheduler(predictor=predictor)
+    sched.set_timesteps(timesteps=[300, 200])
+    sigma_t, sigma_s = float(sched.sigmas[300]), float(sched.sigmas[200])
+    x = torch.full((40_000, 3), 0.5)
+    out = sched.step(torch.zeros_like(x), 300, x, generator=torch.Generator().manual_seed(0))
+    expected = sigma_t**2 - sigma_s**2
+    if predictor == "ancestral":
+        expected *= sigma_s**2 / sigma_t**2
+    assert torch.equal(out.prev_sample_mean, x)  # a zero score moves nothing
+    assert abs(float((out.prev_sample - 0.5).var()) / expected - 1) < 0.02
