@@ -45,12 +45,15 @@ def chgnet():
 
 @pytest.fixture(scope="module")
 def batch(chgnet):
-    """One batch: the ideal cell, a distorted one, an element CHGNet has no data for, not a structure."""
+    """One batch: the ideal cell, a distorted one, an element CHGNet has no data for, not a structure,
+    two atoms 0.08 Å apart."""
     from hfmat.physics import relax
 
     bad = srtio3()
     bad.replace(0, "Es")
-    inputs = [srtio3(), distorted_srtio3(), bad, "not a structure"]
+    overlapping = srtio3()
+    overlapping.append("O", [0.5, 0.5, 0.02])
+    inputs = [srtio3(), distorted_srtio3(), bad, "not a structure", overlapping]
     return inputs, relax(inputs, chgnet, fmax=0.05, steps=300, batch_size=4, progress=False)
 
 
@@ -125,6 +128,7 @@ def test_a_bad_structure_fails_alone(batch):
     assert results[0].ok and results[1].ok
     assert not results[2].ok and results[2].structure is None and "Es" in results[2].error
     assert "Structure" in results[3].error
+    assert "Å apart" in results[4].error and results[4].row()["formula"] == "SrTiO4"
     assert results[2].row()["formula"] == "EsTiO3" and results[2].row()["error"]
 
 
@@ -143,7 +147,7 @@ def test_single_points_match_the_relaxation(batch, chgnet):
     from hfmat.physics import energies
 
     inputs, results = batch
-    points = energies([*inputs, results[0].structure], chgnet, progress=False)
+    points = energies([*inputs[:4], results[0].structure], chgnet, progress=False)
     assert points[0].energy == pytest.approx(results[0].energy_initial, abs=1e-5)
     assert points[1].energy == pytest.approx(results[1].energy_initial, abs=1e-5)
     # eV/Å³; converged means the cell's force, stress * volume / atoms, is below fmax = 0.05 eV/Å

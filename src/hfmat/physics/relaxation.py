@@ -31,6 +31,9 @@ from hfmat.physics.potentials import Potential, Prediction, load_potential
 
 #: ASE optimisers that take one energy/force evaluation per step (no line search).
 OPTIMIZERS = ("FIRE", "BFGS", "LBFGS", "MDMin")
+#: Closest allowed pair of sites (Å): CDVAE's structural-validity cutoff. A potential trained on
+#: real crystals gives meaningless (often very low) energies for overlapping atoms.
+MIN_DISTANCE = 0.5
 #: Columns of :meth:`RelaxResult.row`, the CSV of ``hfmat relax``.
 CSV_COLUMNS = (
     "formula",
@@ -99,6 +102,14 @@ def to_atoms(structure: Any) -> Atoms | str:
         return "the structure has no sites"
     if not structure.is_ordered:
         return "the structure has partially occupied sites; a potential needs one element per site"
+    if len(structure) > 1:
+        distances = structure.distance_matrix + np.diag([np.inf] * len(structure))
+        i, j = np.unravel_index(np.argmin(distances), distances.shape)
+        if distances[i, j] < MIN_DISTANCE:
+            return (
+                f"sites {i} and {j} are {distances[i, j]:.3g} Å apart (< {MIN_DISTANCE} Å, the structural "
+                "validity cutoff): a potential's energy means nothing there"
+            )
     numbers = [site.specie.Z for site in structure]
     return Atoms(numbers=numbers, positions=structure.cart_coords, cell=structure.lattice.matrix, pbc=True)
 
