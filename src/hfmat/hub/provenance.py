@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hfmat.hub.resolve import _is_repo_id
+
 __all__ = [
     "base_model_of",
     "data_sentence",
@@ -51,12 +53,6 @@ def portable_path(value: str | os.PathLike) -> str:
 def portable_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` with every absolute path among its string values made portable (:func:`portable_path`)."""
     return {k: portable_path(v) if isinstance(v, str) and os.path.isabs(v) else v for k, v in config.items()}
-
-
-def _is_repo_id(name: str) -> bool:
-    from hfmat.hub.resolve import _is_repo_id
-
-    return _is_repo_id(name)
 
 
 def base_model_of(init_from: str | os.PathLike | None) -> str | None:
