@@ -267,3 +267,21 @@ def test_cli_relax_with_a_hull_writes_stability(tmp_path, tiny_hull, monkeypatch
     )
     assert (tmp_path / "out" / "energies.png").stat().st_size > 1000
     assert "S.U.N. 0.0" in capsys.readouterr().out
+
+
+@needs_extra
+def test_csp_relaxation_brings_a_displaced_sample_onto_its_target(chgnet):
+    from hfmat.physics.csp import csp_relaxation
+
+    mgo = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    displaced = mgo.copy()
+    displaced.translate_sites([1], [0.04, 0.02, 0])
+    displaced.apply_strain([0.04, -0.02, 0.03])
+    bad = mgo.copy()
+    bad.replace(0, "Es")
+    predictions = {"mgo": [displaced], "other": [bad]}
+    out = csp_relaxation(predictions, {"mgo": mgo, "other": mgo}, chgnet, fmax=0.05, progress=False)
+    assert out["n_candidates"] == 2 and out["relaxed"] == 1
+    assert out["before"]["match_rate"] == out["after"]["match_rate"] == 0.5  # the Es sample never counts
+    assert out["after"]["rmse"] < out["before"]["rmse"] / 5  # 0.011 -> 0.0005
+    assert abs(out["energy_gap"]["mgo"]) < 0.005 and "other" not in out["energy_gap"]
