@@ -217,6 +217,10 @@ def test_data_dir_flag_overrides_the_config(shared_data, tmp_path, script_exit):
         ["--config", str(TINY), "--data-dir", str(shared_data), "--set", "dataset=mp_20"]
     )
     assert script.common.config_from_args(overridden, script.DEFAULTS)["dataset_note"] == ""
+    # the config's data_dir locates its benchmark: a file given instead does not inherit it (it was
+    # joined to the file's path, and an absolute one silently replaced the data with the benchmark's)
+    local = script.parse_args(["--config", str(TINY), "--set", f"dataset={tmp_path}"])
+    assert script.common.config_from_args(local, script.DEFAULTS)["data_dir"] is None
     message = script_exit(script, ["--config", str(TINY), "--data-dir", "no/such/folder"])
     assert message.startswith("train_diffusion.py: error: data_dir 'no/such/folder' is not a folder")
     assert "--data-dir" in message

@@ -150,7 +150,8 @@ def training_arguments(description: str, *, config_help: str, init_from_help: st
 def config_from_args(args: argparse.Namespace, defaults: dict[str, Any]) -> dict[str, Any]:
     """The run's config: ``--config`` over ``defaults``, then ``--set``, ``--data-dir``,
     ``--init-from``, ``--output-dir``. A ``data_dir`` that is not a folder is an error that says
-    where it was looked for; overriding the data (:data:`DATA_KEYS`) drops the file's ``dataset_note``."""
+    where it was looked for; overriding the data (:data:`DATA_KEYS`) drops the file's ``dataset_note``,
+    and replacing its benchmark by a file, folder or repo id drops the file's ``data_dir``."""
     from_file = load_config(args.config, defaults)
     cfg = merge_overrides(from_file, args.set)
     if getattr(args, "data_dir", None):
@@ -161,6 +162,11 @@ def config_from_args(args: argparse.Namespace, defaults: dict[str, Any]) -> dict
         cfg["output_dir"] = args.output_dir
     if cfg["dataset_note"] == from_file["dataset_note"] and any(cfg[k] != from_file[k] for k in DATA_KEYS):
         cfg["dataset_note"] = ""  # it described the config file's data, not this run's
+    if cfg["dataset"] != from_file["dataset"] and cfg["data_dir"] == from_file["data_dir"]:
+        from hfmat.data.catalog import BENCHMARKS
+
+        if cfg["dataset"] not in BENCHMARKS:  # the file's data_dir locates its benchmark's CSVs
+            cfg["data_dir"] = None
     if cfg["data_dir"] and not Path(cfg["data_dir"]).is_dir():
         raise ConfigError(
             f"data_dir {cfg['data_dir']!r} is not a folder (looked for {Path(cfg['data_dir']).resolve()}; "

@@ -158,15 +158,17 @@ def _training_text(record: dict[str, Any] | None, repo_id: str, de_novo: bool) -
         head += " Each stage below names the data it trained on."
     parts = []
     for i, stage in enumerate(runs, start=1):
-        prefix = f"Stage {i}: " if len(runs) > 1 else ""
-        if not same_data:
-            prefix += f"on {data[i - 1]}. "
+        sentences = [f"On {data[i - 1]}."] if not same_data else []
         origin = origin_sentence(stage, repo_id)
         if i > 1 and (origin is None or origin.startswith(("Continued", "Started"))):
-            prefix += "continued from the stage before (`--init-from`), fresh optimizer and schedule. "
+            sentences.append("Continued from the stage before (`--init-from`), fresh optimizer and schedule.")
         elif origin:
-            prefix += f"{origin} Fresh optimizer and schedule. "
-        parts.append(prefix + _stage_text(stage["config"], stage["summary"], de_novo))
+            sentences.append(f"{origin} Fresh optimizer and schedule.")
+        sentences.append(_stage_text(stage["config"], stage["summary"], de_novo))
+        text = " ".join(sentences)
+        if len(runs) > 1:  # "Stage 2: continued from ..." as before
+            text = f"Stage {i}: {text[0].lower()}{text[1:]}"
+        parts.append(text)
     return head + "\n\n" + "\n\n".join(parts) + "\n\nScript: `training/train_diffusion.py` (Accelerate)."
 
 
