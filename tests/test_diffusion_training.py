@@ -218,7 +218,8 @@ def test_data_dir_flag_overrides_the_config(shared_data, tmp_path, script_exit):
     )
     assert script.common.config_from_args(overridden, script.DEFAULTS)["dataset_note"] == ""
     # the config's data_dir locates its benchmark: a file given instead does not inherit it (it was
-    # joined to the file's path, and an absolute one silently replaced the data with the benchmark's)
+    # joined to the file's path; the old absolute one replaced the given folder by the whole shared
+    # data folder, and loading failed with an unrelated datasets column error)
     local = script.parse_args(["--config", str(TINY), "--set", f"dataset={tmp_path}"])
     assert script.common.config_from_args(local, script.DEFAULTS)["data_dir"] is None
     message = script_exit(script, ["--config", str(TINY), "--data-dir", "no/such/folder"])
