@@ -91,6 +91,21 @@ def agreement(structures, chgnet, sevennet, raw_sevennet) -> dict:
     }
 
 
+def csp_before_after(predictions: str, reference: str, data_dir: Path, potential, batch_size: int) -> dict:
+    """``hfmat.physics.csp.csp_relaxation`` of a run's predictions.jsonl against its reference split."""
+    from hfmat.evaluation.io import candidates_of, load_reference, parse_cifs, read_predictions, split_source
+    from hfmat.physics.csp import csp_relaxation
+
+    records = read_predictions(predictions)
+    grouped, _ = candidates_of(records, parse_cifs([r.cif for r in records], workers=1, progress=False))
+    name, _ = split_source(reference)
+    ids, cifs = load_reference(reference, data_dir=data_dir / name)
+    targets = dict(zip(ids, (s for s, _ in parse_cifs(cifs, workers=1, progress=False))))
+    references = {mid: targets[mid] for mid in grouped if mid in targets}
+    out = csp_relaxation(grouped, references, potential, batch_size=batch_size, progress=False)
+    return {key: value for key, value in out.items() if key != "energy_gap"}
+
+
 def _rates(n: int, evaluations: int, seconds: float) -> dict:
     return {
         "structures": n,
@@ -120,6 +135,11 @@ def main() -> None:
     parser.add_argument("--fmax", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--agreement-n", type=int, default=100, help="cells for CHGNet vs SevenNet (0: skip)")
+    parser.add_argument(
+        "--csp-predictions", default=None, help="a CSP run's predictions.jsonl: match before/after relaxation"
+    )
+    parser.add_argument("--csp-reference", default="perov_5:test", help="its reference split")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the agreement / CSP parts")
     parser.add_argument("--out", default=None, help="write the figures here as JSON")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -145,6 +165,29 @@ def main() -> None:
         "torch_threads": __import__("torch").get_num_threads(),
         "cpu_count": os.cpu_count(),
     }
+    if not args.skip_throughput:
+        throughput(figures, cells, args)
+    if args.agreement_n:
+        figures["chgnet_vs_sevennet"] = agreement(
+            cells[: args.agreement_n], chgnet, load_potential("sevennet"), SevenNetPotential(mp2020=False)
+        )
+        print("agreement, CHGNet vs SevenNet-0:", figures["chgnet_vs_sevennet"], flush=True)
+    if args.csp_predictions:
+        figures["csp_before_after_relaxation"] = csp_before_after(
+            args.csp_predictions, args.csp_reference, Path(args.data_dir), chgnet, args.batch_size
+        )
+        print("CSP before/after relaxation:", figures["csp_before_after_relaxation"], flush=True)
+    figures["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
+    print("load:", figures["load_average_before_after"])
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(figures, indent=1))
+
+
+def throughput(figures: dict, cells, args) -> None:
+    from hfmat.physics.potentials import load_potential
+
+    chgnet = load_potential("chgnet")
     small = cells[: args.one_by_one_n]
     figures["one_by_one_structoptimizer"] = one_by_one(small, args.fmax, args.steps)
     print("one by one (CHGNet StructOptimizer):", _short(figures["one_by_one_structoptimizer"]), flush=True)
@@ -157,20 +200,11 @@ def main() -> None:
         "per_force_evaluation": figures["hfmat_batched"]["evaluations_per_s"] / base["evaluations_per_s"],
         "per_structure": figures["hfmat_batched"]["structures_per_s"] / base["structures_per_s"],
     }
+    print("speedup:", figures["speedup_vs_one_by_one"], flush=True)
     same = figures["hfmat_batch_1"]["energy_final"]
     figures["one_by_one_vs_hfmat_final_energy_mae"] = float(
         np.mean(np.abs(np.subtract(base["energy_final"], same)))
     )
-    if args.agreement_n:
-        figures["chgnet_vs_sevennet"] = agreement(
-            cells[: args.agreement_n], chgnet, load_potential("sevennet"), SevenNetPotential(mp2020=False)
-        )
-        print("CHGNet vs SevenNet-0:", figures["chgnet_vs_sevennet"], flush=True)
-    figures["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
-    print("speedup:", figures["speedup_vs_one_by_one"], "load:", figures["load_average_before_after"])
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(figures, indent=1))
 
 
 def _short(f: dict) -> str:

@@ -284,4 +284,5 @@ def test_csp_relaxation_brings_a_displaced_sample_onto_its_target(chgnet):
     assert out["n_candidates"] == 2 and out["relaxed"] == 1
     assert out["before"]["match_rate"] == out["after"]["match_rate"] == 0.5  # the Es sample never counts
     assert out["after"]["rmse"] < out["before"]["rmse"] / 5  # 0.011 -> 0.0005
+    assert out["after_vs_relaxed_targets"]["match_rate"] == 0.5
     assert abs(out["energy_gap"]["mgo"]) < 0.005 and "other" not in out["energy_gap"]
