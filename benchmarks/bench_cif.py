@@ -1,7 +1,7 @@
 """Throughput of the CIF codec: CIFs/s for canonicalization, parsing and validity checks on the
 perov_5 and carbon_24 test files, serial (1 process) and parallel (a process pool).
 
-    python benchmarks/bench_cif.py [--limit 200] [--workers 2] [--data /work/shared/data]
+    python benchmarks/bench_cif.py [--limit 200] [--workers 2] [--data ../shared/data]
 
 canonicalize: a CSV's P1 CIF text -> canonical text (pymatgen read + symmetrize + write + the
 round-trip check); parse: canonical text -> Structure; validity: canonical text -> ValidityReport.

@@ -9,7 +9,7 @@ For each dataset (default perov_5 and carbon_24, one split), in a fresh datasets
    the rows so that both really compute;
 3. both featurizations again on the serial copy: the cached reload.
 
-    python benchmarks/bench_data.py --data-dir /work/shared/data --rows 1000 --num-proc 2
+    python benchmarks/bench_data.py --rows 1000 --num-proc 2
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -50,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", default="/work/shared/data")
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--datasets", nargs="+", default=["perov_5", "carbon_24"])
     parser.add_argument("--split", default="val")
     parser.add_argument("--rows", type=int, default=1000, help="rows featurized per run (0: the whole split)")

@@ -136,6 +136,7 @@ def run(args, argv=None) -> dict:
         torch.set_num_threads(args.threads)
     from hfmat.diffusion import CrystalDiffusionPipeline
     from hfmat.evaluation import generation_metrics
+    from hfmat.hub.provenance import portable_config
 
     pipe = CrystalDiffusionPipeline.from_pretrained(args.pipeline)
     if pipe.type_scheduler is None:
@@ -170,7 +171,7 @@ def run(args, argv=None) -> dict:
     reasons = Counter(re.sub(r"\d+\.\d+", "x", r["reason"].split(":")[0]) for r in per_sample if r["reason"])
     return {
         "command": command_line(argv),
-        "args": vars(args),
+        "args": portable_config(vars(args)),
         "pipeline": str(args.pipeline),
         "reference": f"{args.dataset}/{args.split} ({len(reference)} crystals)",
         "novelty_reference": None

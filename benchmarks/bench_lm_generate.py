@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -118,7 +119,9 @@ def bench_training(model_dir: str, tok, args) -> dict:
 
     csv.field_size_limit(10**9)
     rows = []
-    with open("/work/shared/data/perov_5/val.csv", newline="") as f:
+    with open(
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "perov_5" / "val.csv", newline=""
+    ) as f:
         for row, _ in zip(csv.DictReader(f), range(args.train_batch)):
             cif = structure_to_cif(Structure.from_str(row["cif"], fmt="cif"))
             rows.append({"input_ids": tok(cif)["input_ids"] + [tok.eos_token_id]})

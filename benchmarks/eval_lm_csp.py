@@ -28,7 +28,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=False)
     p.add_argument("--dataset", default="perov_5")
-    p.add_argument("--data-dir", default="/work/shared/data")
+    p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.add_argument("--split", default="test")
     p.add_argument("--num-compositions", type=int, default=100)
     p.add_argument("--start", type=int, default=0, help="skip this many structures first (to split a run)")

@@ -3,7 +3,7 @@
 For each CSV: ``cif_to_structure(structure_to_cif(s))`` must match ``s`` under
 StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3); prints the match rate and the worst RMS.
 
-    python benchmarks/roundtrip_cif.py [--data /work/shared/data] [--limit N] [--workers 2] [--files a.csv ...]
+    python benchmarks/roundtrip_cif.py [--data ../shared/data] [--limit N] [--workers 2] [--files a.csv ...]
 """
 
 from __future__ import annotations
