@@ -66,6 +66,23 @@ def test_flags_override_the_config_file(common, tmp_path):
     )  # ceil(22.5/2)
 
 
+def test_output_dir_flag_also_moves_the_final_model(common, tmp_path):
+    """A config whose final_dir is a shipped folder must not be overwritten by a run given --output-dir."""
+    config = tmp_path / "run.yaml"
+    config.write_text("output_dir: runs/a\nfinal_dir: checkpoints/crystal-diffusion-perov5\n")
+    parser = common.training_arguments("test", config_help="c", init_from_help="i")
+    plain = common.config_from_args(parser.parse_args(["--config", str(config)]), common.DEFAULTS)
+    assert common.final_dir_for(plain) == Path("checkpoints/crystal-diffusion-perov5")
+    moved = ["--config", str(config), "--output-dir", "runs/mine"]
+    assert common.final_dir_for(common.config_from_args(parser.parse_args(moved), common.DEFAULTS)) == Path(
+        "runs/mine/final"
+    )
+    kept = [*moved, "--set", "final_dir=out/x"]
+    assert common.final_dir_for(common.config_from_args(parser.parse_args(kept), common.DEFAULTS)) == Path(
+        "out/x"
+    )
+
+
 def test_run_main_turns_bad_input_into_one_line_and_exit_status_2(common, tmp_path, capsys):
     from hfmat.hub import NotCachedError
 

@@ -136,7 +136,12 @@ def training_arguments(description: str, *, config_help: str, init_from_help: st
     )
     p.add_argument("--init-from", default=None, help=init_from_help)
     p.add_argument("--resume", default=None, help="checkpoint folder, or 'latest' under output_dir")
-    p.add_argument("--output-dir", default=None)
+    p.add_argument(
+        "--output-dir",
+        default=None,
+        help="folder for checkpoints and logs; the final model goes to <output-dir>/final (the "
+        "config's final_dir is ignored unless given again with --set final_dir=...)",
+    )
     p.add_argument(
         "--stop-after-steps",
         type=int,
@@ -149,7 +154,7 @@ def training_arguments(description: str, *, config_help: str, init_from_help: st
 
 def config_from_args(args: argparse.Namespace, defaults: dict[str, Any]) -> dict[str, Any]:
     """The run's config: ``--config`` over ``defaults``, then ``--set``, ``--data-dir``,
-    ``--init-from``, ``--output-dir``. A ``data_dir`` that is not a folder is an error that says
+    ``--init-from``, ``--output-dir`` (which also sends the final model to ``<output-dir>/final``). A ``data_dir`` that is not a folder is an error that says
     where it was looked for; overriding the data (:data:`DATA_KEYS`) drops the file's ``dataset_note``,
     and replacing its benchmark by a file, folder or repo id drops the file's ``data_dir``."""
     from_file = load_config(args.config, defaults)
@@ -160,6 +165,8 @@ def config_from_args(args: argparse.Namespace, defaults: dict[str, Any]) -> dict
         cfg["init_from"] = args.init_from
     if args.output_dir:
         cfg["output_dir"] = args.output_dir
+        if cfg["final_dir"] == from_file["final_dir"]:  # the file's final_dir went with its output_dir
+            cfg["final_dir"] = None  # -> <output_dir>/final, never the file's (e.g. a shipped folder)
     if cfg["dataset_note"] == from_file["dataset_note"] and any(cfg[k] != from_file[k] for k in DATA_KEYS):
         cfg["dataset_note"] = ""  # it described the config file's data, not this run's
     if cfg["dataset"] != from_file["dataset"] and cfg["data_dir"] == from_file["data_dir"]:
