@@ -178,23 +178,27 @@ def tiny_hull(chgnet, tmp_path_factory):
 
 @needs_extra
 def test_reference_hull_is_nonnegative_with_elements_at_zero(chgnet, tiny_hull):
+    from pymatgen.analysis.phase_diagram import PDEntry
+
     from hfmat.physics.hull import e_above_hull, reference_hull
 
     refs, settings, hull = tiny_hull
     assert hull.elements == ("O", "Sr", "Ti") and "not the Materials Project" in hull.note
-    pd = hull.phase_diagram
-    for entry in pd.all_entries:
-        e = pd.get_e_above_hull(entry)
+    pd = hull.phase_diagram(hull.elements)
+    for entry in hull.entries:
+        e = hull.e_above_hull(entry.composition, entry.energy_per_atom)
         assert e >= -1e-9
         if entry in pd.el_refs.values():
             assert e == pytest.approx(0.0, abs=1e-9)
     assert sorted(el.symbol for el in pd.el_refs) == ["O", "Sr", "Ti"]
+    expected = hull.phase_diagram(["Sr", "O"]).get_e_above_hull(PDEntry("SrO", -10.0), allow_negative=True)
+    assert hull.e_above_hull("SrO", -5.0) == pytest.approx(expected)  # eV/atom; PDEntry takes the total
     # cached: a second call reads the JSON and gives the same hull
     assert len(list(settings["cache_dir"].glob("hull-*.json"))) == 1
     again = reference_hull(refs, chgnet, **settings)
-    assert [e.energy for e in again.phase_diagram.all_entries] == [e.energy for e in pd.all_entries]
+    assert [e.energy for e in again.entries] == [e.energy for e in hull.entries]
     # a structure below SrTiO3's own energy is below the hull; an unknown element gives None
-    e_sto = next(e for e in pd.all_entries if e.composition.reduced_formula == "SrTiO3").energy_per_atom
+    e_sto = next(e for e in hull.entries if e.composition.reduced_formula == "SrTiO3").energy_per_atom
     below, unknown = e_above_hull(
         [srtio3(), Structure(Lattice.cubic(3), ["Cu"], [[0, 0, 0]])], [e_sto - 0.5, -3.0], hull
     )

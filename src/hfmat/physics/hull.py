@@ -1,7 +1,8 @@
 """Energy above a convex hull built from a potential's own energies over a reference set.
 
 The hull is a pymatgen ``PhaseDiagram`` of the reference structures (e.g. a dataset split) plus the
-elemental ground states, every energy computed with the same potential (by default after relaxing
+elemental ground states, built in the chemical system of each structure asked about (the entries
+whose elements all lie in it), every energy computed with the same potential (by default after relaxing
 each structure with it). It is a hull **of the potential over the reference set, not the Materials
 Project's DFT hull**: a structure "on the hull" here is stable against the reference set as the
 potential sees it, nothing more.
@@ -19,7 +20,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -102,13 +103,26 @@ def load_structures(
 
 @dataclass
 class ReferenceHull:
-    """A ``PhaseDiagram`` of a potential's energies over a reference set (see the module docstring)."""
+    """A potential's energies over a reference set, as pymatgen ``PDEntry`` objects; E_hull is taken
+    in the chemical system of the structure asked about (see the module docstring)."""
 
-    phase_diagram: object
+    entries: list
     potential: str
     num_reference: int
     elements: tuple[str, ...]
     note: str = NOTE
+    _diagrams: dict = field(default_factory=dict, repr=False)
+
+    def phase_diagram(self, elements) -> object:
+        """The pymatgen ``PhaseDiagram`` of the entries whose elements all lie in ``elements`` (one
+        hull over every element at once would be a convex hull in ~50 dimensions: qhull never ends)."""
+        from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+        key = frozenset(str(el) for el in elements)
+        if key not in self._diagrams:
+            inside = [e for e in self.entries if {el.symbol for el in e.composition.elements} <= key]
+            self._diagrams[key] = PhaseDiagram(inside)
+        return self._diagrams[key]
 
     def e_above_hull(self, composition: Composition | str, energy_per_atom: float) -> float:
         """Energy above this hull (eV/atom; negative when below it) of ``composition`` at
@@ -120,7 +134,8 @@ class ReferenceHull:
         if missing:
             raise ValueError(f"{comp.reduced_formula}: element(s) {missing} are not in the reference hull")
         entry = PDEntry(comp, energy_per_atom * comp.num_atoms)
-        return float(self.phase_diagram.get_e_above_hull(entry, allow_negative=True))
+        diagram = self.phase_diagram(el.symbol for el in comp.elements)
+        return float(diagram.get_e_above_hull(entry, allow_negative=True))
 
 
 def e_above_hull(
@@ -155,7 +170,7 @@ def reference_hull(
     """The hull of ``potential`` over ``structures`` plus the elemental ground states of their elements
     (and ``extra_elements``), each the lowest of its relaxed ``prototypes``. Entries are computed once and cached as JSON in ``cache_dir``
     (default :func:`default_cache_dir`); structures the potential cannot evaluate are left out."""
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.analysis.phase_diagram import PDEntry
 
     pot = load_potential(potential)
     structures = list(structures)
@@ -182,7 +197,7 @@ def reference_hull(
     have = {el.symbol for e in entries if e.composition.is_element for el in e.composition.elements}
     if set(elements) - have:
         raise ValueError(f"no elemental ground state could be computed for {sorted(set(elements) - have)}")
-    return ReferenceHull(PhaseDiagram(entries), pot.description or pot.name, len(structures), tuple(elements))
+    return ReferenceHull(entries, pot.description or pot.name, len(structures), tuple(elements))
 
 
 def _digest(settings: dict, structures: list[Structure]) -> str:
