@@ -260,7 +260,8 @@ def test_cli_relax_with_a_hull_writes_stability(tmp_path, tiny_hull, monkeypatch
         s.to(filename=str(tmp_path / "refs" / f"ref{i}.cif"))
     srtio3(3.95).to(filename=str(tmp_path / "gen" / "sto.cif"))
     args = ["relax", str(tmp_path / "gen"), "--out", str(tmp_path / "out"), "--no-progress"]
-    assert main([*args, "--hull", str(tmp_path / "refs"), "--train", str(tmp_path / "refs")]) == 0
+    hulls = ["--hull", str(tmp_path / "refs"), "--hull", str(tmp_path / "refs")]  # joined: the same twice
+    assert main([*args, *hulls, "--train", str(tmp_path / "refs")]) == 0
     row = next(csv.DictReader((tmp_path / "out" / "relax.csv").open()))
     assert float(row["e_above_hull"]) <= 0 and row["stable"] == "True" and row["novel"] == "False"
     summary = json.loads((tmp_path / "out" / "stability.json").read_text())

@@ -40,9 +40,12 @@ def register(sub) -> None:
     p.add_argument("--fixed-cell", action="store_true", help="relax positions only, keep the cell")
     p.add_argument("--format", default="cif", choices=FORMAT_CHOICES, help="output format")
     p.add_argument(
-        "--hull", default=None, help="DATASET:SPLIT or path: reference set for E_hull. " + HULL_NOTE
+        "--hull",
+        action="append",
+        default=None,
+        help="DATASET:SPLIT or path: reference set for E_hull (repeat to join several). " + HULL_NOTE,
     )
-    p.add_argument("--hull-limit", type=int, default=None, help="use only the first N rows of --hull")
+    p.add_argument("--hull-limit", type=int, default=None, help="use only the first N rows of each --hull")
     p.add_argument(
         "--hull-single-point", action="store_true", help="take the references' energies as given, unrelaxed"
     )
@@ -164,7 +167,11 @@ def _stability(args, structures, results, potential, out) -> list[dict]:
     from hfmat.physics.hull import load_structures, reference_hull
     from hfmat.physics.stability import plot_energies, stability
 
-    refs = load_structures(args.hull, data_dir_for(args.hull, args.data_dir, "--hull"), args.hull_limit)
+    refs = [
+        s
+        for source in args.hull
+        for s in load_structures(source, data_dir_for(source, args.data_dir, "--hull"), args.hull_limit)
+    ]
     elements = sorted({el.symbol for s in structures for el in s.composition.elements})
     hull = reference_hull(
         refs,
