@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from hfmat.physics.extra import MissingExtraError, require
+from hfmat.extras import MissingExtraError, require
 
 HAS_EXTRA = importlib.util.find_spec("chgnet") is not None
 needs_extra = pytest.mark.skipif(
-    not HAS_EXTRA, reason="the physics extra is not installed: pip install 'hfmat[physics]'"
+    not HAS_EXTRA, reason='the physics extra is not installed: pip install "hfmat[physics]"'
 )
 
 
@@ -61,7 +61,7 @@ def test_missing_extra_names_the_extra(monkeypatch):
     from hfmat.physics.potentials import CHGNetPotential
 
     monkeypatch.setitem(sys.modules, "chgnet", None)  # import chgnet now raises ImportError
-    with pytest.raises(MissingExtraError, match=r"pip install 'hfmat\[physics\]'"):
+    with pytest.raises(MissingExtraError, match=r'pip install "hfmat\[physics\]"'):
         require("chgnet")
     with pytest.raises(MissingExtraError, match="chgnet"):
         CHGNetPotential()

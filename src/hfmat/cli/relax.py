@@ -5,7 +5,7 @@ structure to OUT as a standard P1 CIF (or POSCAR / extended XYZ) named after its
 OUT/relax.csv with, per input: energy per atom before and after (eV/atom), the final largest force
 (eV/Å), optimiser steps, whether it converged, the RMS distance input -> relaxed and any error.
 An input that cannot be read or relaxed gets a row with its error; the others go on.
-Needs the optional extra: pip install 'hfmat[physics]'. See docs/physics.md."""
+Needs the optional extra: pip install "hfmat[physics]". See docs/physics.md."""
 
 from hfmat.cli.options import FORMAT_CHOICES, add_parser
 
@@ -93,7 +93,7 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from hfmat.physics.extra import MissingExtraError
+    from hfmat.extras import MissingExtraError
 
     files = _input_files(args.inputs)
     try:

@@ -1,6 +1,6 @@
 """Physics of crystals with universal ML potentials: relaxation, energies, stability.
 
-Needs the optional extra ``pip install 'hfmat[physics]'`` (CHGNet and SevenNet, whose pretrained
+Needs the optional extra ``pip install "hfmat[physics]"`` (CHGNet and SevenNet, whose pretrained
 weights ship inside their wheels, so everything runs offline). Importing ``hfmat.physics`` is cheap;
 the potentials load on first use.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-from hfmat.physics.extra import INSTALL_HINT, MissingExtraError, require
+from hfmat.extras import MissingExtraError
 
 _LAZY = {
     "relax": "hfmat.physics.relaxation",
@@ -28,7 +28,7 @@ _LAZY = {
     "reference_hull": "hfmat.physics.hull",
 }
 
-__all__ = ["INSTALL_HINT", "MissingExtraError", "require", *_LAZY]
+__all__ = ["MissingExtraError", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -25,8 +25,8 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from pymatgen.core import Structure
 
 from hfmat.chemistry import element_symbol
+from hfmat.extras import require
 from hfmat.physics.corrections import mp2020_correction
-from hfmat.physics.extra import require
 
 
 @dataclass
