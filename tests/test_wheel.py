@@ -25,6 +25,8 @@ import pytest
 from packaging.version import Version
 from test_hub_snippet import published_snippet
 
+from hfmat.shipped import NAMES
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "hfmat"
 pytestmark = pytest.mark.slow  # about 1-2 min on 2 busy cores: a wheel build, two fresh processes
@@ -98,7 +100,7 @@ def test_wheel_ships_models_card_templates_and_metadata(wheel):
             assert name in names, f"the wheel lacks {name}"
             assert _sha256(z.read(name)) == _sha256(path.read_bytes()), f"{name} differs in the wheel"
         safetensors = [n for n in names if n.endswith(".safetensors")]
-        assert len(safetensors) == 3, safetensors
+        assert len(safetensors) == len(NAMES), safetensors  # one weights file per shipped model
         cards = sorted((REPO / "model_cards").glob("*.md"))
         assert cards and all(f"hfmat/hub/model_cards/{p.name}" in names for p in cards)
         assert "hfmat/py.typed" in names

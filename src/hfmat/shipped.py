@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The shipped models by name: a CIF language model and the two diffusion pipelines.
+#: The shipped models by name: a CIF language model and the diffusion pipelines (Perov-5 structure
+#: prediction and de novo generation, Carbon-24 structure prediction).
 LM = "cif-gpt2-perov5"
 DIFFUSION_CSP = "crystal-diffusion-perov5"
 DIFFUSION_GEN = "crystal-diffusion-perov5-gen"
-NAMES = (LM, DIFFUSION_CSP, DIFFUSION_GEN)
+DIFFUSION_CARBON24 = "crystal-diffusion-carbon24"
+NAMES = (LM, DIFFUSION_CSP, DIFFUSION_GEN, DIFFUSION_CARBON24)
 
 
 def shipped_root() -> Path:
