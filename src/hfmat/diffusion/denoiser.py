@@ -13,6 +13,12 @@ equivariant. The heads give
 - ``type_logits`` [N, V]: logits over the atom-type vocabulary (index 0 is the absorbing mask
   state; index Z is the element of atomic number Z).
 
+Conditions (optional, for classifier-free guidance): named properties declared in the registered
+``conditions`` config, scalar (normalised with the training set's ``mean`` / ``std``, then a small
+MLP) or categorical (``nn.Embedding`` over ``num_classes``). Each condition's embedding is added to
+the time embedding; a condition absent for a sample (not given, or masked out) uses that condition's
+learned null embedding. A denoiser without conditions has no such modules and takes no such path.
+
 Data convention (shared with :mod:`hfmat.data.graph`): lattices have rows = lattice vectors,
 Cartesian = frac @ lattice. The diffusion runs on a normalised lattice
 ``L / (lattice_scale * N^(1/3))`` (see :meth:`CrystalDenoiser.normalize_lattice`): ``lattice_scale``
@@ -23,6 +29,7 @@ pipeline carries them.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -121,6 +128,64 @@ class CrystalLayer(nn.Module):
         return h + self.node_mlp(torch.cat([x, agg], dim=-1))
 
 
+CONDITION_KINDS = ("scalar", "categorical")
+
+
+def check_conditions(conditions) -> list[dict]:
+    """The ``conditions`` config as a list of plain dicts, checked: each has a unique ``name``, a
+    ``kind`` in :data:`CONDITION_KINDS`, ``mean`` and ``std > 0`` (scalar) or ``num_classes >= 1``
+    (categorical). Raises ValueError naming the bad entry."""
+    out, seen = [], set()
+    for i, spec in enumerate(conditions or []):
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str) or not spec["name"]:
+            raise ValueError(f"conditions[{i}] must be a mapping with a non-empty 'name', got {spec!r}")
+        name, kind = spec["name"], spec.get("kind")
+        if name in seen:
+            raise ValueError(f"conditions: {name!r} is declared twice")
+        seen.add(name)
+        if kind == "scalar":
+            mean, std = spec.get("mean"), spec.get("std")
+            if not isinstance(mean, (int, float)) or not isinstance(std, (int, float)) or not std > 0:
+                raise ValueError(
+                    f"conditions[{i}] ({name}): a scalar condition needs numbers 'mean' and 'std' > 0, "
+                    f"got mean={mean!r}, std={std!r}"
+                )
+            out.append({"name": name, "kind": kind, "mean": float(mean), "std": float(std)})
+        elif kind == "categorical":
+            n = spec.get("num_classes")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(
+                    f"conditions[{i}] ({name}): a categorical condition needs 'num_classes' >= 1"
+                )
+            out.append({"name": name, "kind": kind, "num_classes": n})
+        else:
+            raise ValueError(f"conditions[{i}] ({name}): kind must be one of {CONDITION_KINDS}, got {kind!r}")
+    return out
+
+
+class ScalarConditionEmbedding(nn.Module):
+    """A normalised scalar ``(v - mean) / std`` through Linear(1, H), SiLU, Linear(H, H)."""
+
+    def __init__(self, hidden_dim: int, mean: float, std: float):
+        super().__init__()
+        self.mean, self.std = mean, std
+        self.mlp = nn.Sequential(nn.Linear(1, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim))
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        dtype = self.mlp[0].weight.dtype
+        return self.mlp(((values.float() - self.mean) / self.std).to(dtype).unsqueeze(-1))
+
+
+class CategoricalConditionEmbedding(nn.Module):
+    def __init__(self, hidden_dim: int, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embedding = nn.Embedding(num_classes, hidden_dim)
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return self.embedding(values.round().long().clamp(0, self.num_classes - 1))
+
+
 class CrystalDenoiser(ModelMixin, ConfigMixin):
     """CSPNet-style denoiser for joint lattice / fractional-coordinate / atom-type diffusion.
 
@@ -135,6 +200,9 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
             novo generation); ``None`` means uniform over 1..max_atoms.
         predict_atom_types: whether the model has the atom-type head (de novo generation); a
             structure-prediction (CSP) model has none and ``type_logits`` is None.
+        conditions: ``None`` (an unconditional model) or a list of conditions, each
+            ``{"name": ..., "kind": "scalar", "mean": ..., "std": ...}`` or
+            ``{"name": ..., "kind": "categorical", "num_classes": ...}`` (see :func:`check_conditions`).
     """
 
     @register_to_config
@@ -148,8 +216,10 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         lattice_scale: float = 1.0,
         num_atoms_distribution: list[float] | None = None,
         predict_atom_types: bool = True,
+        conditions: list[dict] | None = None,
     ):
         super().__init__()
+        specs = check_conditions(conditions)
         if num_atoms_distribution is not None and len(num_atoms_distribution) != max_atoms + 1:
             raise ValueError(
                 f"num_atoms_distribution needs max_atoms + 1 = {max_atoms + 1} entries "
@@ -166,6 +236,78 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         self.lattice_head = nn.Linear(hidden_dim, 9, bias=False)
         # CSP-only models have no type head (an unused head would also stall DDP's gradient sync)
         self.type_head = nn.Linear(hidden_dim, NUM_ATOM_TYPES) if predict_atom_types else None
+        # only a conditioned model has these (an unconditional one keeps its state-dict keys)
+        self.condition_specs = {spec["name"]: spec for spec in specs}
+        if specs:
+            self.condition_embeddings = nn.ModuleDict(
+                {
+                    spec["name"]: ScalarConditionEmbedding(hidden_dim, spec["mean"], spec["std"])
+                    if spec["kind"] == "scalar"
+                    else CategoricalConditionEmbedding(hidden_dim, spec["num_classes"])
+                    for spec in specs
+                }
+            )
+            self.condition_null = nn.ParameterDict(
+                {spec["name"]: nn.Parameter(torch.zeros(hidden_dim)) for spec in specs}
+            )
+
+    @classmethod
+    def with_conditions(cls, base: CrystalDenoiser, conditions: list[dict]) -> CrystalDenoiser:
+        """A conditioned copy of an unconditional ``base``: its weights, plus condition embeddings
+        that are zero at the start (every embedding's last layer and every null embedding), so the
+        new model's outputs equal ``base``'s for any condition until it is fine-tuned."""
+        if base.condition_specs:
+            raise ValueError(f"the base denoiser already has conditions {list(base.condition_specs)}")
+        config = {k: v for k, v in base.config.items() if not k.startswith("_")}
+        model = cls(**{**config, "conditions": conditions}).to(device=base.device, dtype=base.dtype)
+        missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+        if unexpected or not all(k.startswith("condition_") for k in missing):
+            raise RuntimeError(f"base weights do not fit: missing {missing}, unexpected {unexpected}")
+        with torch.no_grad():
+            for name, embedding in model.condition_embeddings.items():
+                last = (
+                    embedding.mlp[-1]
+                    if isinstance(embedding, ScalarConditionEmbedding)
+                    else embedding.embedding
+                )
+                for param in last.parameters():
+                    param.zero_()
+                model.condition_null[name].zero_()
+        return model.train(base.training)
+
+    def condition_embedding(
+        self,
+        conditions: Mapping[str, torch.Tensor],
+        condition_mask: Mapping[str, torch.Tensor] | None,
+        num_crystals: int,
+        device,
+    ) -> torch.Tensor:
+        """The sum over declared conditions of each one's embedding, or its null embedding where a
+        sample lacks it (name not in ``conditions``, or ``condition_mask[name]`` False, or a
+        non-finite value): [B, H]."""
+        unknown = sorted(set(conditions) - set(self.condition_specs))
+        if condition_mask is not None:
+            unknown += sorted(set(condition_mask) - set(self.condition_specs) - set(unknown))
+        if unknown:
+            raise ValueError(
+                f"unknown condition(s) {unknown}; this denoiser's conditions: {list(self.condition_specs) or 'none'}"
+            )
+        total = None
+        for name, embed in self.condition_embeddings.items():
+            null = self.condition_null[name].expand(num_crystals, -1)
+            if name in conditions:
+                values = torch.as_tensor(conditions[name], device=device).reshape(-1).expand(num_crystals)
+                present = torch.isfinite(values.float())
+                if condition_mask is not None and name in condition_mask:
+                    present = (
+                        present & torch.as_tensor(condition_mask[name], device=device).reshape(-1).bool()
+                    )
+                values = torch.where(present, values.float(), torch.zeros_like(values, dtype=torch.float32))
+                emb = torch.where(present.unsqueeze(-1), embed(values), null)
+            else:
+                emb = null
+            total = emb if total is None else total + emb
+        return total
 
     # -- lattice normalisation (applied by the pipeline and the training loss) --------------------
     def normalize_lattice(self, lattices: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
@@ -182,9 +324,15 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         timesteps: torch.Tensor,
         num_atoms: torch.Tensor,
         return_dict: bool = True,
+        conditions: Mapping[str, torch.Tensor] | None = None,
+        condition_mask: Mapping[str, torch.Tensor] | None = None,
     ) -> CrystalDenoiserOutput | tuple:
         """atom_types LongTensor[N] (0 = masked), frac_coords [N, 3], lattices [B, 3, 3] (normalised,
-        rows = vectors), timesteps [B] (scheduler timesteps), num_atoms LongTensor[B]."""
+        rows = vectors), timesteps [B] (scheduler timesteps), num_atoms LongTensor[B].
+
+        A conditioned model also takes ``conditions`` (name -> values [B] or one value, in the
+        property's own units; categorical values are class indices) and ``condition_mask`` (name ->
+        BoolTensor[B], False = absent); conditions not given use their null embeddings."""
         num_crystals = lattices.shape[0]
         batch = torch.repeat_interleave(torch.arange(num_crystals, device=lattices.device), num_atoms)
         timesteps = torch.as_tensor(timesteps, device=lattices.device).reshape(-1).expand(num_crystals)
@@ -192,6 +340,12 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         dtype = self.dtype  # inputs in any float dtype; features cast to the weights' (bf16 inference)
         lattices = lattices.to(dtype)
         temb = self.time_embedding(self.time_proj(timesteps).to(dtype))  # [B, H]
+        if self.condition_specs:
+            temb = temb + self.condition_embedding(
+                conditions or {}, condition_mask, num_crystals, temb.device
+            )
+        elif conditions or condition_mask:
+            raise ValueError(f"this denoiser has no conditions; got {sorted(conditions or condition_mask)}")
         h = self.input_mlp(torch.cat([self.type_embedding(atom_types), temb[batch]], dim=-1))
 
         src, dst = fully_connected_edges(num_atoms)

@@ -44,3 +44,52 @@ def as_list(value) -> list:
     if isinstance(value, (str, Composition, int)) or not isinstance(value, Sequence):
         return [value]
     return list(value)
+
+
+def check_condition_values(conditions, specs: dict[str, dict]) -> dict[str, float | int]:
+    """``conditions`` (name -> one value) checked against a denoiser's declared conditions
+    (``CrystalDenoiser.condition_specs``): known names, a real number for a scalar, a class index
+    in ``0..num_classes-1`` for a categorical. Warns (UserWarning) for a scalar more than 4 training
+    standard deviations from the training mean: the model has seen nothing like it."""
+    import math
+    import numbers
+    import warnings
+
+    if not isinstance(conditions, dict):
+        raise PipelineInputError(
+            f"conditions must be a dict of condition name -> value, got {type(conditions).__name__}"
+        )
+    if not specs:
+        raise PipelineInputError(
+            f"this pipeline's denoiser has no conditions (it was trained without any), so it cannot be "
+            f"conditioned on {sorted(conditions)}"
+        )
+    out: dict[str, float | int] = {}
+    for name, value in conditions.items():
+        if name not in specs:
+            raise PipelineInputError(
+                f"unknown condition {name!r}; this model's conditions: {', '.join(specs)}"
+            )
+        spec = specs[name]
+        if spec["kind"] == "scalar":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise PipelineInputError(
+                    f"condition {name!r} is a scalar: give a finite number, got {value!r}"
+                )
+            z = (float(value) - spec["mean"]) / spec["std"]
+            if abs(z) > 4:
+                warnings.warn(
+                    f"condition {name}={value} is {abs(z):.1f} standard deviations from the training mean "
+                    f"({spec['mean']:.4g} +- {spec['std']:.4g}): far outside what the model was trained on",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            out[name] = float(value)
+        else:
+            n = spec["num_classes"]
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < n:
+                raise PipelineInputError(
+                    f"condition {name!r} is categorical: give a class index, an integer 0..{n - 1}, got {value!r}"
+                )
+            out[name] = int(value)
+    return out

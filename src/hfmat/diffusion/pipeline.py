@@ -12,6 +12,13 @@ Components: ``denoiser`` (:class:`CrystalDenoiser`), ``lattice_scheduler`` (diff
 The reverse process runs the three schedulers on the same timesteps. Each step optionally runs
 ``corrector_steps`` Langevin corrections of the coordinates (a model call each), then one
 predictor step of lattice, coordinates and (de novo) atom types from a fresh model call.
+
+Guidance: a denoiser trained with conditions (``denoiser.config.conditions``) samples toward given
+property values, ``pipe(..., conditions={"heat_ref": -0.5}, guidance_scale=2.0)``, by classifier-free
+guidance: every model call runs the batch twice in one call, with the conditions and with their null
+embeddings, and combines ``uncond + s * (cond - uncond)`` for the lattice noise and the coordinate
+score, and the same on the log-probabilities of the atom types. ``guidance_scale=1`` is plain
+conditional sampling (no unconditional half), 0 is unconditional.
 """
 
 from __future__ import annotations
@@ -26,8 +33,14 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from hfmat.diffusion.denoiser import MASK_TYPE
-from hfmat.diffusion.inputs import PipelineInputError, as_list, check_num_atoms, composition_atoms
+from hfmat.diffusion.denoiser import MASK_TYPE, CrystalDenoiserOutput
+from hfmat.diffusion.inputs import (
+    PipelineInputError,
+    as_list,
+    check_condition_values,
+    check_num_atoms,
+    composition_atoms,
+)
 
 OUTPUT_TYPES = ("structure", "cif")
 
@@ -163,6 +176,8 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         corrector_step_lr: float | None = None,
         batch_size: int | None = None,
         return_dict: bool = True,
+        conditions: dict | None = None,
+        guidance_scale: float | None = None,
     ) -> CrystalPipelineOutput | tuple:
         """Sample crystals.
 
@@ -179,6 +194,11 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             corrector_steps, corrector_step_lr: override the coordinate scheduler's Langevin
                 corrector settings (0 steps: predictor only, one model call per step).
             batch_size: crystals per denoiser batch (default: all at once).
+            conditions: a conditioned model only: condition name -> target value for every sample
+                (a number for a scalar property, in its own units; a class index for a categorical
+                one). Conditions not named use their null embeddings; ``None``: unconditional.
+            guidance_scale: classifier-free guidance weight with ``conditions`` (default 1.0: plain
+                conditional sampling; 0: unconditional; above 1: pushed further toward the target).
         """
         if output_type not in OUTPUT_TYPES:
             raise PipelineInputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
@@ -203,6 +223,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             )
         if corrector_step_lr is not None and not corrector_step_lr >= 0:
             raise PipelineInputError(f"corrector_step_lr must be >= 0, got {corrector_step_lr!r}")
+        guidance = self._guidance(conditions, guidance_scale)
         requests = self._requests(compositions, num_atoms, num_samples, generator)
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise PipelineInputError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -213,7 +234,13 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         with self.progress_bar(total=len(chunks) * len(schedule)) as bar:
             for chunk in chunks:
                 types, coords, lattices, counts = self._sample_batch(
-                    chunk, schedule.tolist(), generator, int(corrector_steps), corrector_step_lr, bar
+                    chunk,
+                    schedule.tolist(),
+                    generator,
+                    int(corrector_steps),
+                    corrector_step_lr,
+                    bar,
+                    guidance,
                 )
                 structures.extend(self._to_structures(types, coords, lattices, counts))
         cifs = None
@@ -227,7 +254,68 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             return (structures, cifs, formulas)
         return CrystalPipelineOutput(structures=structures, cifs=cifs, formulas=formulas)
 
-    def _sample_batch(self, requests, schedule, generator, corrector_steps, corrector_step_lr, bar):
+    def _guidance(self, conditions, guidance_scale) -> tuple[dict, float] | None:
+        """``(checked conditions, scale)``, or None for unconditional sampling."""
+        specs = getattr(self.denoiser, "condition_specs", {})
+        if guidance_scale is not None:
+            if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)):
+                raise PipelineInputError(f"guidance_scale must be a number, got {guidance_scale!r}")
+            if not np.isfinite(guidance_scale) or guidance_scale < 0:
+                raise PipelineInputError(
+                    f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}"
+                )
+            if not specs:
+                raise PipelineInputError(
+                    "guidance_scale needs a model trained with conditions; this pipeline's denoiser has none"
+                )
+            if not conditions:
+                raise PipelineInputError(
+                    f"guidance_scale needs conditions={{name: value}} to guide toward; this model's "
+                    f"conditions: {', '.join(specs)}"
+                )
+        if conditions is None:
+            return None
+        values = check_condition_values(conditions, specs)
+        return (values, 1.0 if guidance_scale is None else float(guidance_scale)) if values else None
+
+    def _predict(self, guidance, types, coords, lattices, t_batch, num_atoms):
+        """One denoiser call; with guidance, the conditional and the null halves in one batch and
+        the classifier-free combination of their outputs (in float32)."""
+        if guidance is None:
+            return self.denoiser(types, coords, lattices, t_batch, num_atoms)
+        values, scale = guidance
+        b, n = len(num_atoms), len(types)
+        if scale == 1.0:  # plain conditional sampling: no unconditional half
+            conds = {k: torch.full((b,), v, device=lattices.device) for k, v in values.items()}
+            return self.denoiser(types, coords, lattices, t_batch, num_atoms, conditions=conds)
+        conds = {k: torch.full((2 * b,), v, device=lattices.device) for k, v in values.items()}
+        present = torch.arange(2 * b, device=lattices.device) < b  # first half conditional
+        out = self.denoiser(
+            torch.cat([types, types]),
+            torch.cat([coords, coords]),
+            torch.cat([lattices, lattices]),
+            torch.cat([t_batch, t_batch]),
+            torch.cat([num_atoms, num_atoms]),
+            conditions=conds,
+            condition_mask={k: present for k in values},
+        )
+
+        def combine(x, size):
+            cond, uncond = x.float()[:size], x.float()[size:]
+            return uncond + scale * (cond - uncond)
+
+        logits = out.type_logits
+        if logits is not None:  # on log-probabilities; the type scheduler renormalises them
+            logits = combine(torch.log_softmax(logits.float(), dim=-1), n)
+        return CrystalDenoiserOutput(
+            lattice_noise=combine(out.lattice_noise, b),
+            coord_score=combine(out.coord_score, n),
+            type_logits=logits,
+        )
+
+    def _sample_batch(
+        self, requests, schedule, generator, corrector_steps, corrector_step_lr, bar, guidance=None
+    ):
         device = self._execution_device
         # the diffusion state and the scheduler math stay in float32 whatever the denoiser's dtype
         # (bfloat16 weights: the denoiser casts its inputs, its outputs come back as float32)
@@ -259,11 +347,11 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         for t in schedule:
             t_batch = torch.full((len(requests),), t, dtype=torch.long, device=device)
             for _ in range(corrector_steps):
-                out = self.denoiser(types, coords, lattices, t_batch, num_atoms)
+                out = self._predict(guidance, types, coords, lattices, t_batch, num_atoms)
                 coords = self.coord_scheduler.step_correct(
                     out.coord_score.float(), t, coords, generator=generator, step_lr=corrector_step_lr
                 ).prev_sample
-            out = self.denoiser(types, coords, lattices, t_batch, num_atoms)
+            out = self._predict(guidance, types, coords, lattices, t_batch, num_atoms)
             coords = self.coord_scheduler.step(
                 out.coord_score.float(), t, coords, generator=generator
             ).prev_sample

@@ -1,0 +1,315 @@
+"""Property conditions and classifier-free guidance (issue 14): the conditioned denoiser, guided
+sampling, its errors, the CLI flags, training with conditions and the zero-initialised adapter; and
+that the shipped unconditional checkpoints are unchanged by all of it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hfmat.diffusion import CrystalDenoiser, CrystalDiffusionPipeline, PipelineInputError
+
+CONDITIONS = [
+    {"name": "heat_ref", "kind": "scalar", "mean": -0.3, "std": 0.5},
+    {"name": "crystal_system", "kind": "categorical", "num_classes": 7},
+]
+STEPS = 3
+
+
+def _tiny_denoiser(conditions=CONDITIONS, de_novo=True) -> CrystalDenoiser:
+    torch.manual_seed(0)
+    dist = [0.0] * 9
+    dist[4] = 1.0
+    return CrystalDenoiser(
+        hidden_dim=16,
+        num_layers=1,
+        num_frequencies=2,
+        time_embed_dim=8,
+        max_atoms=8,
+        lattice_scale=2.0,
+        num_atoms_distribution=dist,
+        predict_atom_types=de_novo,
+        conditions=conditions,
+    ).eval()
+
+
+@pytest.fixture(scope="module")
+def cond_pipe():
+    from hfmat.diffusion import D3PMScheduler, WrappedNormalScheduler, lattice_scheduler
+
+    pipe = CrystalDiffusionPipeline(
+        denoiser=_tiny_denoiser(),
+        lattice_scheduler=lattice_scheduler(),
+        coord_scheduler=WrappedNormalScheduler(corrector_steps=1),
+        type_scheduler=D3PMScheduler(),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _inputs(n_crystals=2, n_atoms=4):
+    g = torch.Generator().manual_seed(1)
+    n = n_crystals * n_atoms
+    return {
+        "atom_types": torch.randint(0, 90, (n,), generator=g),
+        "frac_coords": torch.rand(n, 3, generator=g),
+        "lattices": torch.eye(3) + 0.1 * torch.randn(n_crystals, 3, 3, generator=g),
+        "timesteps": torch.tensor([100, 700])[:n_crystals],
+        "num_atoms": torch.full((n_crystals,), n_atoms),
+    }
+
+
+def _sites(structures):
+    return [
+        (s.lattice.matrix.round(5).tolist(), s.frac_coords.round(5).tolist(), [x.specie.Z for x in s])
+        for s in structures
+    ]
+
+
+# ------------------------------------------------------------------------ shipped models unchanged
+
+# Recorded from the shipped checkpoints with the code before conditions existed (commit 8bd4950):
+# the denoiser's first outputs on fixed inputs, and a 3-step seeded sample's coordinates.
+SHIPPED = {
+    "crystal-diffusion-perov5": {
+        "n_keys": 51,
+        "lattice": [0.37845170497894287, 0.13963934779167175, 0.03946707397699356, 0.2763899266719818],
+        "coord": [0.14088945090770721, -4.667491912841797, -3.089890241622925, -0.05676291882991791],
+        "logits": None,
+        "sample": [
+            [0.396038, 0.449071, 0.81016],
+            [0.029707, 0.199893, 0.209755],
+            [0.2438, 0.444137, 0.191309],
+        ],
+    },
+    "crystal-diffusion-perov5-gen": {
+        "n_keys": 53,
+        "lattice": [-0.2520577013492584, 0.31320977210998535, 0.4526534378528595, 0.2996736168861389],
+        "coord": [-0.30297523736953735, -2.2974705696105957, -1.6970558166503906, -1.144882082939148],
+        "logits": [2.122796058654785, 2.661745071411133, -0.4936399459838867, 4.125514507293701],
+        "sample": [
+            [0.558648, 0.970292, 0.313724],
+            [0.052163, 0.001435, 0.584709],
+            [0.318216, 0.961321, 0.69237],
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_unconditional_checkpoints_load_and_sample_as_before(name):
+    from hfmat.hub import resolve
+
+    ref = SHIPPED[name]
+    pipe = CrystalDiffusionPipeline.from_pretrained(resolve(name))
+    pipe.set_progress_bar_config(disable=True)
+    denoiser = pipe.denoiser
+    assert denoiser.config.conditions is None and denoiser.condition_specs == {}
+    keys = list(denoiser.state_dict())
+    assert len(keys) == ref["n_keys"] and not any(k.startswith("condition_") for k in keys)
+    g = torch.Generator().manual_seed(3)
+    inputs = {
+        "atom_types": torch.tensor([38, 22, 8, 8, 8, 0, 0, 0, 0, 0]),
+        "frac_coords": torch.rand(10, 3, generator=g),
+        "lattices": torch.eye(3).expand(2, 3, 3) + 0.1 * torch.randn(2, 3, 3, generator=g),
+        "timesteps": torch.tensor([100, 900]),
+        "num_atoms": torch.tensor([5, 5]),
+    }
+    with torch.no_grad():
+        out = denoiser(**inputs)
+    torch.testing.assert_close(
+        out.lattice_noise.flatten()[:4], torch.tensor(ref["lattice"]), rtol=1e-5, atol=1e-6
+    )
+    torch.testing.assert_close(
+        out.coord_score.flatten()[:4], torch.tensor(ref["coord"]), rtol=1e-5, atol=1e-6
+    )
+    if ref["logits"] is not None:
+        got = out.type_logits[:, 1:20].flatten()[:4]
+        torch.testing.assert_close(got, torch.tensor(ref["logits"]), rtol=1e-5, atol=1e-6)
+    kwargs = {"compositions": "SrTiO3"} if ref["logits"] is None else {"num_atoms": 5}
+    s = pipe(**kwargs, num_inference_steps=3, generator=torch.Generator().manual_seed(7)).structures[0]
+    torch.testing.assert_close(
+        torch.tensor(s.frac_coords[:3]), torch.tensor(ref["sample"], dtype=torch.float64), atol=2e-6, rtol=0
+    )
+    with pytest.raises(PipelineInputError, match="has no conditions"):
+        pipe(**kwargs, conditions={"heat_ref": -0.5}, num_inference_steps=2)
+    with pytest.raises(PipelineInputError, match="needs a model trained with conditions"):
+        pipe(**kwargs, guidance_scale=2.0, num_inference_steps=2)
+
+
+# ------------------------------------------------------------------------------------ the denoiser
+
+
+def test_conditions_are_registered_and_survive_save_and_load(tmp_path, cond_pipe):
+    cond_pipe.save_pretrained(tmp_path / "pipe")
+    config = json.loads((tmp_path / "pipe" / "denoiser" / "config.json").read_text())
+    assert config["conditions"] == CONDITIONS
+    loaded = CrystalDiffusionPipeline.from_pretrained(tmp_path / "pipe")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.denoiser.condition_specs == cond_pipe.denoiser.condition_specs
+    kwargs = {
+        "num_samples": 2,
+        "num_inference_steps": STEPS,
+        "conditions": {"heat_ref": -0.5, "crystal_system": 3},
+    }
+    a = cond_pipe(**kwargs, guidance_scale=2.0, generator=torch.Generator().manual_seed(5))
+    b = loaded(**kwargs, guidance_scale=2.0, generator=torch.Generator().manual_seed(5))
+    assert _sites(a.structures) == _sites(b.structures)
+
+
+def test_absent_conditions_use_the_null_embedding():
+    model = _tiny_denoiser()
+    with torch.no_grad():
+        for p in model.condition_null.values():
+            p.normal_()
+        base = model(**_inputs())
+        given = model(**_inputs(), conditions={"heat_ref": torch.tensor([0.2, 0.2])})
+        masked = model(
+            **_inputs(),
+            conditions={"heat_ref": torch.tensor([0.2, 0.2]), "crystal_system": torch.tensor([1, 2])},
+            condition_mask={
+                "heat_ref": torch.tensor([False, False]),
+                "crystal_system": torch.tensor([False, False]),
+            },
+        )
+        nan = model(**_inputs(), conditions={"heat_ref": torch.tensor([float("nan"), 0.2])})
+    torch.testing.assert_close(masked.coord_score, base.coord_score)
+    assert not torch.allclose(given.coord_score, base.coord_score)
+    torch.testing.assert_close(nan.coord_score[:4], base.coord_score[:4])  # NaN = absent, per sample
+    torch.testing.assert_close(nan.coord_score[4:], given.coord_score[4:])
+    with pytest.raises(ValueError, match="unknown condition.*heat_ref, crystal_system|heat_ref"):
+        model(**_inputs(), conditions={"band_gap": torch.tensor([1.0, 1.0])})
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([{"name": "x", "kind": "scalar", "mean": 0.0}], "mean.*std"),
+        ([{"name": "x", "kind": "scalar", "mean": 0.0, "std": 0.0}], "std"),
+        ([{"name": "x", "kind": "categorical"}], "num_classes"),
+        ([{"name": "x", "kind": "vector"}], "kind must be one of"),
+        ([{"name": "x", "kind": "categorical", "num_classes": 3}] * 2, "declared twice"),
+    ],
+)
+def test_bad_condition_configs_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        _tiny_denoiser(conditions=bad)
+
+
+def test_with_conditions_starts_from_the_base_model_exactly():
+    base = _tiny_denoiser(conditions=None)
+    model = CrystalDenoiser.with_conditions(base, CONDITIONS[:1]).eval()
+    assert model.config.conditions == CONDITIONS[:1] and base.config.conditions is None
+    with torch.no_grad():
+        ref = base(**_inputs())
+        for conditions in ({}, {"heat_ref": torch.tensor([-1.0, 2.0])}):
+            out = model(**_inputs(), conditions=conditions)
+            assert torch.equal(out.lattice_noise, ref.lattice_noise)
+            assert torch.equal(out.coord_score, ref.coord_score)
+            assert torch.equal(out.type_logits, ref.type_logits)
+    # and it learns: the zeroed last layer gets a gradient
+    out = model.train()(**_inputs(), conditions={"heat_ref": torch.tensor([-1.0, 2.0])})
+    out.coord_score.pow(2).sum().backward()
+    assert model.condition_embeddings["heat_ref"].mlp[-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="already has conditions"):
+        CrystalDenoiser.with_conditions(model, CONDITIONS)
+
+
+# -------------------------------------------------------------------------------------- sampling
+
+
+def test_guidance_combines_the_two_halves_of_one_batched_call(cond_pipe):
+    denoiser = cond_pipe.denoiser
+    x = _inputs()
+    args = (x["atom_types"], x["frac_coords"], x["lattices"], x["timesteps"], x["num_atoms"])
+    values = {"heat_ref": -0.5, "crystal_system": 2}
+    with torch.no_grad():
+        cond = denoiser(*args, conditions={k: torch.tensor([v, v]) for k, v in values.items()})
+        uncond = denoiser(*args)
+        calls = []
+        hook = denoiser.register_forward_pre_hook(lambda m, a, kw: calls.append(len(a[4])), with_kwargs=True)
+        try:
+            for scale in (0.0, 1.0, 2.5):
+                out = cond_pipe._predict((values, scale), *args)
+                lp_c, lp_u = cond.type_logits.log_softmax(-1), uncond.type_logits.log_softmax(-1)
+                for got, c, u in [
+                    (out.lattice_noise, cond.lattice_noise, uncond.lattice_noise),
+                    (out.coord_score, cond.coord_score, uncond.coord_score),
+                    (out.type_logits.log_softmax(-1), lp_c, lp_u),
+                ]:
+                    want = u + scale * (c - u)
+                    if got.shape[-1] == 119:  # the guided log-probabilities, renormalised
+                        want = want.log_softmax(-1)
+                    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+        finally:
+            hook.remove()
+    assert calls == [4, 2, 4]  # one call each; scale 1 has no unconditional half
+
+
+def test_scale_one_is_conditional_and_scale_zero_is_unconditional_sampling(cond_pipe):
+    def run(**kw):
+        out = cond_pipe(
+            num_samples=3, num_inference_steps=STEPS, generator=torch.Generator().manual_seed(2), **kw
+        )
+        return _sites(out.structures)
+
+    target = {"heat_ref": 1.5}
+    plain = run(conditions=target)
+    assert run(conditions=target, guidance_scale=1.0) == plain
+    assert run(conditions=target, guidance_scale=1) == plain
+    # the null half of a batched call equals an unconditional call up to float rounding
+    for a, b in zip(run(conditions=target, guidance_scale=0.0), run()):
+        assert a[2] == b[2]
+        torch.testing.assert_close(torch.tensor(a[0]), torch.tensor(b[0]), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(torch.tensor(a[1]), torch.tensor(b[1]), rtol=0, atol=2e-5)
+    assert plain != run()
+    assert run(conditions=target, guidance_scale=3.0) not in (plain, run())
+
+
+def test_guidance_with_compositions():
+    from hfmat.diffusion import WrappedNormalScheduler, lattice_scheduler
+
+    pipe = CrystalDiffusionPipeline(
+        denoiser=_tiny_denoiser(de_novo=False),
+        lattice_scheduler=lattice_scheduler(),
+        coord_scheduler=WrappedNormalScheduler(corrector_steps=0),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(
+        compositions=["SrTiO3", "NaCl"],
+        num_samples=2,
+        conditions={"heat_ref": -0.5},
+        guidance_scale=2.0,
+        num_inference_steps=STEPS,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert [s.composition.reduced_formula for s in out.structures] == ["SrTiO3"] * 2 + ["NaCl"] * 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"conditions": {"band_gap": 1.0}},
+            "unknown condition 'band_gap'; this model's conditions: heat_ref, crystal_system",
+        ),
+        ({"conditions": {"heat_ref": "low"}}, "scalar: give a finite number"),
+        ({"conditions": {"heat_ref": True}}, "scalar: give a finite number"),
+        ({"conditions": {"crystal_system": 2.5}}, r"categorical: give a class index, an integer 0\.\.6"),
+        ({"conditions": {"crystal_system": 7}}, r"integer 0\.\.6"),
+        ({"conditions": [("heat_ref", 1.0)]}, "must be a dict"),
+        ({"guidance_scale": 2.0}, "needs conditions=.*heat_ref, crystal_system"),
+        ({"conditions": {"heat_ref": 0.0}, "guidance_scale": -1.0}, ">= 0"),
+        ({"conditions": {"heat_ref": 0.0}, "guidance_scale": "2"}, "must be a number"),
+    ],
+)
+def test_bad_guidance_input_is_a_clear_error(cond_pipe, kwargs, message):
+    with pytest.raises(PipelineInputError, match=message):
+        cond_pipe(num_inference_steps=2, **kwargs)
+
+
+def test_a_value_far_outside_the_training_range_warns(cond_pipe):
+    with pytest.warns(UserWarning, match="10.0 standard deviations from the training mean"):
+        cond_pipe(num_inference_steps=2, conditions={"heat_ref": 4.7})
