@@ -300,7 +300,7 @@ def test_guidance_with_compositions():
         ({"conditions": {"crystal_system": 2.5}}, r"categorical: give a class index, an integer 0\.\.6"),
         ({"conditions": {"crystal_system": 7}}, r"integer 0\.\.6"),
         ({"conditions": [("heat_ref", 1.0)]}, "must be a dict"),
-        ({"guidance_scale": 2.0}, "needs conditions=.*heat_ref, crystal_system"),
+        ({"guidance_scale": 2.0}, "needs conditions .*heat_ref, crystal_system"),
         ({"conditions": {"heat_ref": 0.0}, "guidance_scale": -1.0}, ">= 0"),
         ({"conditions": {"heat_ref": 0.0}, "guidance_scale": "2"}, "must be a number"),
     ],
@@ -313,3 +313,63 @@ def test_bad_guidance_input_is_a_clear_error(cond_pipe, kwargs, message):
 def test_a_value_far_outside_the_training_range_warns(cond_pipe):
     with pytest.warns(UserWarning, match="10.0 standard deviations from the training mean"):
         cond_pipe(num_inference_steps=2, conditions={"heat_ref": 4.7})
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(scope="module")
+def cond_folder(cond_pipe, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cond") / "tiny-conditioned"
+    cond_pipe.save_pretrained(folder)
+    return folder
+
+
+def test_cli_condition_and_guidance_scale(cond_folder, cond_pipe, tmp_path):
+    from hfmat.cli import main
+
+    out = tmp_path / "g"
+    argv = ["diffuse", "--model", str(cond_folder), "-n", "2", "--steps", "3", "--seed", "4"]
+    argv += ["--condition", "heat_ref=-0.5", "--condition", "crystal_system=3", "--guidance-scale", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    lib = cond_pipe(
+        num_samples=2,
+        num_inference_steps=3,
+        conditions={"heat_ref": -0.5, "crystal_system": 3},
+        guidance_scale=2.0,
+        generator=torch.Generator().manual_seed(4),
+    )
+    written = sorted(p.name for p in out.glob("*.cif"))
+    assert written == [
+        f"{i:04d}_{s.composition.formula.replace(' ', '')}.cif" for i, s in enumerate(lib.structures)
+    ]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--condition", "heat_ref"], "--condition 'heat_ref': write NAME=VALUE"),
+        (["--condition", "heat_ref=low"], "--condition 'heat_ref=low': the value must be a number"),
+        (
+            ["--condition", "band_gap=1"],
+            "unknown condition 'band_gap'; this model's conditions: heat_ref, crystal_system",
+        ),
+        (["--condition", "crystal_system=0.5"], "categorical: give a class index"),
+        (["--guidance-scale", "2"], "--guidance-scale needs conditions"),
+    ],
+)
+def test_cli_condition_errors_name_the_flag(cond_folder, capsys, flags, message):
+    from hfmat.cli import main
+
+    capsys.readouterr()
+    assert main(["diffuse", "--model", str(cond_folder), "--steps", "2", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_guidance_on_an_unconditioned_model_is_an_error(capsys):
+    from hfmat.cli import main
+
+    capsys.readouterr()
+    argv = ["diffuse", "-n", "1", "--steps", "2", "--condition", "heat_ref=-0.5", "--guidance-scale", "2"]
+    assert main(argv) == 2
+    assert "needs a model trained with conditions" in capsys.readouterr().err

@@ -21,6 +21,7 @@ FLAGS = {
     "batch_size": "--batch-size",
     "num_inference_steps": "--steps",
     "corrector_steps": "--corrector-steps",
+    "guidance_scale": "--guidance-scale",
 }
 
 
@@ -61,6 +62,20 @@ def register(sub) -> None:
         default=None,
         help="Langevin corrector steps per step (default: the pipeline's)",
     )
+    p.add_argument(
+        "--condition",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="a conditioned pipeline: sample toward this property value, e.g. heat_ref=-0.5 (a class "
+        "index for a categorical condition; repeatable; docs/guidance.md)",
+    )
+    p.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="classifier-free guidance weight with --condition (default 1: plain conditional; 0: unconditional)",
+    )
     options.add_output_options(p, out_required=False)
     p.set_defaults(func=run)
 
@@ -72,6 +87,23 @@ def _model_name(args) -> str:
     if name:
         return name
     return shipped.DIFFUSION_CSP if (args.composition or args.reference) else shipped.DIFFUSION_GEN
+
+
+def _conditions(items: list[str] | None) -> dict | None:
+    """``["heat_ref=-0.5", "crystal_system=3"]`` -> ``{"heat_ref": -0.5, "crystal_system": 3}``."""
+    if not items:
+        return None
+    out: dict = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or not text:
+            raise ValueError(f"--condition {item!r}: write NAME=VALUE, e.g. heat_ref=-0.5")
+        try:
+            out[name] = int(text) if text.lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            raise ValueError(f"--condition {item!r}: the value must be a number") from None
+    return out
 
 
 def run(args) -> int:
@@ -106,6 +138,8 @@ def run(args) -> int:
             generator=torch.Generator().manual_seed(args.seed),
             corrector_steps=args.corrector_steps,
             batch_size=args.batch_size,
+            conditions=_conditions(args.condition),
+            guidance_scale=args.guidance_scale,
             **kwargs,
         )
     except PipelineInputError as err:

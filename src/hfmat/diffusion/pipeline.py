@@ -270,8 +270,8 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
                 )
             if not conditions:
                 raise PipelineInputError(
-                    f"guidance_scale needs conditions={{name: value}} to guide toward; this model's "
-                    f"conditions: {', '.join(specs)}"
+                    f"guidance_scale needs conditions (the property values to guide toward); this "
+                    f"model's conditions: {', '.join(specs)}"
                 )
         if conditions is None:
             return None
