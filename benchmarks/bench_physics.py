@@ -93,16 +93,11 @@ def agreement(structures, chgnet, sevennet, raw_sevennet) -> dict:
 
 def csp_before_after(predictions: str, reference: str, data_dir: Path, potential, batch_size: int) -> dict:
     """``hfmat.physics.csp.csp_relaxation`` of a run's predictions.jsonl against its reference split."""
-    from hfmat.evaluation.io import candidates_of, load_reference, parse_cifs, read_predictions, split_source
-    from hfmat.physics.csp import csp_relaxation
+    from hfmat.evaluation.io import split_source
+    from hfmat.physics.csp import csp_inputs, csp_relaxation
 
-    records = read_predictions(predictions)
-    grouped, _ = candidates_of(records, parse_cifs([r.cif for r in records], workers=1, progress=False))
-    name, _ = split_source(reference)
-    ids, cifs = load_reference(reference, data_dir=data_dir / name)
-    targets = dict(zip(ids, (s for s, _ in parse_cifs(cifs, workers=1, progress=False))))
-    references = {mid: targets[mid] for mid in grouped if mid in targets}
-    out = csp_relaxation(grouped, references, potential, batch_size=batch_size, progress=False)
+    grouped, targets = csp_inputs(predictions, reference, data_dir / split_source(reference)[0])
+    out = csp_relaxation(grouped, targets, potential, batch_size=batch_size, progress=False)
     return {key: value for key, value in out.items() if key != "energy_gap"}
 
 

@@ -291,3 +291,106 @@ def test_csp_relaxation_brings_a_displaced_sample_onto_its_target(chgnet):
     assert out["after"]["rmse"] < out["before"]["rmse"] / 5  # 0.011 -> 0.0005
     assert out["after_vs_relaxed_targets"]["match_rate"] == 0.5
     assert abs(out["energy_gap"]["mgo"]) < 0.005 and "other" not in out["energy_gap"]
+
+
+def _cheap_relax(monkeypatch, steps: int):
+    """Real relaxations, cut at ``steps`` (the CLI's --relax always asks for 500)."""
+    import hfmat.physics.relaxation as relaxation
+
+    real = relaxation.relax
+    monkeypatch.setattr(relaxation, "relax", lambda s, p, **k: real(s, p, **{**k, "steps": steps}))
+
+
+@needs_extra
+def test_relax_written_puts_relaxed_files_beside_the_run(tmp_path, chgnet, capsys):
+    import json
+
+    from hfmat.cli.outputs import RunWriter, check_out
+    from hfmat.cli.relax import relax_written
+
+    overlapping = srtio3()
+    overlapping.append("O", [0.5, 0.5, 0.02])
+    out = tmp_path / "run"
+    writer = RunWriter(out, "diffuse")
+    writer.add("0000_SrTiO3", srtio3(4.1), {"valid": True})
+    writer.add("0001_bad", overlapping, {"valid": False})
+    info = relax_written(writer, chgnet)
+    writer.finish()
+    assert info["n_relaxed"] == 1 and info["files"] == ["0000_SrTiO3.relaxed.cif"]
+    relaxed = Structure.from_file(out / "0000_SrTiO3.relaxed.cif")
+    assert relaxed.lattice.a < 4.0 and Structure.from_file(out / "0000_SrTiO3.cif").lattice.a == 4.1
+    rows = list(csv.DictReader((out / "relax.csv").open()))
+    assert [r["file"] for r in rows] == ["0000_SrTiO3.cif", "0001_bad.cif"]
+    assert float(rows[0]["energy_per_atom_final"]) < float(rows[0]["energy_per_atom_initial"])
+    assert "0.5 Å" in rows[1]["error"] and rows[1]["output"] == ""
+    assert json.loads((out / "summary.json").read_text())["relax"]["table"] == "relax.csv"
+    # --overwrite of the same command removes the relaxed files too (they are the run's)
+    assert {"relax.csv", "0000_SrTiO3.relaxed.cif"} <= set(check_out(out, "diffuse", overwrite=True))
+    assert "relaxed 1/2" in capsys.readouterr().out
+
+
+@needs_extra
+def test_diffuse_relax_flag(tmp_path, monkeypatch, capsys):
+    import json
+
+    import hfmat.physics.potentials
+    from hfmat.cli import main
+
+    _cheap_relax(monkeypatch, 10)
+    argv = ["diffuse", "-c", "SrTiO3", "-n", "2", "--steps", "30", "--corrector-steps", "0", "--threads", "1"]
+    assert main([*argv, "--relax", "chgnet", "--out", str(tmp_path / "d")]) == 0
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    relaxed = summary["relax"]
+    assert relaxed["n_structures"] == 2 and "CHGNet" in relaxed["potential"]
+    assert relaxed["n_relaxed"] == len(relaxed["files"]) >= 1  # 30 steps: not every sample is sound
+    rows = list(csv.DictReader((tmp_path / "d" / "relax.csv").open()))
+    assert [r["file"] for r in rows] == [f["file"] for f in summary["files"]]
+    assert all(int(r["steps"]) <= 10 for r in rows) and sum(not r["error"] for r in rows) == len(
+        relaxed["files"]
+    )
+    for name in relaxed["files"]:
+        assert name.endswith(".relaxed.cif") and len(Structure.from_file(tmp_path / "d" / name)) == 5
+    capsys.readouterr()
+    assert main([*argv, "--relax", "chgnet"]) == 2
+    assert "--relax needs --out" in capsys.readouterr().err
+
+    def missing(name):
+        raise MissingExtraError('the CHGNet interatomic potential needs pip install "hfmat[physics]"')
+
+    monkeypatch.setattr(hfmat.physics.potentials, "load_potential", missing)
+    assert main([*argv, "--relax", "chgnet", "--out", str(tmp_path / "e")]) == 2
+    assert '--relax chgnet: the CHGNet interatomic potential needs pip install "hfmat[physics]"' in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "e").exists()
+
+
+@needs_extra
+def test_evaluate_relax_csp_and_generation(tmp_path, tiny_hull, monkeypatch, capsys):
+    import json
+
+    import hfmat.physics.hull
+    from hfmat.cli import main
+
+    refs, _, hull = tiny_hull
+    monkeypatch.setattr(hfmat.physics.hull, "reference_hull", lambda *a, **k: hull)  # built and tested above
+    for folder in ("refs", "preds"):
+        (tmp_path / folder).mkdir()
+    for i, s in enumerate(refs):
+        s.to(filename=str(tmp_path / "refs" / f"ref{i}.cif"))
+    srtio3(4.1).to(filename=str(tmp_path / "preds" / "ref0.cif"))  # a candidate for target ref0
+    common = ["--predictions", str(tmp_path / "preds"), "--reference", str(tmp_path / "refs")]
+    common += ["--workers", "1", "--no-progress", "--relax", "chgnet"]
+    assert main(["evaluate", "--task", "csp", *common, "--out", str(tmp_path / "csp")]) == 0
+    relaxation = json.loads((tmp_path / "csp" / "relaxation.json").read_text())
+    assert relaxation["n_targets"] == 1 and relaxation["relaxed"] == 1
+    assert relaxation["before"]["match_rate"] == relaxation["after"]["match_rate"] == 1.0
+    assert relaxation["after"]["rmse"] < 0.01 and "CHGNet" in relaxation["potential"]
+    assert abs(relaxation["energy_gap_median"]) < 0.005  # both relax to the same cubic cell
+    gen = ["evaluate", "--task", "generation", *common, "--train", str(tmp_path / "refs")]
+    assert main([*gen, "--out", str(tmp_path / "gen")]) == 0
+    stability = json.loads((tmp_path / "gen" / "stability.json").read_text())
+    assert stability["stable_rate"] == 1.0 and stability["sun_rate"] == 0.0  # SrTiO3 is in the train set
+    row = next(csv.DictReader((tmp_path / "gen" / "relax.csv").open()))
+    assert row["file"].endswith("ref0.cif") and float(row["e_above_hull"]) <= 0
+    assert "S.U.N. 0.0" in capsys.readouterr().out

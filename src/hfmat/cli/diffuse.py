@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hfmat import shipped
 from hfmat.cli import options
+from hfmat.cli.relax import add_relax_option, relax_potential, relax_written
 
 EXAMPLES = """\
 hfmat diffuse --composition SrTiO3 -n 4 --out diff-srtio3
@@ -77,6 +78,7 @@ def register(sub) -> None:
         help="classifier-free guidance weight with --condition (default 1: plain conditional; 0: unconditional)",
     )
     options.add_output_options(p, out_required=False)
+    add_relax_option(p)
     p.set_defaults(func=run)
 
 
@@ -123,6 +125,9 @@ def run(args) -> int:
     device = options.torch_device(args.device)
     out = Path(args.out) if args.out else None
     replace = check_out(out, "diffuse", args.overwrite) if out else []
+    if args.relax and out is None:
+        raise ValueError("--relax needs --out (the folder the relaxed structures go to)")
+    potential = relax_potential(args.relax)
     options.set_threads(args.threads)
     model_name = _model_name(args)
     folder = resolve(model_name)
@@ -159,6 +164,8 @@ def run(args) -> int:
         }
         name = writer.add(f"{i:04d}_{formula}", structure, entry)
         writer.table(f"{i:4d}  {name:28s}  {'valid' if ok else 'invalid: ' + reason}")
+    if potential is not None:
+        relax_written(writer, potential)
     writer.finish()
     if out is not None:
         n_valid = sum(e["valid"] for e in writer.entries)

@@ -6,6 +6,8 @@ nothing, when no prediction can be read or none names a target of the reference.
 
 import argparse
 
+from hfmat.cli.relax import EVALUATE_RELAXED, add_relax_option, evaluate_relaxed, relax_potential
+
 FORMATS = """\
 predictions (--predictions PATH):
   - the folder of an `hfmat generate` / `hfmat diffuse` run, or its predictions.jsonl
@@ -77,6 +79,13 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_relax_option(p, EVALUATE_RELAXED)
+    p.add_argument(
+        "--hull-limit",
+        type=int,
+        default=None,
+        help="generation with --relax: build the hull from the first N rows of --reference (cached)",
+    )
     p.set_defaults(func=run)
 
 
@@ -105,6 +114,7 @@ def run(args) -> int:
     data_dir = data_dir_for(args.reference, args.data_dir)
     if args.train is not None:
         data_dir_for(args.train, args.data_dir, flag="--train")
+    potential = relax_potential(args.relax)
     m = evaluate(
         args.task,
         args.predictions,
@@ -130,4 +140,6 @@ def run(args) -> int:
     for key in CSP_KEYS if args.task == "csp" else GENERATION_KEYS:
         print(f"{key}: {m.get(key)}")
     print(f"{len(m['issues'])} input problem(s); wrote {args.out}/metrics.json and {args.out}/report.md")
+    if potential is not None:
+        evaluate_relaxed(args, potential, data_dir)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hfmat import shipped
 from hfmat.cli import options
+from hfmat.cli.relax import add_relax_option, relax_potential, relax_written
 
 EXAMPLES = """\
 hfmat generate --composition SrTiO3 -n 8 --out lm-srtio3
@@ -59,6 +60,7 @@ def register(sub) -> None:
     )
     p.add_argument("-n", "--num-samples", type=int, default=8, help="samples per prompt (default 8)")
     options.add_output_options(p, out_required=True)
+    add_relax_option(p)
     p.add_argument(
         "--temperature", type=float, default=1.0, help="sampling temperature; 0: greedy (default 1.0)"
     )
@@ -98,6 +100,7 @@ def run(args) -> int:
     device = options.torch_device(args.device)
     out = Path(args.out)
     replace = check_out(out, "generate", args.overwrite)
+    potential = relax_potential(args.relax)
     options.set_threads(args.threads)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -149,6 +152,8 @@ def run(args) -> int:
         }
         name = writer.add(f"{i:04d}_{label}", s.structure, entry, raw_text=s.text)
         writer.table(f"{i:4d}  {label:{width}s}  {name:28s}  {'yes' if s.valid else 'no':5s}  {why}")
+    if potential is not None:
+        relax_written(writer, potential)
     writer.finish()
     n_valid = sum(s.valid for s in samples)
     print(f"{n_valid}/{len(samples)} valid; files, summary.json and predictions.jsonl written to {out}")

@@ -28,6 +28,8 @@ def _listed_files(folder: Path) -> tuple[str | None, list[str]]:
     if not isinstance(summary, dict) or not isinstance(summary.get("files"), list):
         return None, []
     names = [f.get("file") for f in summary["files"] if isinstance(f, dict)]
+    relaxed = summary.get("relax") if isinstance(summary.get("relax"), dict) else {}
+    names += [relaxed.get("table"), *(relaxed.get("files") or [])]  # written by --relax
     names = [n for n in names if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")]
     return summary.get("command"), [SUMMARY, PREDICTIONS, *names]
 
@@ -66,6 +68,7 @@ class RunWriter:
     replace: list[str] = field(default_factory=list)  # an earlier run's files (check_out)
     entries: list[dict] = field(default_factory=list)
     predictions: list[dict] = field(default_factory=list)
+    structures: list[tuple] = field(default_factory=list, repr=False)  # (file name, Structure) written
 
     @classmethod
     def for_run(cls, args, command: str, model: str, out: Path | None, replace: list[str]) -> RunWriter:
@@ -89,6 +92,7 @@ class RunWriter:
             name, text = stem + FORMATS[self.fmt], structure_to_text(structure, self.fmt)
             cif = text if self.fmt == "cif" else structure_to_text(structure, "cif")
             kind = self.fmt
+            self.structures.append((name, structure))
         else:
             name, text, cif, kind = stem + ".lm.txt", raw_text or "", raw_text or "", "lm-text"
         self._open()

@@ -15,6 +15,7 @@ the potential sees it).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,3 +75,30 @@ def csp_relaxation(
         "energy_gap": gaps,
         "potential": load_potential(potential).description,
     }
+
+
+def csp_inputs(
+    predictions: str | Path, reference: str, data_dir: str | Path | None = None, workers: int | None = 1
+) -> tuple[dict[str, list[Structure | str]], dict[str, Structure]]:
+    """``(candidates, targets)`` for :func:`csp_relaxation` from a run's predictions (anything
+    ``hfmat evaluate`` reads) and its reference ``SOURCE[:SPLIT]``: only the targets that have
+    predictions. ValueError when no prediction is readable or none names a reference target."""
+    from hfmat.evaluation.io import (
+        candidates_of,
+        check_pairing,
+        check_readable,
+        load_reference,
+        parse_cifs,
+        read_predictions,
+    )
+
+    records = read_predictions(predictions)
+    check_readable(records, predictions)
+    ids, cifs = load_reference(reference, data_dir=data_dir)
+    check_pairing(records, ids, predictions, reference)
+    parsed = parse_cifs([r.cif for r in records], workers=workers, progress=False)
+    grouped, _ = candidates_of(records, parsed)
+    wanted = [(mid, cif) for mid, cif in zip(ids, cifs) if mid in grouped]
+    structures = parse_cifs([cif for _, cif in wanted], workers=workers, progress=False)
+    targets = {mid: s for (mid, _), (s, _) in zip(wanted, structures) if s is not None}
+    return {mid: grouped[mid] for mid in targets}, targets
