@@ -5,11 +5,14 @@ that the shipped unconditional checkpoints are unchanged by all of it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from hfmat.diffusion import CrystalDenoiser, CrystalDiffusionPipeline, PipelineInputError
+
+REPO = Path(__file__).resolve().parents[1]
 
 CONDITIONS = [
     {"name": "heat_ref", "kind": "scalar", "mean": -0.3, "std": 0.5},
@@ -373,3 +376,100 @@ def test_cli_guidance_on_an_unconditioned_model_is_an_error(capsys):
     argv = ["diffuse", "-n", "1", "--steps", "2", "--condition", "heat_ref=-0.5", "--guidance-scale", "2"]
     assert main(argv) == 2
     assert "needs a model trained with conditions" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------------- training
+
+TINY_CONDITIONED = REPO / "training" / "configs" / "diffusion_tiny_conditioned.yaml"
+TINY = REPO / "training" / "configs" / "diffusion_tiny.yaml"
+
+
+def _script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_diffusion", REPO / "training" / "train_diffusion.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _train_args(config, csv, out, *sets, steps=4):
+    return [
+        "--config", str(config), "--output-dir", str(out),
+        "--set", f"dataset={csv}", "data_dir=null", "train_split=train", "eval_holdout=8",
+        "max_train_samples=null", f"max_steps={steps}", "per_device_batch_size=8", "save_every=100",
+        "eval_every=100", "log_every=1", "hidden_dim=16", "num_layers=1", "num_frequencies=4",
+        "time_embed_dim=8", "task=gen", *sets,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def conditioned_run(perov_val_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cond-run")
+    summary = _script().main(_train_args(TINY_CONDITIONED, perov_val_csv, out))
+    return out, summary
+
+
+def test_a_conditioned_training_run_saves_a_pipeline_that_samples_with_a_condition(
+    conditioned_run, perov_val_csv
+):
+    out, summary = conditioned_run
+    assert summary["stop_reason"] == "done" and all(v == v for v in summary["eval"].values())
+    pipe = CrystalDiffusionPipeline.from_pretrained(out / "final")
+    pipe.set_progress_bar_config(disable=True)
+    specs = pipe.denoiser.config.conditions
+    assert [(c["name"], c["kind"]) for c in specs] == [("heat_ref", "scalar"), ("dir_gap", "scalar")]
+    # mean and std of the 32 training rows (8 of the 40 are held out for evaluation)
+    script = _script()
+    args = script.parse_args(_train_args(TINY_CONDITIONED, perov_val_csv, out))
+    train, evalset = script.build_datasets(script.common.config_from_args(args, script.DEFAULTS))
+    heat = torch.tensor(train["heat_ref"], dtype=torch.float64)
+    assert len(heat) == 32 and "heat_ref" in evalset.column_names
+    assert specs[0]["mean"] == pytest.approx(float(heat.mean()), abs=1e-5)
+    assert specs[0]["std"] == pytest.approx(float(heat.std(unbiased=False)), abs=1e-5)
+    recorded = json.loads((out / "final" / "training_summary.json").read_text())
+    assert recorded["config"]["conditions"] == specs
+    s = pipe(
+        num_samples=2,
+        conditions={"heat_ref": specs[0]["mean"]},
+        guidance_scale=2.0,
+        num_inference_steps=STEPS,
+    ).structures
+    assert len(s) == 2
+
+
+def test_init_from_an_unconditional_checkpoint_adds_zero_initialised_conditions(perov_val_csv, tmp_path):
+    script = _script()
+    base_out = tmp_path / "base"
+    script.main(_train_args(TINY, perov_val_csv, base_out, steps=2))
+    base = CrystalDenoiser.from_pretrained(base_out / "final" / "denoiser").eval()
+    argv = [
+        *_train_args(TINY_CONDITIONED, perov_val_csv, tmp_path / "ft", steps=2),
+        "--init-from",
+        str(base_out / "final"),
+    ]
+    cfg = script.common.config_from_args(script.parse_args(argv), script.DEFAULTS)
+    train, _ = script.build_datasets(cfg)
+    model = script.build_components(cfg, train)["denoiser"].eval()
+    assert list(model.condition_specs) == ["heat_ref", "dir_gap"] and base.config.conditions is None
+    with torch.no_grad():
+        ref = base(**_inputs())
+        out = model(
+            **_inputs(),
+            conditions={"heat_ref": torch.tensor([0.5, 3.0]), "dir_gap": torch.tensor([0.0, 1.0])},
+        )
+    assert torch.equal(out.coord_score, ref.coord_score) and torch.equal(out.type_logits, ref.type_logits)
+    assert torch.equal(out.lattice_noise, ref.lattice_noise)
+    # and the fine-tune runs to a conditioned pipeline
+    summary = script.main(argv)
+    assert summary["stop_reason"] == "done"
+    tuned = CrystalDenoiser.from_pretrained(tmp_path / "ft" / "final" / "denoiser")
+    assert [c["name"] for c in tuned.config.conditions] == ["heat_ref", "dir_gap"]
+
+
+def test_training_condition_errors(perov_val_csv, tmp_path, script_exit):
+    script = _script()
+    bad = _train_args(
+        TINY_CONDITIONED, perov_val_csv, tmp_path / "x", "conditions=[{name: band_gap, kind: scalar}]"
+    )
+    assert "condition column(s) ['band_gap'] not in the dataset" in script_exit(script, bad)

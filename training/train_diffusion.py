@@ -11,6 +11,13 @@ training_summary.json and a model card (README.md from model_cards/diffusion.md)
 
 ``task: csp`` trains a structure-prediction model (atom types are the condition, no type head);
 ``task: gen`` also diffuses the atom types (absorbing-state D3PM) for de novo generation.
+
+``conditions:`` trains a property-conditioned model for classifier-free guidance (docs/guidance.md):
+a list of dataset columns, each ``{name: heat_ref, kind: scalar}`` (mean and std are computed on
+the training split and stored in the denoiser's config) or ``{name: ..., kind: categorical,
+num_classes: N}`` (values 0..N-1); each is dropped to its null embedding per crystal with
+probability ``condition_drop_prob``. With ``--init-from`` an unconditional pipeline, the condition
+embeddings are added zero-initialised, so the fine-tune starts from that model exactly.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ DEFAULTS: dict = {
     "num_frequencies": 32,
     "time_embed_dim": 128,
     "max_atoms": 20,
+    # property conditions (classifier-free guidance): dataset columns, e.g. [{name: heat_ref, kind: scalar}]
+    "conditions": None,
+    "condition_drop_prob": 0.1,  # per crystal and condition: trained as absent (the null embedding)
     # diffusion
     "num_train_timesteps": 1000,
     "sigma_min": 0.005,
@@ -91,11 +101,16 @@ def _graph_columns(batch: dict[str, list]) -> dict[str, list]:
     return out
 
 
-def to_graphs(dataset):
-    """Niggli graphs (hfmat.data.structure_to_graph) of a dataset's ``cif`` column."""
-    return dataset.map(
-        _graph_columns, batched=True, remove_columns=dataset.column_names, desc="structure_to_graph"
-    )
+def to_graphs(dataset, keep: tuple[str, ...] = ()):
+    """Niggli graphs (hfmat.data.structure_to_graph) of a dataset's ``cif`` column, and the columns
+    named in ``keep`` (property conditions) as they are."""
+    missing = [c for c in keep if c not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"condition column(s) {missing} not in the dataset; its columns: {dataset.column_names}"
+        )
+    drop = [c for c in dataset.column_names if c not in keep]
+    return dataset.map(_graph_columns, batched=True, remove_columns=drop, desc="structure_to_graph")
 
 
 def build_datasets(cfg: dict):
@@ -115,7 +130,8 @@ def build_datasets(cfg: dict):
         raise ValueError(
             f"{len(too_big)} training crystals have more than max_atoms={cfg['max_atoms']} atoms"
         )
-    return to_graphs(train), to_graphs(evalset)
+    keep = tuple(c["name"] for c in condition_entries(cfg))
+    return to_graphs(train, keep), to_graphs(evalset, keep)
 
 
 def data_statistics(train, max_atoms: int) -> tuple[float, list[float]]:
@@ -127,6 +143,48 @@ def data_statistics(train, max_atoms: int) -> tuple[float, list[float]]:
     scale = float(np.mean(np.cbrt(np.abs(np.linalg.det(lattices)) / counts)))
     hist = np.bincount(counts, minlength=max_atoms + 1)[: max_atoms + 1].astype(np.float64)
     return scale, (hist / hist.sum()).round(6).tolist()
+
+
+def condition_entries(cfg: dict) -> list[dict]:
+    """The config's ``conditions`` as dicts (a bare column name is a scalar condition)."""
+    entries = cfg.get("conditions") or []
+    if not isinstance(entries, list):
+        raise ValueError(f"conditions must be a list of {{name, kind}} entries, got {entries!r}")
+    out = [{"name": e, "kind": "scalar"} if isinstance(e, str) else dict(e) for e in entries]
+    drop = cfg.get("condition_drop_prob", 0.0)
+    if out and not (isinstance(drop, (int, float)) and 0.0 <= drop < 1.0):
+        raise ValueError(f"condition_drop_prob must be a number in [0, 1), got {drop!r}")
+    return out
+
+
+def condition_statistics(cfg: dict, train) -> list[dict]:
+    """The denoiser's ``conditions`` config: each scalar with the mean and std of its finite values
+    on the training split (unless the config gives them), each categorical checked against its
+    ``num_classes``."""
+    import numpy as np
+
+    from hfmat.diffusion.denoiser import check_conditions
+
+    out = []
+    for entry in condition_entries(cfg):
+        values = np.asarray(
+            [np.nan if v is None else float(v) for v in train[entry["name"]]], dtype=np.float64
+        )
+        finite = values[np.isfinite(values)]
+        if len(finite) == 0:
+            raise ValueError(f"condition {entry['name']!r}: no finite value in the training split")
+        if entry.get("kind") == "scalar":
+            entry.setdefault("mean", round(float(finite.mean()), 6))
+            entry.setdefault("std", round(float(finite.std()), 6) or 1.0)
+        elif entry.get("kind") == "categorical" and isinstance(entry.get("num_classes"), int):
+            bad = finite[(finite != np.round(finite)) | (finite < 0) | (finite >= entry["num_classes"])]
+            if len(bad):
+                raise ValueError(
+                    f"condition {entry['name']!r}: values must be class indices 0..{entry['num_classes'] - 1}, "
+                    f"found {sorted(set(bad.tolist()))[:5]}"
+                )
+        out.append(entry)
+    return check_conditions(out)
 
 
 # ------------------------------------------------------------------------------------ model
@@ -142,11 +200,21 @@ def build_components(cfg: dict, train) -> dict:
 
     if cfg["task"] not in ("csp", "gen"):
         raise ValueError(f"task must be 'csp' or 'gen', got {cfg['task']!r}")
+    conditions = condition_statistics(cfg, train) if cfg.get("conditions") else []
     if cfg["init_from"]:
         denoiser = load(CrystalDenoiser, cfg["init_from"], subfolder="denoiser")
         if denoiser.config.predict_atom_types != (cfg["task"] == "gen"):
             raise ValueError(
                 f"--init-from {cfg['init_from']}: its denoiser does not fit task {cfg['task']!r}"
+            )
+        has = [(c["name"], c["kind"]) for c in denoiser.config.conditions or []]
+        if conditions and not has:  # the adapter: zero-initialised condition embeddings
+            denoiser = CrystalDenoiser.with_conditions(denoiser, conditions)
+        elif has != [(c["name"], c["kind"]) for c in conditions]:
+            raise ValueError(
+                f"--init-from {cfg['init_from']}: its denoiser's conditions are {has or 'none'}; "
+                f"list the same under conditions: (with their kinds) to continue it, got "
+                f"{[(c['name'], c['kind']) for c in conditions] or 'none'}"
             )
     else:
         scale, dist = data_statistics(train, int(cfg["max_atoms"]))
@@ -159,7 +227,10 @@ def build_components(cfg: dict, train) -> dict:
             lattice_scale=scale,
             num_atoms_distribution=dist,
             predict_atom_types=cfg["task"] == "gen",
+            conditions=conditions or None,
         )
+    if conditions:  # as the model uses them (for the training summary)
+        cfg["conditions"] = list(denoiser.config.conditions)
     T = int(cfg["num_train_timesteps"])
     coord = WrappedNormalScheduler(
         num_train_timesteps=T,
@@ -207,6 +278,8 @@ def loss_fn(model, batch, components, cfg, generator=None):
         lattice_scale=components["denoiser"].config.lattice_scale,
         weights=(float(cfg["cost_lattice"]), float(cfg["cost_coord"]), float(cfg["cost_type"])),
         generator=generator,
+        conditions=tuple(components["denoiser"].condition_specs),
+        condition_drop_prob=float(cfg["condition_drop_prob"]),
     )
 
 
@@ -242,7 +315,8 @@ def main(argv=None) -> dict:
     components = build_components(cfg, train_ds)
     model = components["denoiser"]
 
-    train_loader, eval_loader = common.dataloaders(train_ds, eval_ds, GraphCollator(), cfg)
+    collator = GraphCollator(properties=model.condition_specs)  # conditions' columns, as FloatTensor[B]
+    train_loader, eval_loader = common.dataloaders(train_ds, eval_ds, collator, cfg)
     batches_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
     total_steps = common.total_steps_for(cfg, batches_per_epoch)
     optimizer, scheduler = common.optimizer_and_scheduler_for(

@@ -101,7 +101,8 @@ class GraphCollator:
     Call it on a list of :func:`structure_to_graph` dicts or of dataset rows holding the columns
     ``atom_types``, ``frac_coords``, ``lattice`` (``num_atoms`` optional, checked when present);
     rows may hold lists, numpy arrays or tensors (e.g. ``Dataset.with_format("torch")``). Any other
-    columns are ignored except the scalar ``properties`` named here, stacked as FloatTensor[B].
+    columns are ignored except the scalar ``properties`` named here, stacked as FloatTensor[B]
+    (a missing value, None, becomes NaN: a conditioned denoiser treats it as absent).
     Usable directly as ``torch.utils.data.DataLoader(collate_fn=GraphCollator())``.
     """
 
@@ -137,7 +138,7 @@ class GraphCollator:
         }
         for name in self.properties:
             try:
-                values = [float(row[name]) for row in rows]
+                values = [float("nan") if row[name] is None else float(row[name]) for row in rows]
             except KeyError:
                 raise GraphError(f"property column {name!r} missing from a row") from None
             except (TypeError, ValueError) as err:

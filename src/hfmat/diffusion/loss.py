@@ -17,6 +17,8 @@ def diffusion_loss(
     lattice_scale: float = 1.0,
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
     generator: torch.Generator | None = None,
+    conditions: tuple[str, ...] = (),
+    condition_drop_prob: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """One Monte Carlo draw of the loss on a :class:`hfmat.data.GraphCollator` batch.
 
@@ -24,6 +26,11 @@ def diffusion_loss(
     by the lattice, the coordinates and (when ``type_scheduler`` is given, for de novo generation)
     the atom types; without a type scheduler the types are the clean conditioning input (CSP).
     Returns ``loss`` and its parts ``lattice``, ``coord``, ``type``.
+
+    ``conditions`` names the batch's property columns (FloatTensor[B], NaN = unknown) that a
+    conditioned denoiser takes; each is dropped per crystal with probability
+    ``condition_drop_prob`` (trained as absent: classifier-free guidance). The drop draws come after
+    every other draw, and without conditions there are none: an unconditional run is unchanged.
     """
     num_atoms = batch["num_atoms"]
     device = batch["frac_coords"].device
@@ -48,7 +55,18 @@ def diffusion_loss(
     else:
         noisy_types = types
 
-    out = model(noisy_types, noisy_coords, noisy_lattices, t, num_atoms)
+    if conditions:
+        values = {name: batch[name].to(device) for name in conditions}
+        keep = {
+            name: torch.rand((num_crystals,), generator=generator, device=gen_device).to(device)
+            >= condition_drop_prob
+            for name in conditions
+        }
+        out = model(
+            noisy_types, noisy_coords, noisy_lattices, t, num_atoms, conditions=values, condition_mask=keep
+        )
+    else:
+        out = model(noisy_types, noisy_coords, noisy_lattices, t, num_atoms)
     loss_lattice = F.mse_loss(out.lattice_noise, eps_lattice)
     loss_coord = F.mse_loss(out.coord_score, coord_target)
     if type_scheduler is not None:
