@@ -180,10 +180,11 @@ def _reset_accelerate():
 
 @pytest.fixture(scope="session")
 def tiny_diffusion_pipeline():
-    """Returns ``make(de_novo, num_atoms=4)``: a tiny random ``CrystalDiffusionPipeline`` (seeded,
-    eval mode) whose de novo crystals all have ``num_atoms`` atoms."""
+    """Returns ``make(de_novo, num_atoms=4, conditions=None)``: a tiny random
+    ``CrystalDiffusionPipeline`` (seeded, eval mode) whose de novo crystals all have ``num_atoms``
+    atoms (``conditions``: the denoiser's, for guidance)."""
 
-    def make(de_novo: bool, num_atoms: int = 4):
+    def make(de_novo: bool, num_atoms: int = 4, conditions: list[dict] | None = None):
         import torch
 
         from hfmat.diffusion import (
@@ -206,6 +207,7 @@ def tiny_diffusion_pipeline():
             lattice_scale=2.0,
             num_atoms_distribution=dist,
             predict_atom_types=de_novo,
+            conditions=conditions,
         ).eval()
         return CrystalDiffusionPipeline(
             denoiser=denoiser,

@@ -21,35 +21,21 @@ CONDITIONS = [
 STEPS = 3
 
 
-def _tiny_denoiser(conditions=CONDITIONS, de_novo=True) -> CrystalDenoiser:
-    torch.manual_seed(0)
-    dist = [0.0] * 9
-    dist[4] = 1.0
-    return CrystalDenoiser(
-        hidden_dim=16,
-        num_layers=1,
-        num_frequencies=2,
-        time_embed_dim=8,
-        max_atoms=8,
-        lattice_scale=2.0,
-        num_atoms_distribution=dist,
-        predict_atom_types=de_novo,
-        conditions=conditions,
-    ).eval()
+@pytest.fixture(scope="module")
+def tiny(tiny_diffusion_pipeline):
+    """``tiny(conditions=CONDITIONS, de_novo=True)``: the conftest's tiny pipeline, conditioned."""
+
+    def make(conditions=CONDITIONS, de_novo=True):
+        pipe = tiny_diffusion_pipeline(de_novo, conditions=conditions)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    return make
 
 
 @pytest.fixture(scope="module")
-def cond_pipe():
-    from hfmat.diffusion import D3PMScheduler, WrappedNormalScheduler, lattice_scheduler
-
-    pipe = CrystalDiffusionPipeline(
-        denoiser=_tiny_denoiser(),
-        lattice_scheduler=lattice_scheduler(),
-        coord_scheduler=WrappedNormalScheduler(corrector_steps=1),
-        type_scheduler=D3PMScheduler(),
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+def cond_pipe(tiny):
+    return tiny()
 
 
 def _inputs(n_crystals=2, n_atoms=4):
@@ -162,8 +148,8 @@ def test_conditions_are_registered_and_survive_save_and_load(tmp_path, cond_pipe
     assert _sites(a.structures) == _sites(b.structures)
 
 
-def test_absent_conditions_use_the_null_embedding():
-    model = _tiny_denoiser()
+def test_absent_conditions_use_the_null_embedding(tiny):
+    model = tiny().denoiser
     with torch.no_grad():
         for p in model.condition_null.values():
             p.normal_()
@@ -196,13 +182,13 @@ def test_absent_conditions_use_the_null_embedding():
         ([{"name": "x", "kind": "categorical", "num_classes": 3}] * 2, "declared twice"),
     ],
 )
-def test_bad_condition_configs_are_refused(bad, message):
+def test_bad_condition_configs_are_refused(tiny, bad, message):
     with pytest.raises(ValueError, match=message):
-        _tiny_denoiser(conditions=bad)
+        tiny(conditions=bad)
 
 
-def test_with_conditions_starts_from_the_base_model_exactly():
-    base = _tiny_denoiser(conditions=None)
+def test_with_conditions_starts_from_the_base_model_exactly(tiny):
+    base = tiny(conditions=None).denoiser
     model = CrystalDenoiser.with_conditions(base, CONDITIONS[:1]).eval()
     assert model.config.conditions == CONDITIONS[:1] and base.config.conditions is None
     with torch.no_grad():
@@ -271,15 +257,8 @@ def test_scale_one_is_conditional_and_scale_zero_is_unconditional_sampling(cond_
     assert run(conditions=target, guidance_scale=3.0) not in (plain, run())
 
 
-def test_guidance_with_compositions():
-    from hfmat.diffusion import WrappedNormalScheduler, lattice_scheduler
-
-    pipe = CrystalDiffusionPipeline(
-        denoiser=_tiny_denoiser(de_novo=False),
-        lattice_scheduler=lattice_scheduler(),
-        coord_scheduler=WrappedNormalScheduler(corrector_steps=0),
-    )
-    pipe.set_progress_bar_config(disable=True)
+def test_guidance_with_compositions(tiny):
+    pipe = tiny(de_novo=False)
     out = pipe(
         compositions=["SrTiO3", "NaCl"],
         num_samples=2,
