@@ -19,12 +19,12 @@ from pymatgen.io.cif import CifFile, CifParser
 
 from hfmat.chemistry import space_group_number
 from hfmat.cif.errors import CifError
+from hfmat.cif.sanity import MAX_LENGTH as MAX_LENGTH  # re-exported: the reader's limits
+from hfmat.cif.sanity import MAX_SITES, check_cell, check_structure
 from hfmat.cif.symmetry import group_order, orbit
 
 MAX_CHARS = 1_000_000  #: longest text read
-MAX_SITES = 1000  #: most sites in the expanded cell
 MAX_ROWS = 1000  #: most atom-site rows
-MAX_LENGTH = 1.0e4  #: longest cell edge accepted by the reader (A); validity is stricter
 
 _IDENTITY = {"x,y,z", "+x,+y,+z"}
 
@@ -70,7 +70,7 @@ def _to_float(value: str, field: str) -> float:
     return x
 
 
-def _block(text: str):
+def _blocks(text: str):
     if not isinstance(text, str):
         raise CifError(f"CIF text must be a str, got {type(text).__name__}")
     if len(text) > MAX_CHARS:
@@ -87,8 +87,27 @@ def _block(text: str):
         raise CifError(f"CIF syntax could not be read: {type(err).__name__}: {err}") from None
     if not cif.data:
         raise CifError("no data block")
-    name, block = next(iter(cif.data.items()))
-    return name, block
+    return list(cif.data.items())
+
+
+def _has_sites(block) -> bool:
+    return "_atom_site_type_symbol" in block.data or "_atom_site_label" in block.data
+
+
+def _block(text: str):
+    """``(name, block)``: the first data block that holds an atom-site loop (a CIF may open with
+    a block of publication data), or the first block when none does."""
+    return _pick(_blocks(text))
+
+
+def _pick(blocks):
+    return next(((n, b) for n, b in blocks if _has_sites(b)), blocks[0])
+
+
+def structure_blocks(text: str) -> list[tuple[str, str]]:
+    """``(data_ name, text of that block)`` for every block of ``text`` that holds an atom-site
+    loop (what a loader reads as one row each). Raises CifError when the text is not a CIF."""
+    return [(name, str(block) + "\n") for name, block in _blocks(text) if _has_sites(block)]
 
 
 def _field(block, tag: str, required: bool = True):
@@ -168,21 +187,22 @@ def _element(value: str, line: str) -> str:
     return symbol
 
 
+def _cell(block) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The stated cell lengths and angles, checked (hfmat.cif.sanity.check_cell)."""
+    lengths = tuple(_to_float(_field(block, f"_cell_length_{k}"), f"_cell_length_{k}") for k in "abc")
+    angles = tuple(
+        _to_float(_field(block, f"_cell_angle_{k}"), f"_cell_angle_{k}") for k in ("alpha", "beta", "gamma")
+    )
+    check_cell(lengths, angles)
+    return lengths, angles
+
+
 def parse_canonical(text: str) -> ParsedCif:
     """Read and check the fields of a canonical CIF text (no expansion)."""
     name, block = _block(text)
     if not _is_canonical(block):
         raise CifError("not a canonical CIF: the symmetry loop holds more than the identity")
-    lengths = tuple(_to_float(_field(block, f"_cell_length_{k}"), f"_cell_length_{k}") for k in "abc")
-    angles = tuple(
-        _to_float(_field(block, f"_cell_angle_{k}"), f"_cell_angle_{k}") for k in ("alpha", "beta", "gamma")
-    )
-    for k, v in zip("abc", lengths, strict=True):
-        if not 0 < v <= MAX_LENGTH:
-            raise CifError(f"_cell_length_{k}: {v} is outside (0, {MAX_LENGTH:g}] A")
-    for k, v in zip(("alpha", "beta", "gamma"), angles, strict=True):
-        if not 0 < v < 180:
-            raise CifError(f"_cell_angle_{k}: {v} is outside (0, 180) degrees")
+    lengths, angles = _cell(block)
     number, symbol = _space_group(block)
     volume_text = _field(block, "_cell_volume", required=False)
     z_text = _field(block, "_cell_formula_units_Z", required=False)
@@ -284,14 +304,33 @@ def expand(parsed: ParsedCif) -> tuple[Structure, list[int]]:
     return structure, sizes
 
 
-def cif_to_structure(text: str) -> Structure:
-    """The full structure of a CIF text: a canonical one (expanded from its space group) or any
-    CIF pymatgen reads. Raises CifError, and only CifError, on bad input."""
+def _disordered(block) -> bool:
+    occupancies = _column(block, "_atom_site_occupancy", None) or []
     try:
-        _, block = _block(text)
-        if _is_canonical(block):
-            return expand(parse_canonical(text))[0]
-        return _read_with_pymatgen(text, block)
+        return any(abs(float(re.sub(r"\(\d+\)$", "", o)) - 1.0) > 1e-6 for o in occupancies)
+    except ValueError:
+        return False  # the canonical reader names the bad value
+
+
+def cif_to_structure(text: str, disorder: bool = False) -> Structure:
+    """The full structure of a CIF text: a canonical one (expanded from its space group) or any
+    CIF pymatgen reads. Partial occupancies are refused unless ``disorder`` (a dataset loader
+    keeps such rows; pymatgen reads them). Every structure passes hfmat.cif.sanity.check_structure
+    before it is returned. Raises CifError, and only CifError, on bad input."""
+    try:
+        blocks = _blocks(text)
+        name, block = _pick(blocks)
+        if len(blocks) > 1:  # read that block alone
+            text = str(block) + "\n"
+        if _is_canonical(block) and not (disorder and _disordered(block)):
+            structure = expand(parse_canonical(text))[0]
+        else:
+            structure = _read_with_pymatgen(text, block)
+        if len(blocks) > 1:  # say which block was read
+            structure.properties["cif_block"] = (
+                f"data_{name} (block {[n for n, _ in blocks].index(name) + 1} of {len(blocks)})"
+            )
+        return check_structure(structure)
     except CifError:
         raise
     except Exception as err:  # a last guard: nothing but CifError leaves the reader
@@ -302,6 +341,7 @@ def _read_with_pymatgen(text: str, block) -> Structure:
     elements = _column(block, "_atom_site_type_symbol", None) or _column(block, "_atom_site_label", None)
     if not elements:
         raise CifError("missing atom-site loop (_atom_site_type_symbol / _atom_site_label)")
+    _cell(block)  # pymatgen would turn a NaN or negative cell into a structure that crashes spglib
     ops = _column(block, "_symmetry_equiv_pos_as_xyz", None) or _column(
         block, "_space_group_symop_operation_xyz", None
     )
@@ -316,7 +356,4 @@ def _read_with_pymatgen(text: str, block) -> Structure:
             raise CifError(f"pymatgen could not read the CIF: {type(err).__name__}: {err}") from None
     if not structures:
         raise CifError("pymatgen found no structure in the CIF")
-    structure = structures[0]
-    if len(structure) > MAX_SITES:
-        raise CifError(f"structure has {len(structure)} sites, more than {MAX_SITES}")
-    return structure
+    return structures[0]

@@ -16,9 +16,10 @@ from pymatgen.core import Composition, Element, Structure
 
 from hfmat.cif.errors import CifError
 from hfmat.cif.reader import (
-    _block,
+    _blocks,
     _field,
     _is_canonical,
+    _pick,
     _space_group,
     cif_to_structure,
     expand,
@@ -328,7 +329,10 @@ def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
     CIF, "strict" (CrystaLLM's) for generated canonical CIFs."""
     report = ValidityReport(mode=_check_mode(mode))
     try:
-        name, block = _block(text)
+        blocks = _blocks(text)
+        name, block = _pick(blocks)
+        which = f" of data_{name} (block {list(dict(blocks)).index(name) + 1} of {len(blocks)})"
+        which = which if len(blocks) > 1 else ""
         parsed, sizes, weights = None, None, None
         if _is_canonical(block):
             parsed = parse_canonical(text)
@@ -354,7 +358,7 @@ def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
         report.checks.append(CheckResult("parse", False, f"{type(err).__name__}: {err}"))
         return report
     report.structure = structure
-    report.checks.append(CheckResult("parse", True, f"{len(structure)} sites"))
+    report.checks.append(CheckResult("parse", True, f"{len(structure)} sites{which}"))
     report.checks.append(
         formula_consistency(name, formula_sum, formula_structural, z, exact=mode == "strict")
     )

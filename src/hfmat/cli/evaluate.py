@@ -139,6 +139,11 @@ def run(args) -> int:
         print(f"targets: {m['n_targets']} of the reference's {m['n_reference_targets']} ({scope})")
     for key in CSP_KEYS if args.task == "csp" else GENERATION_KEYS:
         print(f"{key}: {m.get(key)}")
+    if m["n_unreadable"]:
+        print(
+            f"skipped {m['n_unreadable']} of {m['n_predictions']} predictions that could not be read "
+            "(each named in metrics.json issues; counted as invalid)"
+        )
     print(f"{len(m['issues'])} input problem(s); wrote {args.out}/metrics.json and {args.out}/report.md")
     if potential is not None:
         evaluate_relaxed(args, potential, data_dir)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,20 +156,21 @@ def _is_number(value) -> bool:
 
 
 def parse_cif(text: str | None):
-    """``(Structure, "")`` for a CIF text, or ``(None, reason)`` when it is empty or unparseable."""
-    from pymatgen.core import Structure
+    """``(Structure, "")`` for a CIF text, or ``(None, reason)`` when it is empty or unparseable.
+
+    Every text goes through :func:`hfmat.cif.cif_to_structure`: hfmat's canonical CIFs are
+    expanded from their space group (pymatgen alone would read only their asymmetric unit), and
+    a structure that would crash spglib (a NaN or degenerate cell) is refused here, before any
+    C extension sees it. Disordered structures are kept (the featurizers skip them)."""
+    from hfmat.cif import CifError, cif_to_structure
 
     if text is None or not str(text).strip():
         return None, "empty CIF"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            structure = Structure.from_str(str(text), fmt="cif")
-    except Exception as err:  # pymatgen raises many exception types for bad CIFs
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return None, f"unparseable CIF ({first[:120]})"
-    if len(structure) == 0:
-        return None, "CIF has no atom sites"
+        structure = cif_to_structure(str(text), disorder=True)
+    except CifError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "CifError"
+        return None, f"unparseable CIF ({first[:160]})"
     return structure, ""
 
 
@@ -291,9 +291,24 @@ def _cif_files_dataset(files: list[Path], cache_dir=None) -> Dataset:
 
 
 def _read_cif_files(paths: list[str], stamps: list) -> Iterator[dict[str, str]]:
+    """One row per file; a file with several data blocks that hold atom sites gives one row per
+    such block, ``material_id`` ``<stem>#<data_ name>``."""
+    from hfmat.cif import CifError
+    from hfmat.cif.reader import structure_blocks
+
     for path in paths:
         file = Path(path)
-        yield {"material_id": file.stem, "cif": file.read_text(encoding="utf-8", errors="replace")}
+        text = file.read_text(encoding="utf-8", errors="replace")
+        blocks = []
+        if text.count("data_") > 1:
+            try:
+                blocks = structure_blocks(text)
+            except CifError:
+                blocks = []  # the row's parse reports it
+        if len(blocks) > 1:
+            yield from ({"material_id": f"{file.stem}#{name}", "cif": block} for name, block in blocks)
+        else:
+            yield {"material_id": file.stem, "cif": text}
 
 
 def _cached_snapshot(repo_id: str, revision: str | None) -> Path:

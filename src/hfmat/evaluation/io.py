@@ -146,6 +146,25 @@ def check_readable(records: list[PredictionRecord], source) -> None:
         )
 
 
+def unreadable_issues(
+    records: list[PredictionRecord], parsed: list[tuple[Structure | None, str | None]], source
+) -> list[dict[str, Any]]:
+    """One issue per prediction that could not be read or parsed, naming it by its source (file,
+    line or row); ValueError when that is every prediction. Such a prediction is skipped: it counts
+    as an invalid candidate / sample and is never given to the metrics' structure code."""
+    bad = [
+        (rec, rec.error or err or "no structure")
+        for rec, (structure, err) in zip(records, parsed)
+        if rec.error or structure is None
+    ]
+    if records and len(bad) == len(records):
+        raise ValueError(
+            f"--predictions {source}: none of its {len(records)} predictions could be read (first: "
+            f"{bad[0][0].source}: {bad[0][1]})"
+        )
+    return [{"material_id": r.material_id, "source": r.source, "issue": f"skipped: {why}"} for r, why in bad]
+
+
 def check_pairing(records: list[PredictionRecord], target_ids: list[str], source, reference) -> None:
     """ValueError when no readable CSP prediction names a target of the reference."""
     targets = set(target_ids)

@@ -16,6 +16,7 @@ from hfmat.evaluation.io import (
     parse_cifs,
     read_predictions,
     split_source,
+    unreadable_issues,
 )
 from hfmat.evaluation.report import plot_hist, plot_validity, write_metrics, write_report
 from hfmat.evaluation.validity import validity_summary
@@ -96,6 +97,7 @@ def evaluate(
         check_pairing(records, ref_ids, predictions, reference)
     texts = [r.cif for r in records]
     parsed = parse_cifs(texts, workers=workers, progress=progress)
+    read_issues = unreadable_issues(records, parsed, predictions)
     cands, group_issues = candidates_of(records, parsed) if task == "csp" else ({}, [])
     if task == "csp" and subset:
         wanted = set(cands)
@@ -110,9 +112,6 @@ def evaluate(
         ref_ids, ref_cifs = [ref_ids[i] for i in keep], [ref_cifs[i] for i in keep]
     refs, ref_issues = _reference_structures(ref_ids, ref_cifs, workers, progress)
     ref_structs = [s for s in refs.values() if isinstance(s, Structure)]
-    read_issues = [
-        {"material_id": r.material_id, "source": r.source, "issue": r.error} for r in records if r.error
-    ]
     plots: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be usable
 
@@ -156,6 +155,8 @@ def evaluate(
         generated = [s for s in generated_all if isinstance(s, Structure)]
 
     label = "predicted" if task == "csp" else "generated"
+    metrics["n_predictions"] = len(records)
+    metrics["n_unreadable"] = len(read_issues)
     if task == "csp":
         metrics["n_reference_targets"] = n_reference
     plots.append(

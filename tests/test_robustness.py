@@ -1,0 +1,237 @@
+"""Bad input does not take a run down (issue 21): a NaN or degenerate cell is refused by the
+reader before spglib sees it (spglib crashes the process on one), ``hfmat evaluate`` and
+``load_crystal_dataset`` skip such a prediction or row by name, and the loader reads hfmat's own
+files (canonical and standard P1) through ``hfmat.cif.cif_to_structure``.
+
+Every call that used to crash runs in a subprocess, so a segmentation fault fails the test
+instead of killing pytest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from hfmat.cif import CifError, cif_to_structure, structure_to_standard_cif
+
+SRTIO3 = Structure(
+    Lattice.cubic(3.905),
+    ["Sr", "Ti", "O", "O", "O"],
+    [[0.5] * 3, [0] * 3, [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]],
+)
+
+
+def _standard(structure: Structure = SRTIO3) -> str:
+    return structure_to_standard_cif(structure)
+
+
+def _with_ops(text: str) -> str:
+    """The text with an inversion added to its symmetry loop: no longer the identity alone, so the
+    reader hands it to pymatgen (the path that let a NaN cell through)."""
+    return text.replace("  1  'x, y, z'", "  1  'x, y, z'\n  2  '-x, -y, -z'")
+
+
+def _bad(field: str, value: str, text: str | None = None) -> str:
+    text = text or _standard()
+    lines = [f"{field}   {value}" if line.startswith(field) else line for line in text.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def _run(code: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("_cell_length_a", "nan", "_cell_length_a: .?nan.? is not a finite number"),
+        ("_cell_length_b", "inf", "_cell_length_b"),
+        ("_cell_length_c", "-4", "_cell_length_c: -4.0 is outside"),
+        ("_cell_angle_alpha", "nan", "_cell_angle_alpha"),
+        ("_cell_angle_beta", "0", "_cell_angle_beta"),
+        ("_cell_angle_gamma", "200", "_cell_angle_gamma"),
+    ],
+)
+@pytest.mark.parametrize("symmetry", ["identity", "operations"])
+def test_reader_refuses_impossible_cells_on_both_paths(field, value, message, symmetry):
+    text = _bad(field, value)
+    text = _with_ops(text) if symmetry == "operations" else text
+    with pytest.raises(CifError, match=message):
+        cif_to_structure(text)
+
+
+def test_reader_refuses_a_flat_cell():
+    # angles that sum to 360 degrees: every length positive, every angle in (0, 180), no volume
+    text = _with_ops(
+        _bad("_cell_angle_gamma", "120", _bad("_cell_angle_beta", "120", _bad("_cell_angle_alpha", "120")))
+    )
+    with pytest.raises(CifError, match="no lattice|volume"):
+        cif_to_structure(text)
+
+
+def _evaluate(tmp_path: Path, predictions: dict[str, str]) -> tuple[subprocess.CompletedProcess, Path]:
+    preds, ref = tmp_path / "preds", tmp_path / "ref"
+    preds.mkdir()
+    ref.mkdir()
+    (ref / "srtio3.cif").write_text(_standard())
+    for name, text in predictions.items():
+        (preds / name).write_text(text)
+    out = tmp_path / "eval"
+    code = "import sys; from hfmat.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["evaluate", "--task", "csp", "--predictions", str(preds), "--reference", str(ref)]
+    proc = _run(code, *args, "--out", str(out), "--workers", "1", "--no-progress")
+    return proc, out
+
+
+def test_evaluate_skips_a_nan_cell_prediction_by_name(tmp_path):
+    nan_cif = _with_ops(_bad("_cell_length_a", "nan"))
+    proc, out = _evaluate(tmp_path, {"srtio3__0.cif": nan_cif, "srtio3__1.cif": _standard()})
+    assert proc.returncode == 0, proc.stderr[-2000:]  # was -11: spglib on a NaN lattice
+    assert "skipped 1 of 2 predictions" in proc.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_unreadable"] == 1 and metrics["match_rate"] == 1.0
+    skipped = [i for i in metrics["issues"] if i["issue"].startswith("skipped")]
+    assert len(skipped) == 1 and skipped[0]["source"].endswith("srtio3__0.cif")
+    assert "_cell_length_a" in skipped[0]["issue"]
+
+
+def test_evaluate_exits_2_when_no_prediction_reads(tmp_path):
+    proc, out = _evaluate(tmp_path, {"srtio3__0.cif": _with_ops(_bad("_cell_length_a", "nan"))})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "none of its 1 predictions could be read" in proc.stderr
+    assert "srtio3__0.cif" in proc.stderr and "_cell_length_a" in proc.stderr
+    assert not out.exists()
+
+
+_LOAD = """
+import json, sys, warnings
+from hfmat.data import load_crystal_dataset
+warnings.simplefilter("ignore")
+ds, stats = load_crystal_dataset(sys.argv[1], return_stats=True)
+split = next(iter(ds))
+print(json.dumps({"rows": ds[split].to_list(), "skipped": stats[split].skipped}))
+"""
+
+
+def _load(source: Path) -> dict:
+    proc = _run(_LOAD, str(source))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_loader_skips_a_nan_cell_row_in_a_folder_and_a_csv(tmp_path):
+    import csv
+
+    nan_cif = _with_ops(_bad("_cell_length_a", "nan"))
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    (folder / "good.cif").write_text(_standard())
+    (folder / "bad.cif").write_text(nan_cif)
+    table = tmp_path / "rows.csv"
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["material_id", "cif"])
+        writer.writeheader()
+        writer.writerows(
+            [{"material_id": "good", "cif": _standard()}, {"material_id": "bad", "cif": nan_cif}]
+        )
+    for source in (folder, table):
+        loaded = _load(source)
+        assert [r["material_id"] for r in loaded["rows"]] == ["good"]
+        assert list(loaded["skipped"]) == ["bad"] and "_cell_length_a" in loaded["skipped"]["bad"]
+
+
+def _hfmat_folder(tmp_path: Path, kind: str) -> Path:
+    """A folder of CIFs that hfmat wrote: standard P1 files from ``hfmat diffuse`` (a few steps of
+    the shipped perov-5 model) or canonical files from ``hfmat cif canonicalize``."""
+    import contextlib
+    import io
+
+    from hfmat.cli import main
+
+    folder = tmp_path / kind
+    if kind == "diffuse":
+        argv = ["diffuse", "-c", "SrTiO3", "-c", "KMnF3", "-n", "1", "--steps", "3", "--corrector-steps", "0"]
+        assert main([*argv, "--out", str(folder)]) == 0
+        return folder
+    folder.mkdir()
+    sources = {
+        "SrTiO3": SRTIO3,
+        "NaCl": Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        ),
+    }
+    for name, structure in sources.items():
+        standard = tmp_path / f"{name}.cif"
+        standard.write_text(_standard(structure))
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(["cif", "canonicalize", str(standard)]) == 0
+        (folder / f"{name}.cif").write_text(printed.getvalue())
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["diffuse", "canonicalize"])
+def test_loader_and_featurizers_read_hfmat_files_whole(tmp_path, kind):
+    import warnings
+
+    from hfmat.data import DataWarning, load_crystal_dataset
+    from hfmat.data.featurize import add_canonical_cif, featurize_diffusion
+
+    folder = _hfmat_folder(tmp_path, kind)
+    files = sorted(folder.glob("*.cif"))
+    expected = {f.stem: cif_to_structure(f.read_text()) for f in files}
+    if kind == "canonicalize":  # the canonical text lists the asymmetric unit only
+        assert "_symmetry_space_group_name_H-M   'P 1'" not in files[0].read_text()
+        assert {k: len(s) for k, s in expected.items()} == {"NaCl": 8, "SrTiO3": 5}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # no row may be skipped
+        ds = load_crystal_dataset(folder)["train"]
+        canonical = add_canonical_cif(ds)
+        graphs = featurize_diffusion(ds)
+    assert len(ds) == len(files) == len(canonical) == len(graphs)
+    for row, text, graph in zip(ds, canonical["canonical_cif"], graphs):
+        whole = expected[row["material_id"]]
+        assert row["formula"] == whole.composition.reduced_formula
+        assert row["num_atoms"] == len(whole)
+        # training text names the cell's whole formula (data_Sr1Ti1O3, never data_Sr1Ti1O1)
+        assert text.startswith(f"data_{whole.composition.formula.replace(' ', '')}\n")
+        assert graph["num_atoms"] == len(whole)
+
+
+GLOBAL_BLOCK = "data_global\n_publ_section_title   'a paper'\n_audit_creation_method   'by hand'\n\n"
+
+
+@pytest.mark.parametrize("writer", ["standard", "canonical"])
+def test_structure_in_a_later_block_is_read_and_named(writer):
+    from hfmat.cif import check_validity, structure_to_cif
+
+    body = _with_ops(_standard()) if writer == "standard" else structure_to_cif(SRTIO3)
+    text = GLOBAL_BLOCK + body
+    structure = cif_to_structure(text)
+    assert structure.composition.formula.replace(" ", "") == "Sr1Ti1O3" and len(structure) == 5
+    name = body.split("data_", 1)[1].split()[0]
+    assert structure.properties["cif_block"] == f"data_{name} (block 2 of 2)"
+    parse = check_validity(text)["parse"]
+    assert parse.passed and f"data_{name} (block 2 of 2)" in parse.reason
+
+
+def test_loader_reads_each_structure_block_as_a_row(tmp_path):
+    from hfmat.data import load_crystal_dataset
+
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    folder = tmp_path / "blocks"
+    folder.mkdir()
+    (folder / "pair.cif").write_text(GLOBAL_BLOCK + _standard() + "\n" + _standard(nacl))
+    ds = load_crystal_dataset(folder)["train"]
+    assert sorted(zip(ds["material_id"], ds["formula"], ds["num_atoms"])) == [
+        ("pair#NaCl", "NaCl", 8),
+        ("pair#SrTiO3", "SrTiO3", 5),
+    ]
