@@ -235,3 +235,59 @@ def test_loader_reads_each_structure_block_as_a_row(tmp_path):
         ("pair#NaCl", "NaCl", 8),
         ("pair#SrTiO3", "SrTiO3", 5),
     ]
+
+
+def _check(text: str):
+    from hfmat.cif import check_validity
+
+    return check_validity(text)
+
+
+def test_check_validity_survives_a_huge_formula_count():
+    text = _bad("_chemical_formula_sum", "'Sr1e400 Ti1 O3'")  # raised OverflowError
+    result = _check(text)["formula_consistency"]
+    assert not result.passed and "count outside" in result.reason
+
+
+def test_site_multiplicity_compares_elements_of_ionic_species():
+    from pymatgen.io.cif import CifWriter
+
+    kmnf3 = Structure.from_spacegroup(
+        "Pm-3m", Lattice.cubic(4.19), ["K", "Mn", "F"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]
+    )
+    kmnf3.add_oxidation_state_by_element({"K": 1, "Mn": 2, "F": -1})
+    report = _check(str(CifWriter(kmnf3, symprec=0.1)))  # K+ / Mn2+ / F- sites
+    assert report["parse"].passed and report["site_multiplicity"].passed, (
+        report
+    )  # was "K1 Mn1 F3 != K1 Mn1 F3"
+
+
+def test_formula_consistency_reduced_data_name_and_cell_sum():
+    from pymatgen.io.cif import CifWriter
+
+    text = str(CifWriter(SRTIO3 * (2, 1, 1)))  # pymatgen writes data_SrTiO3 with 'Sr2 Ti2 O6'
+    assert "data_SrTiO3" in text and "'Sr2 Ti2 O6'" in text
+    assert _check(text)["formula_consistency"].passed
+    from hfmat.cif.validity import formula_consistency
+
+    assert formula_consistency("data_P2O5", "'P4 O10'", "P2O5", 2, exact=False).passed
+
+
+def test_check_reads_a_space_group_in_another_setting():
+    import re
+
+    from pymatgen.io.cif import CifWriter
+
+    zro2 = Structure.from_spacegroup(
+        "P2_1/c",
+        Lattice.monoclinic(5.15, 5.21, 5.31, 99.2),
+        ["Zr", "O", "O"],
+        [[0.276, 0.040, 0.208], [0.070, 0.332, 0.345], [0.450, 0.757, 0.479]],
+    )
+    text = str(CifWriter(zro2, symprec=0.1))
+    text = re.sub(r"_symmetry_space_group_name_H-M.*", "_symmetry_space_group_name_H-M   'P 1 21/c 1'", text)
+    text = re.sub(r"_symmetry_Int_Tables_number.*\n", "", text)
+    assert len(cif_to_structure(text)) == 12
+    report = _check(text)
+    assert report["parse"].passed, report  # was: unknown symbol 'P 1 21/c 1'
+    assert report["space_group"].passed and "14" in report["space_group"].reason, report

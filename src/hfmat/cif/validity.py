@@ -36,6 +36,8 @@ IONIC_DIFFERENCE = 1.7
 #: The fraction of reasonable bonds needed to pass (CrystaLLM: all of them).
 BOND_PASS_FRACTION = 1.0
 SYMPREC = 0.1
+#: Largest element count read in a formula field (a cell holds at most hfmat.cif.sanity.MAX_SITES).
+MAX_FORMULA_COUNT = 1.0e6
 LENGTH_RANGE = (0.5, 1000.0)
 ANGLE_RANGE = (10.0, 170.0)
 
@@ -108,6 +110,9 @@ def _composition(text: str | None, what: str) -> Composition:
         comp = Composition(text.strip().strip("'\""))
     except Exception:
         raise CifError(f"{what} {text!r} is not a formula") from None
+    amounts = list(comp.values())
+    if not all(math.isfinite(a) and 0 <= a <= MAX_FORMULA_COUNT for a in amounts):
+        raise CifError(f"{what} {text!r} has a count outside [0, {MAX_FORMULA_COUNT:g}]")
     if comp.num_atoms <= 0:
         raise CifError(f"{what} {text!r} holds no atoms")
     return comp
@@ -184,11 +189,10 @@ def site_multiplicity(parsed, sizes: list[int] | None, structure: Structure, for
                     f"{parsed.space_group_number} has {size} sites",
                 )
         return CheckResult(name, True, f"{len(parsed.sites)} sites, multiplicities sum to {total.formula}")
-    if not _same(structure.composition, total):
+    cell = structure.composition.element_composition  # K+ and K are one element to the sum
+    if not _same(cell, total.element_composition):
         return CheckResult(
-            name,
-            False,
-            f"expanded cell is {structure.composition.formula}, _chemical_formula_sum is {total.formula}",
+            name, False, f"expanded cell is {cell.formula}, _chemical_formula_sum is {total.formula}"
         )
     return CheckResult(name, True, f"expanded cell is {total.formula}")
 
@@ -323,6 +327,30 @@ def cell_sanity(lengths, angles) -> CheckResult:
     return CheckResult(name, True, "cell lengths and angles in range")
 
 
+def _stated_group(block) -> int | None:
+    """The stated space group of a non-canonical CIF; a symbol in another setting (``P 1 21/n 1``)
+    is looked up in pymatgen's tables, as the reader (pymatgen) did to read the file. CifError for
+    a symbol in no table."""
+    try:
+        return _space_group(block)[0]
+    except CifError as err:
+        from pymatgen.symmetry.groups import SpaceGroup
+
+        symbol = str(_field(block, "_symmetry_space_group_name_H-M", required=False)).strip("'\" ")
+        try:
+            return SpaceGroup(symbol).int_number
+        except Exception:  # noqa: BLE001 - a symbol in no table: the reader's error stands
+            raise err from None
+
+
+def _guarded(name: str, check, *args) -> CheckResult:
+    """``check(*args)``, or a failed CheckResult naming what it raised (check_validity never raises)."""
+    try:
+        return check(*args)
+    except Exception as err:  # noqa: BLE001
+        return CheckResult(name, False, f"check failed: {type(err).__name__}: {err}")
+
+
 def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
     """Every check of docs/cif_format.md on ``text``; never raises on bad text (a ValueError for an
     unknown ``mode``). ``mode`` is the space-group check's (``space_group``): "subgroup" for any
@@ -345,7 +373,7 @@ def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
             lengths, angles = parsed.lengths, parsed.angles
         else:
             structure = cif_to_structure(text)
-            stated = _space_group(block)[0]
+            stated = _stated_group(block)
             lengths, angles = structure.lattice.abc, structure.lattice.angles
         formula_sum = _field(block, "_chemical_formula_sum", required=False)
         formula_structural = _field(block, "_chemical_formula_structural", required=False)
@@ -360,16 +388,23 @@ def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
     report.structure = structure
     report.checks.append(CheckResult("parse", True, f"{len(structure)} sites{which}"))
     report.checks.append(
-        formula_consistency(name, formula_sum, formula_structural, z, exact=mode == "strict")
+        _guarded(
+            "formula_consistency",
+            lambda: formula_consistency(name, formula_sum, formula_structural, z, exact=mode == "strict"),
+        )
     )
-    report.checks.append(site_multiplicity(parsed, sizes, structure, formula_sum))
+    report.checks.append(
+        _guarded("site_multiplicity", site_multiplicity, parsed, sizes, structure, formula_sum)
+    )
     ok, reason = structural_validity(structure)
     if ok:
-        bonds, report.bond_fraction = bond_lengths(structure, weights)
+        bonds = _guarded("bond_lengths", lambda: bond_lengths(structure, weights))
+        if isinstance(bonds, tuple):
+            bonds, report.bond_fraction = bonds
     else:
         bonds = CheckResult("bond_lengths", False, f"not computed: {reason}")
     report.checks.append(bonds)
-    report.checks.append(space_group(structure, stated, mode))
-    report.checks.append(cell_sanity(lengths, angles))
+    report.checks.append(_guarded("space_group", space_group, structure, stated, mode))
+    report.checks.append(_guarded("cell_sanity", cell_sanity, lengths, angles))
     report.checks.append(CheckResult("structural", ok, reason))
     return report
