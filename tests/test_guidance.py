@@ -321,6 +321,10 @@ def test_cli_condition_and_guidance_scale(cond_folder, cond_pipe, tmp_path):
         guidance_scale=2.0,
         generator=torch.Generator().manual_seed(4),
     )
+    summary = json.loads((out / "summary.json").read_text())
+    assert (
+        summary["conditions"] == {"heat_ref": -0.5, "crystal_system": 3} and summary["guidance_scale"] == 2.0
+    )
     written = sorted(p.name for p in out.glob("*.cif"))
     assert written == [
         f"{i:04d}_{s.composition.formula.replace(' ', '')}.cif" for i, s in enumerate(lib.structures)

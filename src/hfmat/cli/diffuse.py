@@ -122,6 +122,7 @@ def run(args) -> int:
 
     options.check_counts(args, "-n", "--batch-size", "--limit", "--threads", "--steps")
     comps, ids = prompts_from_args(args)
+    conditions = _conditions(args.condition)  # before loading anything
     device = options.torch_device(args.device)
     out = Path(args.out) if args.out else None
     replace = check_out(out, "diffuse", args.overwrite) if out else []
@@ -143,13 +144,15 @@ def run(args) -> int:
             generator=torch.Generator().manual_seed(args.seed),
             corrector_steps=args.corrector_steps,
             batch_size=args.batch_size,
-            conditions=_conditions(args.condition),
+            conditions=conditions,
             guidance_scale=args.guidance_scale,
             **kwargs,
         )
     except PipelineInputError as err:
         raise ValueError(options.reword(str(err), FLAGS)) from None
     writer = RunWriter.for_run(args, "diffuse", model_name, out, replace)
+    if conditions:  # they decide the samples too
+        writer.meta.update(conditions=conditions, guidance_scale=args.guidance_scale)
     n = args.num_samples
     for i, structure in enumerate(result.structures):
         ok, reason = structural_validity(structure)
