@@ -291,3 +291,99 @@ def test_check_reads_a_space_group_in_another_setting():
     report = _check(text)
     assert report["parse"].passed, report  # was: unknown symbol 'P 1 21/c 1'
     assert report["space_group"].passed and "14" in report["space_group"].reason, report
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _broken(tmp_path: Path, fixture: str, edit) -> Path:
+    import shutil
+
+    folder = Path(shutil.copytree(FIXTURES / fixture, tmp_path / fixture))
+    edit(folder)
+    return folder
+
+
+def _json_edit(relative: str, **changes):
+    def edit(folder: Path) -> None:
+        config = json.loads((folder / relative).read_text())
+        (folder / relative).write_text(json.dumps({**config, **changes}))
+
+    return edit
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    from hfmat.cli import main
+
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    return code, err
+
+
+@pytest.mark.parametrize(
+    ("fixture", "edit", "named"),
+    [
+        (
+            "lm-tiny",
+            lambda f: (f / "config.json").write_text("garbage"),
+            "lm-tiny/config.json is not a readable JSON",
+        ),
+        ("lm-tiny", _json_edit("config.json", n_layer="junk"), "n_layer"),
+        (
+            "pipeline-tiny",
+            lambda f: __import__("shutil").rmtree(f / "lattice_scheduler"),
+            "lattice_scheduler is missing",
+        ),
+        (
+            "pipeline-tiny",
+            lambda f: (f / "coord_scheduler" / "scheduler_config.json").write_text("{"),
+            "coord_scheduler/scheduler_config.json is not a readable JSON",
+        ),
+        ("pipeline-tiny", _json_edit("denoiser/config.json", num_layers="x"), "denoiser/config.json"),
+    ],
+)
+def test_broken_model_folders_give_one_line_naming_the_file(tmp_path, capsys, fixture, edit, named):
+    folder = _broken(tmp_path, fixture, edit)
+    command = "generate" if fixture.startswith("lm") else "diffuse"
+    argv = [
+        command,
+        "--model",
+        str(folder),
+        "--composition",
+        "SrTiO3",
+        "-n",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    code, err = _cli(capsys, *argv)
+    assert code == 2 and named in err, err
+    said = [line for line in err.splitlines() if line.strip() and "Loading pipeline components" not in line]
+    assert "Traceback" not in err and len(said) == 1 and said[0].startswith(f"hfmat {command}: error: "), err
+
+
+def test_bad_device_and_out_flags_are_named(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    code, err = _cli(
+        capsys, "diffuse", "--composition", "SrTiO3", "--device", "gpu7", "--out", str(tmp_path / "d")
+    )
+    assert code == 2 and "--device gpu7" in err
+    code, err = _cli(capsys, "diffuse", "--composition", "SrTiO3", "--out", str(afile))
+    assert code == 2 and f"--out {afile} is a file" in err
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    (preds / "srtio3__0.cif").write_text(_standard())
+    code, err = _cli(
+        capsys,
+        "evaluate",
+        "--task",
+        "csp",
+        "--predictions",
+        str(preds),
+        "--reference",
+        str(preds),
+        "--out",
+        str(afile),
+    )
+    assert code == 2 and f"--out {afile} is a file" in err, err  # was a FileExistsError traceback

@@ -6,7 +6,8 @@ Sources understood by :func:`load_crystal_dataset`:
   the CDVAE-layout CSVs ``train.csv`` / ``val.csv`` / ``test.csv`` (any subset of them; ``data_dir``
   may also be their parent holding ``<name>/``). Split names are the file stems: train, val, test.
 - a folder of ``.cif`` files (split ``train``), or of sub-folders of ``.cif`` files (one split per
-  sub-folder, named after it); ``material_id`` is the file name without ``.cif``.
+  sub-folder, named after it); ``material_id`` is the file name without ``.cif`` (a file with
+  several data blocks holding atom sites gives one row per block: ``<name>#<data_ name>``).
 - a Hub-style dataset folder (a README.md whose YAML lists ``configs``, or plain data files that
   ``datasets.load_dataset(folder)`` understands), e.g. one written by :func:`to_hub_layout`.
 - a single ``.csv`` / ``.parquet`` file (split ``train``).
@@ -22,8 +23,9 @@ Every split gets these columns, followed by the source's other columns (its prop
 - ``spacegroup`` (int): the source's ``spacegroup`` / ``spacegroup.number`` when present, otherwise
   spglib's number at ``symprec`` (0.1, as in the canonical CIF).
 
-The unnamed pandas index column of the CDVAE CSVs is dropped. Rows whose CIF is empty or does not
-parse are skipped, listed by id in a :class:`DataWarning` and in the statistics returned with
+Every CIF is read by :func:`hfmat.cif.cif_to_structure` (hfmat's canonical files expanded whole;
+cells that would crash spglib refused). The unnamed pandas index column of the CDVAE CSVs is
+dropped. Rows whose CIF is empty or does not parse are skipped, listed by id in a :class:`DataWarning` and in the statistics returned with
 ``return_stats=True``.
 """
 

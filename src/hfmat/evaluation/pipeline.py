@@ -88,6 +88,8 @@ def evaluate(
     if task not in ("csp", "generation"):
         raise ValueError(f"task must be 'csp' or 'generation', got {task!r}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
     dataset = dataset or split_source(reference)[0]
     records = read_predictions(predictions)
     check_readable(records, predictions)

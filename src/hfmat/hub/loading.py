@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hfmat.hub.errors import IncompatibleArtifactError
+from hfmat.hub.errors import HubError, IncompatibleArtifactError
 from hfmat.hub.resolve import resolve
 from hfmat.hub.versions import installed_versions, saved_versions, version_mismatches
 from hfmat.hub.weights import check_weights
@@ -74,6 +74,69 @@ def explain_failure(folder: str | Path, name: str, err: Exception, loader_name: 
     return " ".join(parts)
 
 
+class BrokenArtifactError(HubError):
+    """A folder's config file is missing or unreadable, or a component will not build from it; the
+    message names the file."""
+
+
+def _json_file(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise BrokenArtifactError(
+            f"{path} is not a readable JSON file ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(value, dict):
+        raise BrokenArtifactError(f"{path} holds a JSON {type(value).__name__}, expected an object")
+    return value
+
+
+def _components(folder: Path) -> dict[str, tuple[str, str]]:
+    """``name -> (module, class)`` of a pipeline folder's present components (model_index.json)."""
+    index = _json_file(folder / "model_index.json")
+    return {
+        name: (spec[0], spec[1])
+        for name, spec in sorted(index.items())
+        if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and spec[0] is not None
+    }
+
+
+def check_configs(folder: str | Path) -> None:
+    """BrokenArtifactError naming the file, before any loader runs: a pipeline component folder (or
+    its config) that model_index.json lists but the folder lacks, or a config that is not JSON."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    if (folder / "model_index.json").is_file():
+        for name in _components(folder):
+            sub = folder / name
+            configs = [sub / "scheduler_config.json", sub / "config.json"]
+            if not sub.is_dir():
+                raise BrokenArtifactError(f"{sub} is missing: model_index.json lists a component {name!r}")
+            present = [c for c in configs if c.is_file()]
+            if not present:
+                raise BrokenArtifactError(f"{sub} has no scheduler_config.json or config.json")
+            for config in present:
+                _json_file(config)
+    elif (folder / "config.json").is_file():
+        _json_file(folder / "config.json")
+
+
+def _failing_component(folder: Path) -> str | None:
+    """After a pipeline failed to load: the first component that will not build alone, with its
+    config file and the error (None when each builds)."""
+    for name, (module, cls) in _components(folder).items():
+        try:
+            component = getattr(importlib.import_module(module), cls)
+            component.from_pretrained(folder, subfolder=name)
+        except Exception as err:  # noqa: BLE001 - reported with the file
+            config = next(
+                (c for c in ("scheduler_config.json", "config.json") if (folder / name / c).is_file()), "?"
+            )
+            return f"{folder / name / config} ({cls}: {type(err).__name__}: {err})"
+    return None
+
+
 def load(loader: Any, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
     """``loader.from_pretrained(local_folder, **kwargs)`` for a repo id or a folder.
 
@@ -81,16 +144,25 @@ def load(loader: Any, name_or_path: str | os.PathLike, *, revision: str | None =
     :class:`CorruptWeightsError` (a truncated ``*.safetensors``, named), and
     :class:`IncompatibleArtifactError` when loading fails and the folder was saved by other
     versions of hfmat / transformers / diffusers than the installed ones, or names a pipeline
-    component class that no longer exists (it says which).
+    component class that no longer exists (it says which); :class:`BrokenArtifactError` naming the
+    file for a config that is not JSON, a component folder that is missing, or any other failure
+    (a pipeline's is traced to the component that will not build).
     """
     folder = resolve(name_or_path, revision=revision)
     check_weights(folder)
+    check_configs(folder)
+    loader_name = getattr(loader, "__name__", type(loader).__name__)
     try:
         return loader.from_pretrained(folder, **kwargs)
     except Exception as err:
-        message = explain_failure(
-            folder, str(name_or_path), err, getattr(loader, "__name__", type(loader).__name__)
-        )
-        if message is None:
-            raise
-        raise IncompatibleArtifactError(message) from err
+        message = explain_failure(folder, str(name_or_path), err, loader_name)
+        if message is not None:
+            raise IncompatibleArtifactError(message) from err
+        culprit = _failing_component(Path(folder)) if (Path(folder) / "model_index.json").is_file() else None
+        where = f": {culprit}" if culprit else f" ({type(err).__name__}: {_one_line(err)})"
+        raise BrokenArtifactError(f"{loader_name} could not load {name_or_path}{where}") from err
+
+
+def _one_line(err: Exception, limit: int = 300) -> str:
+    text = " ".join(str(err).split())
+    return (text[:limit] + " ...") if len(text) > limit else text or type(err).__name__
