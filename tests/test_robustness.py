@@ -387,3 +387,49 @@ def test_bad_device_and_out_flags_are_named(tmp_path, capsys):
         str(afile),
     )
     assert code == 2 and f"--out {afile} is a file" in err, err  # was a FileExistsError traceback
+
+
+def test_canonical_text_is_stable_under_recanonicalization():
+    from hfmat.cif import structure_to_cif
+
+    lattice = Lattice.from_parameters(4.123456, 5.234567, 6.345678, 81.23456, 95.34567, 102.45678)
+    structure = Structure(lattice, ["Si", "O", "O"], [[0.1, 0.2, 0.3], [0.6, 0.7, 0.8], [0.35, 0.95, 0.55]])
+    first = structure_to_cif(structure)
+    second = structure_to_cif(cif_to_structure(first))
+
+    def volume(text: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith("_cell_volume"))
+
+    assert volume(first) == volume(second)  # was the unrounded cell's volume: it moved on a second pass
+    cell = [
+        float(line.split()[1])
+        for line in first.splitlines()
+        if line.startswith(("_cell_length", "_cell_angle"))
+    ]
+    assert volume(first) == f"_cell_volume {Lattice.from_parameters(*cell).volume:.4f}"
+
+
+def test_negative_temperature_is_refused():
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hfmat.lm import PromptError, generate_cifs
+
+    model = AutoModelForCausalLM.from_pretrained(FIXTURES / "lm-tiny")
+    tokenizer = AutoTokenizer.from_pretrained(FIXTURES / "lm-tiny")
+    with pytest.raises(PromptError, match="temperature"):  # was silently greedy
+        generate_cifs(model, tokenizer, compositions=["SrTiO3"], num_samples=1, temperature=-1.0)
+
+
+def test_mcif_files_are_named_not_silently_ignored(tmp_path):
+    from hfmat.data import DataWarning, load_crystal_dataset
+    from hfmat.evaluation.io import read_predictions
+
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    (folder / "srtio3__0.cif").write_text(_standard())
+    (folder / "magnetic__0.mcif").write_text(_standard())
+    with pytest.warns(DataWarning, match=r"1 \.mcif file\(s\) not read \(magnetic__0\.mcif\)"):
+        assert load_crystal_dataset(folder)["train"]["material_id"] == ["srtio3__0"]
+    records = read_predictions(folder)
+    unread = [r for r in records if r.error]
+    assert len(records) == 2 and len(unread) == 1 and unread[0].source.endswith("magnetic__0.mcif")

@@ -6,7 +6,7 @@ import math
 import warnings
 
 import numpy as np
-from pymatgen.core import Element, Structure
+from pymatgen.core import Element, Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from hfmat.chemistry import space_group_symbol
@@ -131,13 +131,16 @@ def _text(lat, comp, number: int, orbits, d: int, atom_props: bool) -> str:
     order, elements, _ = _formula_order(comp)
     _, z = comp.get_reduced_composition_and_factor()
     rows = canonical_rows(number, orbits, d)
+    cell = [_num(v, d) for v in (lat.a, lat.b, lat.c, lat.alpha, lat.beta, lat.gamma)]
+    # the volume of the cell as written, so that reading and writing again gives the same text
+    volume = Lattice.from_parameters(*map(float, cell)).volume
     header = (
         space_group_symbol(number),
-        *(_num(v, d) for v in (lat.a, lat.b, lat.c, lat.alpha, lat.beta, lat.gamma)),
+        *cell,
         number,
         comp.reduced_formula,
         f"'{comp.formula}'",
-        _num(lat.volume, d),
+        _num(volume, d),
         int(round(z)),
     )
     lines = ["data_" + "".join(order)]

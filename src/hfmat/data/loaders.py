@@ -34,13 +34,14 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset
 
 from hfmat.data.catalog import BENCHMARKS, SPLIT_FILES
-from hfmat.data.errors import DataError, DataNotFoundError, DataStats, SplitStats, warn_skipped
+from hfmat.data.errors import DataError, DataNotFoundError, DataStats, DataWarning, SplitStats, warn_skipped
 from hfmat.data.mapping import ERROR_COLUMN, map_skipping_bad_rows
 
 NORMALISED_COLUMNS = ("material_id", "cif", "formula", "num_atoms", "spacegroup")
@@ -254,6 +255,7 @@ def _load_path(path: Path, cache_dir) -> DatasetDict:
     cdvae = {split: path / f for split, f in SPLIT_FILES.items() if (path / f).is_file()}
     if cdvae and not (path / "README.md").is_file():  # a CDVAE-layout folder given as a path
         return _load_csvs(cdvae, cache_dir)
+    _warn_unread(path)
     direct = sorted(path.glob("*.cif"))
     subdirs = {d.name: sorted(d.glob("*.cif")) for d in sorted(path.iterdir()) if d.is_dir()}
     subdirs = {name: files for name, files in subdirs.items() if files}
@@ -278,6 +280,20 @@ def _load_path(path: Path, cache_dir) -> DatasetDict:
     if not isinstance(loaded, DatasetDict):  # pragma: no cover - load_dataset without split= is a dict
         loaded = DatasetDict({"train": loaded})
     return loaded
+
+
+def _warn_unread(folder: Path) -> None:
+    """A DataWarning naming the magnetic CIFs (``.mcif``) of ``folder`` and its sub-folders: only
+    ``.cif`` files are read."""
+    unread = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.mcif") if ".cache" not in p.parts)
+    if unread:
+        shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        warnings.warn(
+            f"{folder}: {len(unread)} .mcif file(s) not read ({shown}); only .cif files are: rename "
+            "one to .cif to read it as a plain CIF",
+            DataWarning,
+            stacklevel=4,
+        )
 
 
 def _cif_files_dataset(files: list[Path], cache_dir=None) -> Dataset:

@@ -61,6 +61,10 @@ def _read_folder(folder: Path) -> list[PredictionRecord]:
             records.append(PredictionRecord(mid, idx, text, str(path)))
         except (OSError, UnicodeDecodeError) as err:
             records.append(PredictionRecord(mid, idx, None, str(path), f"cannot read file: {err}"))
+    for path in sorted(folder.glob("*.mcif")):  # named, not silently passed over
+        records.append(
+            PredictionRecord(None, None, None, str(path), "magnetic CIF (.mcif) not read; rename it to .cif")
+        )
     if not records:
         raise ValueError(f"no .cif files in {folder}")
     return records

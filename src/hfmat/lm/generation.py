@@ -175,6 +175,8 @@ def generate_cifs(
         raise PromptError(f"num_samples must be at least 1, got {num_samples}")
     if batch_size < 1:
         raise PromptError(f"batch_size must be at least 1, got {batch_size}")
+    if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
+        raise PromptError(f"temperature must be 0 (greedy) or positive, got {temperature}")
     context = _context_length(model)
     prompts = _prompts(compositions, spacegroup, formula_units)
     encoded = []
