@@ -6,9 +6,11 @@ Measures, on the first cells of a CDVAE split (perov_5 or carbon_24 val):
    fmax, steps; its own freshly loaded CHGNet), the loop a user would write;
 2. ``hfmat.physics.relax`` with ``batch_size=1`` on the same cells (same optimiser: isolates the
    lean force call and the fast cell-filter arithmetic from batching);
-3. ``hfmat.physics.relax`` with ``--batch-size`` on ``--n`` cells (the first ones included);
+3. ``hfmat.physics.relax`` with each ``--batch-size`` on ``--n`` cells (the first ones included);
 4. single-point energies of ``--agreement-n`` cells (their DFT geometries) with CHGNet and with
    SevenNet-0, raw and with the MP2020 corrections CHGNet's training energies carry: MAE in eV/atom.
+5. with ``--breakdown``: milliseconds per cell of each part of a step (graph build, batching, forward,
+   backward, optimiser + cell filter) at batch 1, 8 and 32, to see where the 5x target stops.
 
 Throughput is given per structure (structures/s) and per force evaluation (structure-steps/s, which
 does not depend on how many steps the chosen cells need). The machine's load average is recorded:
@@ -101,6 +103,59 @@ def csp_before_after(predictions: str, reference: str, data_dir: Path, potential
     return {key: value for key, value in out.items() if key != "energy_gap"}
 
 
+def breakdown(cells, chgnet, batch_sizes=(1, 8, 32), repeats: int = 5) -> dict:
+    """Where a relaxation step's time goes, in ms per cell: CHGNet's graph build (neighbour list,
+    per cell), batching the graphs, the model's forward pass, the backward pass for forces and
+    stress, the rest of hfmat's predict (composition model, copies), and the optimiser step with
+    the cell filter (per cell, outside the potential). Each at the cells' DFT geometries, median of
+    ``repeats`` calls."""
+    import torch
+    from chgnet.model.model import BatchedGraph
+
+    from hfmat.physics.potentials import _structure
+    from hfmat.physics.relaxation import _Job, to_atoms
+
+    model = chgnet.model
+    atoms = [to_atoms(s) for s in cells]
+    out: dict = {}
+    for size in batch_sizes:
+        group = atoms[:size]
+        parts: dict[str, list[float]] = {k: [] for k in ("graph", "batch", "forward", "backward", "predict")}
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            graphs = [model.graph_converter(_structure(a), graph_id=str(i)) for i, a in enumerate(group)]
+            t1 = time.perf_counter()
+            batch = BatchedGraph.from_graphs(
+                graphs,
+                bond_basis_expansion=model.bond_basis_expansion,
+                angle_basis_expansion=model.angle_basis_expansion,
+                compute_stress=True,
+            )
+            t2 = time.perf_counter()
+            with torch.enable_grad():
+                result = model._compute(batch)
+                t3 = time.perf_counter()
+                torch.autograd.grad(
+                    (result["e"] * result["atoms_per_graph"]).sum(), [*batch.atom_positions, *batch.strains]
+                )
+            t4 = time.perf_counter()
+            chgnet.predict(group)
+            t5 = time.perf_counter()
+            for key, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                parts[key].append(1000 * seconds / len(group))
+        row = {key: float(np.median(values)) for key, values in parts.items()}
+        row["predict_other"] = row["predict"] - sum(row[k] for k in ("graph", "batch", "forward", "backward"))
+        out[f"batch_{size}"] = row
+    jobs = [_Job(i, a.copy(), cells[i].species, "FIRE", True) for i, a in enumerate(atoms[:32])]
+    predictions = chgnet.predict([job.atoms for job in jobs])
+    start = time.perf_counter()
+    for job, prediction in zip(jobs, predictions):
+        job.observe(prediction)
+        job.optimizer.step()
+    out["optimizer_step_ms"] = 1000 * (time.perf_counter() - start) / len(jobs)
+    return out
+
+
 def _rates(n: int, evaluations: int, seconds: float) -> dict:
     return {
         "structures": n,
@@ -126,7 +181,9 @@ def main() -> None:
     parser.add_argument(
         "--one-by-one-n", type=int, default=8, help="cells relaxed one by one (the first ones)"
     )
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--batch-size", type=int, nargs="+", default=[32], help="one or more batch sizes (e.g. 8 32)"
+    )
     parser.add_argument("--fmax", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--agreement-n", type=int, default=100, help="cells for CHGNet vs SevenNet (0: skip)")
@@ -135,6 +192,9 @@ def main() -> None:
     )
     parser.add_argument("--csp-reference", default="perov_5:test", help="its reference split")
     parser.add_argument("--skip-throughput", action="store_true", help="only the agreement / CSP parts")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="ms per cell of each part of a relaxation step (5x target)"
+    )
     parser.add_argument("--out", default=None, help="write the figures here as JSON")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -153,7 +213,7 @@ def main() -> None:
         "settings": {
             "fmax": args.fmax,
             "steps": args.steps,
-            "batch_size": args.batch_size,
+            "batch_sizes": args.batch_size,
             "optimizer": "FIRE",
         },
         "potential": chgnet.description,
@@ -162,6 +222,9 @@ def main() -> None:
     }
     if not args.skip_throughput:
         throughput(figures, cells, args)
+    if args.breakdown:
+        figures["breakdown_ms_per_cell"] = breakdown(cells, chgnet)
+        print("breakdown, ms per cell:", json.dumps(figures["breakdown_ms_per_cell"], indent=1), flush=True)
     if args.agreement_n:
         figures["chgnet_vs_sevennet"] = agreement(
             cells[: args.agreement_n], chgnet, load_potential("sevennet"), SevenNetPotential(mp2020=False)
@@ -169,7 +232,7 @@ def main() -> None:
         print("agreement, CHGNet vs SevenNet-0:", figures["chgnet_vs_sevennet"], flush=True)
     if args.csp_predictions:
         figures["csp_before_after_relaxation"] = csp_before_after(
-            args.csp_predictions, args.csp_reference, Path(args.data_dir), chgnet, args.batch_size
+            args.csp_predictions, args.csp_reference, Path(args.data_dir), chgnet, args.batch_size[0]
         )
         print("CSP before/after relaxation:", figures["csp_before_after_relaxation"], flush=True)
     figures["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
@@ -188,14 +251,16 @@ def throughput(figures: dict, cells, args) -> None:
     print("one by one (CHGNet StructOptimizer):", _short(figures["one_by_one_structoptimizer"]), flush=True)
     figures["hfmat_batch_1"] = batched(small, chgnet, args.fmax, args.steps, 1)
     print("hfmat relax, batch 1:", _short(figures["hfmat_batch_1"]), flush=True)
-    figures["hfmat_batched"] = batched(cells[: args.n], chgnet, args.fmax, args.steps, args.batch_size)
-    print(f"hfmat relax, batch {args.batch_size}:", _short(figures["hfmat_batched"]), flush=True)
     base = figures["one_by_one_structoptimizer"]
-    figures["speedup_vs_one_by_one"] = {
-        "per_force_evaluation": figures["hfmat_batched"]["evaluations_per_s"] / base["evaluations_per_s"],
-        "per_structure": figures["hfmat_batched"]["structures_per_s"] / base["structures_per_s"],
-    }
-    print("speedup:", figures["speedup_vs_one_by_one"], flush=True)
+    for size in args.batch_size:
+        key = "hfmat_batched" if size == args.batch_size[0] else f"hfmat_batch_{size}"
+        figures[key] = batched(cells[: args.n], chgnet, args.fmax, args.steps, size)
+        print(f"hfmat relax, batch {size}:", _short(figures[key]), flush=True)
+        figures[f"speedup_vs_one_by_one_batch_{size}"] = {
+            "per_force_evaluation": figures[key]["evaluations_per_s"] / base["evaluations_per_s"],
+            "per_structure": figures[key]["structures_per_s"] / base["structures_per_s"],
+        }
+        print(f"speedup, batch {size}:", figures[f"speedup_vs_one_by_one_batch_{size}"], flush=True)
     same = figures["hfmat_batch_1"]["energy_final"]
     figures["one_by_one_vs_hfmat_final_energy_mae"] = float(
         np.mean(np.abs(np.subtract(base["energy_final"], same)))

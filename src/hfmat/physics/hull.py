@@ -161,7 +161,7 @@ def reference_hull(
     relax_structures: bool = True,
     fmax: float = 0.1,
     steps: int = 300,
-    batch_size: int = 32,
+    batch_size: int = 8,
     extra_elements: Sequence[str] = (),
     prototypes: Sequence[str] = PROTOTYPES,
     cache_dir: str | Path | None = None,

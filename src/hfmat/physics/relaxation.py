@@ -150,7 +150,7 @@ def relax(
     potential: str | Potential = "chgnet",
     fmax: float = 0.1,
     steps: int = 500,
-    batch_size: int = 32,
+    batch_size: int = 8,
     optimizer: str = "FIRE",
     relax_cell: bool = True,
     progress: bool = True,
