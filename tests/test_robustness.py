@@ -433,3 +433,40 @@ def test_mcif_files_are_named_not_silently_ignored(tmp_path):
     records = read_predictions(folder)
     unread = [r for r in records if r.error]
     assert len(records) == 2 and len(unread) == 1 and unread[0].source.endswith("magnetic__0.mcif")
+
+
+def test_resume_latest_skips_a_checkpoint_killed_mid_save(tmp_path, capsys):
+    import importlib
+    import shutil
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    common = importlib.import_module("common")
+
+    def session():
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        accelerator = common.make_accelerator(tmp_path, total_limit=5, log_with_tensorboard=False, cpu=True)
+        torch.manual_seed(0)
+        model = accelerator.prepare(torch.nn.Linear(2, 2))
+        return accelerator, model
+
+    accelerator, model = session()
+    common.start_or_resume(accelerator, None, tmp_path)
+    first = common.save_checkpoint(accelerator)
+    assert (first / common.CHECKPOINT_COMPLETE).is_file()
+    # a run killed while writing checkpoint_1: a truncated copy with no completion marker
+    killed = Path(shutil.copytree(first, first.with_name("checkpoint_1")))
+    (killed / common.CHECKPOINT_COMPLETE).unlink()
+    for weights in killed.glob("*.safetensors"):
+        weights.write_bytes(weights.read_bytes()[:10])
+    assert common.find_latest_checkpoint(tmp_path) == first  # was checkpoint_1: resume then failed
+    assert "checkpoint_1 is incomplete" in capsys.readouterr().err
+
+    accelerator, model = session()
+    _, resumed = common.start_or_resume(accelerator, "latest", tmp_path)
+    assert resumed == first and killed.with_name("checkpoint_1.incomplete").is_dir()
+    again = common.save_checkpoint(accelerator)  # the slot is free again
+    assert again.name == "checkpoint_1" and (again / common.CHECKPOINT_COMPLETE).is_file()

@@ -464,20 +464,46 @@ def checkpoint_index(path: str | os.PathLike) -> int:
     return int(match.group(1))
 
 
+#: Written into a checkpoint folder once every process has saved into it: a folder without it was
+#: being written when the run was killed.
+CHECKPOINT_COMPLETE = "hfmat_checkpoint_complete.json"
+
+
 def find_latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The highest-numbered ``<output_dir>/checkpoints/checkpoint_<i>``, or None if there is none."""
+    """The highest-numbered complete ``<output_dir>/checkpoints/checkpoint_<i>``, or None if there
+    is none. A newer folder without :data:`CHECKPOINT_COMPLETE` (a run killed while saving) is
+    skipped with a warning; when no folder has the marker (written before it existed) the
+    highest-numbered one is taken."""
     root = Path(output_dir) / "checkpoints"
     if not root.is_dir():
         return None
-    found = [p for p in root.iterdir() if p.is_dir() and _CHECKPOINT_RE.match(p.name)]
-    return max(found, key=checkpoint_index) if found else None
+    found = sorted(
+        (p for p in root.iterdir() if p.is_dir() and _CHECKPOINT_RE.match(p.name)),
+        key=checkpoint_index,
+        reverse=True,
+    )
+    complete = [p for p in found if (p / CHECKPOINT_COMPLETE).is_file()]
+    if not complete:
+        return found[0] if found else None
+    for path in found[: found.index(complete[0])]:
+        print(f"warning: {path} is incomplete (the run stopped while writing it); skipped", file=sys.stderr)
+    return complete[0]
 
 
 def save_checkpoint(accelerator) -> Path | None:
-    """``accelerator.save_state()`` into the next ``checkpoint_<i>``; returns the folder it wrote."""
+    """``accelerator.save_state()`` into the next ``checkpoint_<i>``, then (once every process has
+    saved) :data:`CHECKPOINT_COMPLETE` written atomically into it; returns the folder it wrote."""
     accelerator.wait_for_everyone()
     path = accelerator.save_state()
-    return Path(path) if path else None
+    accelerator.wait_for_everyone()
+    if not path:
+        return None
+    if accelerator.is_main_process:
+        marker = Path(path) / CHECKPOINT_COMPLETE
+        partial = marker.with_suffix(".partial")
+        partial.write_text(json.dumps({"folder": Path(path).name}) + "\n")
+        os.replace(partial, marker)
+    return Path(path)
 
 
 def resume_from_checkpoint(accelerator, resume: str | os.PathLike | bool, output_dir: str | os.PathLike):
@@ -497,7 +523,28 @@ def resume_from_checkpoint(accelerator, resume: str | os.PathLike | bool, output
             raise FileNotFoundError(f"checkpoint folder not found: {path}")
     accelerator.load_state(str(path))
     accelerator.project_configuration.iteration = checkpoint_index(path) + 1
+    if accelerator.is_main_process:
+        _set_aside_incomplete(path)
+    accelerator.wait_for_everyone()
     return path
+
+
+def _set_aside_incomplete(loaded: Path) -> None:
+    """Rename the incomplete ``checkpoint_<i>`` folders above the one loaded to
+    ``checkpoint_<i>.incomplete`` (the next save_state writes a fresh ``checkpoint_<i>``; Accelerate
+    refuses an existing one)."""
+    for path in loaded.parent.iterdir():
+        if (
+            _CHECKPOINT_RE.match(path.name)
+            and checkpoint_index(path) > checkpoint_index(loaded)
+            and not (path / CHECKPOINT_COMPLETE).is_file()
+        ):
+            aside = path.with_name(f"{path.name}.incomplete")
+            if aside.exists():
+                import shutil
+
+                shutil.rmtree(aside)
+            path.rename(aside)
 
 
 def start_or_resume(accelerator, resume, output_dir, *state) -> tuple[TrainingProgress, Path | None]:
