@@ -470,3 +470,53 @@ def test_resume_latest_skips_a_checkpoint_killed_mid_save(tmp_path, capsys):
     assert resumed == first and killed.with_name("checkpoint_1.incomplete").is_dir()
     again = common.save_checkpoint(accelerator)  # the slot is free again
     assert again.name == "checkpoint_1" and (again / common.CHECKPOINT_COMPLETE).is_file()
+
+
+_TOY_TRAINING = """
+import json, os, signal, sys
+import torch
+sys.path.insert(0, sys.argv[1])
+import common
+
+out, mode = sys.argv[2], sys.argv[3]
+cfg = {**common.DEFAULTS, "output_dir": out, "per_device_batch_size": 2, "gradient_accumulation_steps": 1,
+       "total_limit": 3, "log_every": 100, "eval_every": 100, "save_every": 100, "max_minutes": None,
+       "warmup_steps": 0, "lr": 0.05}
+acc = common.make_accelerator(out, total_limit=3, log_with_tensorboard=False, cpu=True)
+torch.manual_seed(0)
+x = torch.linspace(-1, 1, 12).unsqueeze(1)
+points = torch.utils.data.TensorDataset(x, 3 * x)
+loader, _ = common.dataloaders(points, points, None, cfg)
+model = torch.nn.Linear(1, 1)
+optimizer, scheduler = common.optimizer_and_scheduler_for(model, cfg, 8)
+model, optimizer, loader, scheduler = acc.prepare(model, optimizer, loader, scheduler)
+progress, _ = common.start_or_resume(acc, "latest" if mode == "resume" else None, out)
+loop = common.TrainingLoop(acc, cfg, model, optimizer, scheduler, loader, progress, 8, len(loader))
+
+def after_step():
+    if mode == "term" and progress.step == 2:  # the job is told to stop during step 3
+        os.kill(os.getpid(), signal.SIGTERM)
+
+reason = loop.run(loss=lambda b: {"loss": torch.nn.functional.mse_loss(model(b[0]), b[1])},
+                  count=lambda b: torch.tensor(len(b[0])), evaluate=lambda: {}, log=lambda m: {},
+                  after_step=after_step)
+print(json.dumps({"reason": reason, "step": progress.step,
+                  "weights": [p.detach().tolist() for p in model.parameters()]}))
+"""
+
+
+def test_sigterm_saves_a_checkpoint_and_the_resumed_run_is_identical(tmp_path):
+    training = str(Path(__file__).resolve().parents[1] / "training")
+
+    def run(out: Path, mode: str) -> dict:
+        proc = _run(_TOY_TRAINING, training, str(out), mode)
+        assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])  # was -15: killed, no checkpoint
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    full = run(tmp_path / "full", "full")
+    stopped = run(tmp_path / "cut", "term")
+    assert stopped["reason"] == "stopped" and stopped["step"] == 3
+    assert (tmp_path / "cut" / "checkpoints" / "checkpoint_0" / "hfmat_checkpoint_complete.json").is_file()
+    resumed = run(tmp_path / "cut", "resume")
+    assert full["step"] == resumed["step"] == 8
+    assert resumed["weights"] == full["weights"]  # bit-identical to the uninterrupted run

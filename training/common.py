@@ -21,11 +21,14 @@ Resume, exactly:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -627,6 +630,25 @@ def start_trackers(
     return n_params
 
 
+@contextlib.contextmanager
+def _sigterm_flag():
+    """``{"set": bool}``, set by a SIGTERM while the block runs (the previous handler is restored
+    after it; outside the main thread no handler can be installed and the flag stays False)."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag["set"] = True
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class TrainingLoop:
     """The optimisation loop of both scripts, with their own loss, evaluation and logging as callbacks.
 
@@ -694,7 +716,20 @@ class TrainingLoop:
         """Whether the model as it is now was not evaluated (the final folder wants its eval)."""
         return self.last_eval is None or self.eval_step != self.progress.step
 
-    def run(self, loss, count, evaluate, log, after_step=None, stop_after_steps: int | None = None) -> str:
+    def run(self, *args, **kwargs) -> str:
+        """Train to the end (see ``_run``); a SIGTERM meanwhile makes the loop save a checkpoint
+        at the end of the optimizer step under way and stop ("stopped"), so a killed job loses no
+        step and ``--resume latest`` continues from it."""
+        with _sigterm_flag() as self._sigterm:
+            return self._run(*args, **kwargs)
+
+    def _terminated(self) -> bool:
+        flag = float(self._sigterm["set"])
+        if self.accelerator.num_processes > 1:  # every process stops at the same step
+            flag = self.accelerator.reduce(torch.tensor(flag, device=self.accelerator.device), "sum").item()
+        return flag > 0
+
+    def _run(self, loss, count, evaluate, log, after_step=None, stop_after_steps: int | None = None) -> str:
         """Train to the end; returns the stop reason ("done", "stopped" or "time").
 
         - ``loss(batch)``: a dict of scalar tensors; ``"loss"`` is backpropagated, every entry is
@@ -746,6 +781,9 @@ class TrainingLoop:
                 if progress.step % int(cfg["eval_every"]) == 0 or progress.step == self.total_steps:
                     self.last_eval, self.eval_step = evaluate(), progress.step
                 stopping = stop_after_steps is not None and progress.step >= stop_after_steps
+                if self._terminated():
+                    acc.print(f"SIGTERM: saving a checkpoint at step {progress.step} and stopping")
+                    stopping = True
                 out_of_time = self.timer.out_of_time()
                 if progress.step % int(cfg["save_every"]) == 0 or stopping or out_of_time:
                     save_checkpoint(acc)
