@@ -149,14 +149,19 @@ def test_loader_skips_a_nan_cell_row_in_a_folder_and_a_csv(tmp_path):
 
 
 def _hfmat_folder(tmp_path: Path, kind: str) -> Path:
-    """A folder of CIFs that hfmat wrote: standard P1 files from ``hfmat diffuse`` (a few steps of
-    the shipped perov-5 model) or canonical files from ``hfmat cif canonicalize``."""
+    """A folder of CIFs that hfmat wrote: standard P1 files from ``hfmat generate`` (the shipped LM)
+    or ``hfmat diffuse`` (a few steps of the shipped perov-5 model), or canonical files from
+    ``hfmat cif canonicalize``."""
     import contextlib
     import io
 
     from hfmat.cli import main
 
     folder = tmp_path / kind
+    if kind == "generate":  # the shipped LM
+        argv = ["generate", "--composition", "SrTiO3", "--composition", "KMnF3", "-n", "1"]
+        assert main([*argv, "--out", str(folder)]) == 0
+        return folder
     if kind == "diffuse":
         argv = ["diffuse", "-c", "SrTiO3", "-c", "KMnF3", "-n", "1", "--steps", "3", "--corrector-steps", "0"]
         assert main([*argv, "--out", str(folder)]) == 0
@@ -178,7 +183,7 @@ def _hfmat_folder(tmp_path: Path, kind: str) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("kind", ["diffuse", "canonicalize"])
+@pytest.mark.parametrize("kind", ["generate", "diffuse", "canonicalize"])
 def test_loader_and_featurizers_read_hfmat_files_whole(tmp_path, kind):
     import warnings
 
