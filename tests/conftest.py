@@ -217,3 +217,24 @@ def tiny_diffusion_pipeline():
         )
 
     return make
+
+
+@pytest.fixture
+def kill_mid_save():
+    """Returns ``kill(checkpoints_dir)``: makes ``checkpoint_<i+1>`` as a run killed while saving it
+    leaves it (the newest checkpoint's files, weights truncated, no completion marker) and returns
+    that folder."""
+
+    def kill(checkpoints: Path) -> Path:
+        newest = max(
+            (p for p in checkpoints.iterdir() if p.name.split("_")[-1].isdigit()),
+            key=lambda p: int(p.name.split("_")[-1]),
+        )
+        index = int(newest.name.split("_")[-1])
+        killed = Path(shutil.copytree(newest, checkpoints / f"checkpoint_{index + 1}"))
+        (killed / "hfmat_checkpoint_complete.json").unlink(missing_ok=True)
+        for weights in killed.glob("*.safetensors"):
+            weights.write_bytes(weights.read_bytes()[:10])
+        return killed
+
+    return kill

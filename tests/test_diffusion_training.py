@@ -225,3 +225,15 @@ def test_data_dir_flag_overrides_the_config(shared_data, tmp_path, script_exit):
     message = script_exit(script, ["--config", str(TINY), "--data-dir", "no/such/folder"])
     assert message.startswith("train_diffusion.py: error: data_dir 'no/such/folder' is not a folder")
     assert "--data-dir" in message
+
+
+def test_resume_latest_after_a_kill_mid_save_is_exact(full_run, small_csv, tmp_path, kill_mid_save):
+    out, _ = full_run
+    script = _script()
+    script.main(_args(small_csv, tmp_path, "--stop-after-steps", "3"))
+    killed = kill_mid_save(tmp_path / "checkpoints")  # checkpoint_1, as SIGKILL during its save leaves it
+    assert script.main(_args(small_csv, tmp_path, "--resume", "latest"))["step"] == 6
+    assert killed.with_name("checkpoint_1.incomplete").is_dir()
+    straight, resumed = _weights(out / "final"), _weights(tmp_path / "final")
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0)

@@ -207,3 +207,20 @@ def test_saved_tokenizer_states_the_models_length_and_generation_config_no_max_l
     n_positions = json.loads((final / "config.json").read_text())["n_positions"]
     assert json.loads((final / "tokenizer_config.json").read_text())["model_max_length"] == n_positions
     assert "max_length" not in json.loads((final / "generation_config.json").read_text())
+
+
+def test_resume_latest_after_a_kill_mid_save_equals_an_uninterrupted_run(
+    full_run, train_script, tiny_csv, tmp_path, kill_mid_save
+):
+    from safetensors.torch import load_file
+
+    out_full, summary_full = full_run
+    train_script.main(_args(tiny_csv, tmp_path, "--stop-after-steps", "2"))
+    _reset_accelerate()
+    killed = kill_mid_save(tmp_path / "checkpoints")  # checkpoint_1, as SIGKILL during its save leaves it
+    resumed = train_script.main(_args(tiny_csv, tmp_path, "--resume", "latest"))
+    assert resumed["step"] == 4 and resumed["eval_loss"] == summary_full["eval_loss"]
+    a = load_file(out_full / "final" / "model.safetensors")
+    b = load_file(tmp_path / "final" / "model.safetensors")
+    assert all((a[k] == b[k]).all() for k in a)
+    assert killed.with_name("checkpoint_1.incomplete").is_dir()

@@ -440,9 +440,8 @@ def test_mcif_files_are_named_not_silently_ignored(tmp_path):
     assert len(records) == 2 and len(unread) == 1 and unread[0].source.endswith("magnetic__0.mcif")
 
 
-def test_resume_latest_skips_a_checkpoint_killed_mid_save(tmp_path, capsys):
+def test_resume_latest_skips_a_checkpoint_killed_mid_save(tmp_path, capsys, kill_mid_save):
     import importlib
-    import shutil
 
     import torch
 
@@ -455,18 +454,13 @@ def test_resume_latest_skips_a_checkpoint_killed_mid_save(tmp_path, capsys):
         AcceleratorState._reset_state(reset_partial_state=True)
         accelerator = common.make_accelerator(tmp_path, total_limit=5, log_with_tensorboard=False, cpu=True)
         torch.manual_seed(0)
-        model = accelerator.prepare(torch.nn.Linear(2, 2))
-        return accelerator, model
+        return accelerator, accelerator.prepare(torch.nn.Linear(2, 2))
 
     accelerator, model = session()
     common.start_or_resume(accelerator, None, tmp_path)
     first = common.save_checkpoint(accelerator)
     assert (first / common.CHECKPOINT_COMPLETE).is_file()
-    # a run killed while writing checkpoint_1: a truncated copy with no completion marker
-    killed = Path(shutil.copytree(first, first.with_name("checkpoint_1")))
-    (killed / common.CHECKPOINT_COMPLETE).unlink()
-    for weights in killed.glob("*.safetensors"):
-        weights.write_bytes(weights.read_bytes()[:10])
+    killed = kill_mid_save(first.parent)  # checkpoint_1 as a run killed while writing it leaves it
     assert common.find_latest_checkpoint(tmp_path) == first  # was checkpoint_1: resume then failed
     assert "checkpoint_1 is incomplete" in capsys.readouterr().err
 
