@@ -465,6 +465,9 @@ def test_resume_latest_skips_a_checkpoint_killed_mid_save(tmp_path, capsys, kill
     assert "checkpoint_1 is incomplete" in capsys.readouterr().err
 
     accelerator, model = session()
+    with pytest.raises(ValueError, match="checkpoint_1: incomplete checkpoint .* or .*checkpoint_0"):
+        common.start_or_resume(accelerator, killed, tmp_path)
+    accelerator, model = session()
     _, resumed = common.start_or_resume(accelerator, "latest", tmp_path)
     assert resumed == first and killed.with_name("checkpoint_1.incomplete").is_dir()
     again = common.save_checkpoint(accelerator)  # the slot is free again

@@ -524,6 +524,12 @@ def resume_from_checkpoint(accelerator, resume: str | os.PathLike | bool, output
         path = Path(resume)
         if not path.is_dir():
             raise FileNotFoundError(f"checkpoint folder not found: {path}")
+        marked = list(path.parent.glob(f"*/{CHECKPOINT_COMPLETE}"))
+        if marked and not (path / CHECKPOINT_COMPLETE).is_file():
+            raise ValueError(
+                f"--resume {path}: incomplete checkpoint (the run stopped while writing it); "
+                f"use --resume latest or {max((m.parent for m in marked), key=checkpoint_index)}"
+            )
     accelerator.load_state(str(path))
     accelerator.project_configuration.iteration = checkpoint_index(path) + 1
     if accelerator.is_main_process:
