@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -522,3 +523,77 @@ def test_sigterm_saves_a_checkpoint_and_the_resumed_run_is_identical(tmp_path):
     resumed = run(tmp_path / "cut", "resume")
     assert full["step"] == resumed["step"] == 8
     assert resumed["weights"] == full["weights"]  # bit-identical to the uninterrupted run
+
+
+_SCRIPTS = {  # script, tiny config, overrides, final weights; enough steps that SIGTERM lands mid-run
+    "lm": (
+        "train_cif_lm.py",
+        "cif_lm_tiny.yaml",
+        ["max_train_samples=16", "eval_holdout=4", "max_steps=60"],
+        "model.safetensors",
+    ),
+    "diffusion": (
+        "train_diffusion.py",
+        "diffusion_tiny.yaml",
+        [
+            "eval_holdout=8",
+            "max_train_samples=null",
+            "per_device_batch_size=8",
+            "hidden_dim=16",
+            "num_layers=1",
+        ],
+        "denoiser/diffusion_pytorch_model.safetensors",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(_SCRIPTS))
+def test_sigterm_to_a_training_script_then_resume_equals_an_uninterrupted_run(
+    family, perov_val_csv, tmp_path
+):
+    from safetensors.torch import load_file
+
+    repo = Path(__file__).resolve().parents[1]
+    script, config, sets, weights = _SCRIPTS[family]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def argv(out: Path, *extra: str) -> list[str]:
+        overrides = [f"dataset={perov_val_csv}", "data_dir=null", "train_split=train"]
+        overrides += ["save_every=1000", "eval_every=1000", "log_every=1000", *sets]
+        command = [
+            sys.executable,
+            str(repo / "training" / script),
+            "--config",
+            str(repo / "training" / "configs" / config),
+        ]
+        return [*command, "--output-dir", str(out), *extra, "--set", *overrides]
+
+    def finish(command: list[str]) -> None:
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=repo, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    finish(argv(tmp_path / "full"))
+    cut = tmp_path / "cut"
+    printed = tmp_path / "cut.out"
+    with printed.open("wb") as stdout:
+        proc = subprocess.Popen(
+            argv(cut), stdout=stdout, stderr=subprocess.PIPE, env=env, cwd=repo, bufsize=0
+        )
+    seen = b""
+    while b"train:" not in seen:  # the loop's progress bar: its SIGTERM handler is in place
+        chunk = proc.stderr.read(1)
+        assert chunk, seen.decode(errors="replace")[-2000:]
+        seen += chunk
+    proc.send_signal(signal.SIGTERM)
+    err = (seen + proc.communicate(timeout=600)[1]).decode(errors="replace")
+    assert proc.returncode == 0, err[-2000:]  # was -15: killed with nothing saved
+    assert "SIGTERM: saving a checkpoint at step" in printed.read_text() and not (cut / "final").exists()
+    assert (cut / "checkpoints" / "checkpoint_0" / "hfmat_checkpoint_complete.json").is_file()
+    finish(argv(cut, "--resume", "latest"))
+    a, b = load_file(tmp_path / "full" / "final" / weights), load_file(cut / "final" / weights)
+    assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a)
+
+
+def torch_equal(x, y) -> bool:
+    return bool((x == y).all())
