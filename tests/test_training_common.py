@@ -20,7 +20,7 @@ def common():
 
 
 # The config keys of each script before the shared keys moved to common.DEFAULTS: configs, docs
-# and the shipped training_summary.json files use them, so none may be lost or renamed.
+# and the shipped training_summary.json files use them, so none may be lost or renamed (new keys are added here).
 LM_KEYS = """dataset data_dir train_split eval_split eval_holdout max_train_samples max_eval_samples tokenizer
 init_from n_layer n_head n_embd n_positions dropout lr min_lr_ratio weight_decay betas warmup_steps epochs
 max_steps per_device_batch_size eval_batch_size gradient_accumulation_steps max_grad_norm mixed_precision seed
@@ -31,7 +31,7 @@ init_from hidden_dim num_layers num_frequencies time_embed_dim max_atoms num_tra
 cost_lattice cost_coord cost_type predictor corrector_steps corrector_step_lr lr min_lr_ratio weight_decay betas
 warmup_steps epochs max_steps per_device_batch_size eval_batch_size gradient_accumulation_steps max_grad_norm
 mixed_precision ema_decay seed output_dir final_dir log_every eval_every save_every total_limit num_threads
-max_minutes model_name dataset_note""".split()
+max_minutes model_name dataset_note conditions condition_drop_prob""".split()  # the last two: property guidance
 
 
 def test_each_script_extends_the_shared_defaults_with_its_own(common):
