@@ -547,38 +547,54 @@ _SCRIPTS = {  # script, tiny config, overrides, final weights; enough steps that
 }
 
 
+def _training_argv(family: str, data_csv: Path, out: Path, *extra: str, save_every: int = 1000) -> list[str]:
+    """The command line of a tiny run of ``family``'s training script (see _SCRIPTS)."""
+    repo = Path(__file__).resolve().parents[1]
+    script, config, sets, _ = _SCRIPTS[family]
+    overrides = [f"dataset={data_csv}", "data_dir=null", "train_split=train"]
+    overrides += [f"save_every={save_every}", "eval_every=1000", "log_every=1000", *sets]
+    command = [
+        sys.executable,
+        str(repo / "training" / script),
+        "--config",
+        str(repo / "training" / "configs" / config),
+    ]
+    return [*command, "--output-dir", str(out), *extra, "--set", *overrides]
+
+
+def _finish(command: list[str]) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=repo, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def _same_final_weights(family: str, a: Path, b: Path) -> bool:
+    from safetensors.torch import load_file
+
+    weights = _SCRIPTS[family][3]
+    x, y = load_file(a / "final" / weights), load_file(b / "final" / weights)
+    return x.keys() == y.keys() and all(torch_equal(x[k], y[k]) for k in x)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(_SCRIPTS))
 def test_sigterm_to_a_training_script_then_resume_equals_an_uninterrupted_run(
     family, perov_val_csv, tmp_path
 ):
-    from safetensors.torch import load_file
-
     repo = Path(__file__).resolve().parents[1]
-    script, config, sets, weights = _SCRIPTS[family]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def argv(out: Path, *extra: str) -> list[str]:
-        overrides = [f"dataset={perov_val_csv}", "data_dir=null", "train_split=train"]
-        overrides += ["save_every=1000", "eval_every=1000", "log_every=1000", *sets]
-        command = [
-            sys.executable,
-            str(repo / "training" / script),
-            "--config",
-            str(repo / "training" / "configs" / config),
-        ]
-        return [*command, "--output-dir", str(out), *extra, "--set", *overrides]
-
-    def finish(command: list[str]) -> None:
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=repo, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-
-    finish(argv(tmp_path / "full"))
+    _finish(_training_argv(family, perov_val_csv, tmp_path / "full"))
     cut = tmp_path / "cut"
     printed = tmp_path / "cut.out"
     with printed.open("wb") as stdout:
         proc = subprocess.Popen(
-            argv(cut), stdout=stdout, stderr=subprocess.PIPE, env=env, cwd=repo, bufsize=0
+            _training_argv(family, perov_val_csv, cut),
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=repo,
+            bufsize=0,
         )
     seen = b""
     while b"train:" not in seen:  # the loop's progress bar: its SIGTERM handler is in place
@@ -590,9 +606,37 @@ def test_sigterm_to_a_training_script_then_resume_equals_an_uninterrupted_run(
     assert proc.returncode == 0, err[-2000:]  # was -15: killed with nothing saved
     assert "SIGTERM: saving a checkpoint at step" in printed.read_text() and not (cut / "final").exists()
     assert (cut / "checkpoints" / "checkpoint_0" / "hfmat_checkpoint_complete.json").is_file()
-    finish(argv(cut, "--resume", "latest"))
-    a, b = load_file(tmp_path / "full" / "final" / weights), load_file(cut / "final" / weights)
-    assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a)
+    _finish(_training_argv(family, perov_val_csv, cut, "--resume", "latest"))
+    assert _same_final_weights(family, tmp_path / "full", cut)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(_SCRIPTS))
+def test_sigkill_mid_run_then_resume_latest_equals_an_uninterrupted_run(family, perov_val_csv, tmp_path):
+    """A real SIGKILL (no handler runs) after the second checkpoint: possibly in the middle of a later
+    save; ``--resume latest`` takes the newest complete checkpoint and ends bit-identical."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    _finish(_training_argv(family, perov_val_csv, tmp_path / "full", save_every=4))
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(
+        _training_argv(family, perov_val_csv, cut, save_every=4),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=repo,
+    )
+    saves = 0
+    for line in proc.stdout:  # the run reports each completed checkpoint
+        saves += line.startswith(b"checkpoint saved:")
+        if saves == 2:
+            break
+    assert saves == 2, "the run ended before its second checkpoint"
+    proc.kill()
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL and not (cut / "final").exists()
+    _finish(_training_argv(family, perov_val_csv, cut, "--resume", "latest", save_every=4))
+    assert _same_final_weights(family, tmp_path / "full", cut)
 
 
 def torch_equal(x, y) -> bool:

@@ -506,6 +506,7 @@ def save_checkpoint(accelerator) -> Path | None:
         partial = marker.with_suffix(".partial")
         partial.write_text(json.dumps({"folder": Path(path).name}) + "\n")
         os.replace(partial, marker)
+        print(f"checkpoint saved: {path}", flush=True)
     return Path(path)
 
 
