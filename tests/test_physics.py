@@ -306,7 +306,7 @@ def test_relax_written_puts_relaxed_files_beside_the_run(tmp_path, chgnet, capsy
     import json
 
     from hfmat.cli.outputs import RunWriter, check_out
-    from hfmat.cli.relax import relax_written
+    from hfmat.cli.relax_option import relax_written
 
     overlapping = srtio3()
     overlapping.append("O", [0.5, 0.5, 0.02])

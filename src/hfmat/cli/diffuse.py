@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hfmat import shipped
 from hfmat.cli import options
-from hfmat.cli.relax import add_relax_option, relax_potential, relax_written
+from hfmat.cli.relax_option import add_relax_option, relax_potential, relax_written
 
 EXAMPLES = """\
 hfmat diffuse --composition SrTiO3 -n 4 --out diff-srtio3

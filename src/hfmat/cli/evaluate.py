@@ -6,7 +6,7 @@ nothing, when no prediction can be read or none names a target of the reference.
 
 import argparse
 
-from hfmat.cli.relax import EVALUATE_RELAXED, add_relax_option, evaluate_relaxed, relax_potential
+from hfmat.cli.relax_option import EVALUATE_RELAXED, add_relax_option, evaluate_relaxed, relax_potential
 
 FORMATS = """\
 predictions (--predictions PATH):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hfmat import shipped
 from hfmat.cli import options
-from hfmat.cli.relax import add_relax_option, relax_potential, relax_written
+from hfmat.cli.relax_option import add_relax_option, relax_potential, relax_written
 
 EXAMPLES = """\
 hfmat generate --composition SrTiO3 -n 8 --out lm-srtio3
