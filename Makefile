@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,tensorboard,eval,physics]"
+	$(BIN)/pip install --quiet -e ".[dev,tensorboard,eval,physics,app]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -18,7 +18,14 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hfmat demo
 
-test: $(STAMP)
+# The app's browser test drives Debian's Chromium: installed here when missing and we are root.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "note: $(CHROMIUM) is missing and this is not root: the browser test will be skipped (apt-get install chromium)"; fi
+
+test: $(STAMP) $(CHROMIUM)
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
