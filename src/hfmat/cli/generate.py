@@ -15,6 +15,7 @@ EXAMPLES = """\
 hfmat generate --composition SrTiO3 -n 8 --out lm-srtio3
 hfmat generate --composition BaTiO3 --spacegroup Pm-3m --format poscar --out lm-batio3
 hfmat generate --reference perov_5:test --limit 20 -n 20 --out runs/lm_csp
+hfmat generate --composition SrTiO3 -n 4 --search mcts --simulations 64 --reward validity=1,energy=0.1 --out lm-mcts
 hfmat evaluate --task csp --predictions runs/lm_csp/predictions.jsonl --reference perov_5:test --out runs/eval_lm"""
 
 #: library argument -> CLI flag, for error messages
@@ -72,6 +73,35 @@ def register(sub) -> None:
         help="cut each sample after this many tokens (default: context)",
     )
     p.add_argument("--unconstrained", action="store_true", help="turn grammar-constrained decoding off")
+    p.add_argument(
+        "--search",
+        choices=("sample", "mcts"),
+        default="sample",
+        help="sample: plain sampling (default); mcts: Monte Carlo tree search towards --reward, "
+        "keeping each prompt's -n best texts (docs/reward_guidance.md)",
+    )
+    p.add_argument(
+        "--simulations", type=int, default=32, help="--search mcts: rollouts per prompt (default 32)"
+    )
+    p.add_argument(
+        "--reward",
+        default="validity=1",
+        help="--search mcts: weighted reward terms, e.g. validity=1,composition=1,spacegroup=1,energy=0.1 "
+        "(energy: minus CHGNet's energy per atom after a short relaxation; needs hfmat[physics]) "
+        "(default validity=1)",
+    )
+    p.add_argument(
+        "--reward-potential",
+        default="chgnet",
+        choices=("chgnet", "sevennet"),
+        help="--search mcts: the potential of the energy term (default chgnet)",
+    )
+    p.add_argument(
+        "--c-puct", type=float, default=1.0, help="--search mcts: exploration constant (default 1.0)"
+    )
+    p.add_argument(
+        "--rollout-batch", type=int, default=8, help="--search mcts: rollouts sampled together (default 8)"
+    )
     p.set_defaults(func=run)
 
 
@@ -88,6 +118,31 @@ def _prompts(args) -> tuple[list[str] | None, list[str | None]]:
     return comps, ids
 
 
+def _reward(args):
+    """The reward of ``--search mcts`` (None for plain sampling), checked before the model loads;
+    a physics term loads its potential now, so a missing extra fails at once."""
+    from hfmat.lm.rewards import CifReward, RewardError
+
+    if args.search != "mcts":
+        return None
+    if not args.c_puct >= 0:
+        raise ValueError(f"--c-puct must be a non-negative number, got {args.c_puct}")
+    try:
+        reward = CifReward(args.reward, potential=args.reward_potential)
+    except RewardError as err:
+        raise ValueError(f"--reward {args.reward}: {err}") from None
+    if reward.needs_physics:
+        from hfmat.extras import MissingExtraError
+
+        try:
+            from hfmat.physics import load_potential
+
+            reward.potential = load_potential(args.reward_potential)
+        except MissingExtraError as err:
+            raise ValueError(f"--reward {args.reward}: {err}") from None
+    return reward
+
+
 def run(args) -> int:
     from pathlib import Path
 
@@ -95,8 +150,18 @@ def run(args) -> int:
     from hfmat.cli.scope import warn_out_of_scope
     from hfmat.lm.prompts import PromptError
 
-    options.check_counts(args, "-n", "--batch-size", "--limit", "--threads", "--max-new-tokens")
+    options.check_counts(
+        args,
+        "-n",
+        "--batch-size",
+        "--limit",
+        "--threads",
+        "--max-new-tokens",
+        "--simulations",
+        "--rollout-batch",
+    )
     comps, ids = _prompts(args)
+    reward = _reward(args)
     device = options.torch_device(args.device)
     out = Path(args.out)
     replace = check_out(out, "generate", args.overwrite)
@@ -129,10 +194,23 @@ def run(args) -> int:
             constrained=not args.unconstrained,
             formula_units=args.formula_units,
             progress=True,
+            search=args.search,
+            reward=reward,
+            simulations=args.simulations,
+            search_options={"c_puct": args.c_puct, "rollout_batch": args.rollout_batch},
         )
     except PromptError as err:
         raise ValueError(options.reword(str(err), FLAGS)) from None
     writer = RunWriter.for_run(args, "generate", model_name, out, replace)
+    if reward is not None:
+        writer.meta["search"] = {
+            "method": "mcts",
+            "reward": reward.describe(),
+            "simulations": args.simulations,
+            "c_puct": args.c_puct,
+            "rollout_batch": args.rollout_batch,
+            "reward_stats": reward.stats,
+        }
     width = max(len(s.composition or "unconditional") for s in samples)
     writer.table(f"{'#':>4}  {'prompt':{width}s}  {'file':28s}  {'valid':5s}  why")
     for i, s in enumerate(samples):
@@ -150,6 +228,8 @@ def run(args) -> int:
             "formula": s.structure.composition.reduced_formula if s.structure is not None else None,
             "failed_checks": {c.name: c.reason for c in failed},
         }
+        if s.search is not None:
+            entry |= {"reward": s.reward, "search": s.search}
         name = writer.add(f"{i:04d}_{label}", s.structure, entry, raw_text=s.text)
         writer.table(f"{i:4d}  {label:{width}s}  {name:28s}  {'yes' if s.valid else 'no':5s}  {why}")
     if potential is not None:

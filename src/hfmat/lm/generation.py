@@ -14,6 +14,8 @@ from hfmat.lm.prompts import PromptError, composition_prompt, unconditional_prom
 
 __all__ = ["GeneratedCif", "generate_cifs", "check_fits_context"]
 
+#: Decoding strategies of :func:`generate_cifs`: plain sampling, or tree search towards a reward.
+SEARCHES = ("sample", "mcts")
 #: Largest Wyckoff multiplicity in a conventional cell (Fm-3m 192l): a row holds at most this many atoms.
 _MAX_MULTIPLICITY = 192
 
@@ -36,6 +38,8 @@ class GeneratedCif:
     num_new_tokens: int
     index: int = 0  # sample index within its prompt
     composition: str | None = field(default=None)
+    reward: float | None = None  # search="mcts": the reward of this text
+    search: dict | None = None  # search="mcts": the statistics of its prompt's search
 
     @property
     def valid(self) -> bool:
@@ -156,6 +160,10 @@ def generate_cifs(
     progress: bool = False,
     constraint: CifConstraint | None = None,
     cache_implementation: str | None = "static",
+    search: str = "sample",
+    reward=None,
+    simulations: int = 32,
+    search_options: dict | None = None,
 ) -> list[GeneratedCif]:
     """Sample ``num_samples`` CIFs per composition (or unconditionally when ``compositions`` is None).
 
@@ -166,6 +174,13 @@ def generate_cifs(
     ``seed`` for the same ``batch_size``. ``temperature=0`` means greedy decoding.
     ``cache_implementation`` is passed to ``generate``: "static" preallocates the KV cache (the
     default dynamic cache re-concatenates it at every step, which dominates on CPU).
+
+    ``search="mcts"``: Monte Carlo tree search towards ``reward`` (a
+    :class:`hfmat.lm.rewards.CifReward` or ``reward(texts, prompts) -> floats``) with
+    ``simulations`` rollouts per prompt, returning the ``num_samples`` best distinct texts of each
+    search with ``reward`` and ``search`` (its statistics) set; ``search_options`` go to
+    :func:`hfmat.lm.mcts.mcts_search` (``c_puct``, ``rollout_batch``, ``max_children``). See
+    docs/reward_guidance.md.
     """
     from transformers import LogitsProcessorList
 
@@ -177,6 +192,16 @@ def generate_cifs(
         raise PromptError(f"batch_size must be at least 1, got {batch_size}")
     if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
         raise PromptError(f"temperature must be 0 (greedy) or positive, got {temperature}")
+    if search not in SEARCHES:
+        raise PromptError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
+    if search == "mcts" and (
+        isinstance(simulations, bool) or int(simulations) != simulations or simulations < 1
+    ):
+        raise PromptError(f"simulations must be a positive integer, got {simulations!r}")
+    if search == "mcts" and reward is None:
+        raise PromptError(
+            'search="mcts" needs a reward, e.g. hfmat.lm.rewards.CifReward("validity=1,energy=0.1")'
+        )
     context = _context_length(model)
     prompts = _prompts(compositions, spacegroup, formula_units)
     encoded = []
@@ -196,6 +221,28 @@ def generate_cifs(
         for (prompt, _), ids in zip(prompts, encoded):
             if constraint.state_of(ids) is None:
                 raise PromptError(f"prompt {prompt!r} does not follow the canonical CIF grammar")
+    if search == "mcts":
+        from hfmat.lm.mcts import generate_with_mcts
+
+        options = dict(search_options or {})
+        if max_new_tokens is not None:
+            options["max_new_tokens"] = int(max_new_tokens)
+        return generate_with_mcts(
+            model,
+            tokenizer,
+            prompts,
+            encoded,
+            reward=reward,
+            simulations=int(simulations),
+            num_samples=num_samples,
+            constraint=constraint if constrained else None,
+            seed=seed,
+            validate=validate,
+            progress=progress,
+            temperature=temperature,
+            top_k=top_k,
+            **options,
+        )
 
     # all samples, grouped by prompt length so a batch needs no padding
     jobs = [(p, s) for p in range(len(prompts)) for s in range(num_samples)]
