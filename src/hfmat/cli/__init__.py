@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order ``hfmat --help`` lists them.
-COMMANDS = ["demo", "examples", "cif", "tokenizer", "push", "evaluate", "generate", "diffuse", "relax"]
+COMMANDS = ["demo", "examples", "cif", "tokenizer", "push", "evaluate", "generate", "diffuse", "relax", "app"]
 
 EPILOG = """\
 examples:
