@@ -2,7 +2,11 @@
 
 Canonical texts (docs/cif_format.md: a symmetry loop cut to the identity plus a space group) are
 expanded here from the operations of that group; any other CIF goes to pymatgen's CifParser.
-Every failure is a CifError naming the field or line; the work per text is bounded.
+Every failure is a CifError naming the field or line; the work per text is bounded. The numbers
+pymatgen would take silently (a cell that is no cell, an occupancy above 1, a type symbol that is
+no element, a coordinate that is not finite) are checked before pymatgen sees them, and pymatgen's
+reader runs in a worker process under a time limit (hfmat.cif.timelimit): canonical texts are
+read here, by hfmat's own bounded code.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pymatgen.io.cif import CifFile, CifParser
 from hfmat.chemistry import space_group_number
 from hfmat.cif.errors import CifError
 from hfmat.cif.sanity import MAX_LENGTH as MAX_LENGTH  # re-exported: the reader's limits
-from hfmat.cif.sanity import MAX_SITES, check_cell, check_structure
+from hfmat.cif.sanity import MAX_SITES, OCCUPANCY_SLACK, check_cell, check_structure
 from hfmat.cif.symmetry import group_order, orbit
 
 MAX_CHARS = 1_000_000  #: longest text read
@@ -59,6 +63,10 @@ def _line_of(text: str, needle: str) -> int:
     return text.count("\n", 0, pos) + 1 if pos >= 0 else 0
 
 
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
 def _to_float(value: str, field: str) -> float:
     v = re.sub(r"\(\d+\)$", "", str(value).strip())  # standard uncertainty, e.g. 4.594(2)
     try:
@@ -70,21 +78,48 @@ def _to_float(value: str, field: str) -> float:
     return x
 
 
+_TOKEN = re.compile(r"""([^'"\s][\S]*)|'(.*?)'(?!\S)|"(.*?)"(?!\S)""")  # pymatgen's CIF tokens
+
+
+def _check_ascii(text: str) -> None:
+    """CifError for a non-ASCII character in an unquoted word outside comments and text fields:
+    pymatgen drops such characters, which would turn ``5.4\ufffd3`` (an undecodable byte) into
+    5.43 and ``Ti\u00e9`` into Ti. Non-ASCII text in comments and quoted text is fine."""
+    if text.isascii():
+        return
+    in_field = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith(";"):
+            in_field = not in_field
+            continue
+        if in_field or line.isascii():
+            continue
+        line = re.sub(r"(\s|^)#.*$", "", line)
+        for word, *_ in _TOKEN.findall(line):
+            if word and not word.isascii():
+                raise CifError(
+                    f"line {number}: {word[:40]!r} holds a non-ASCII character outside a comment or "
+                    "quoted text (an undecodable byte?)"
+                )
+
+
 def _blocks(text: str):
     if not isinstance(text, str):
         raise CifError(f"CIF text must be a str, got {type(text).__name__}")
+    text = text.lstrip("\ufeff")  # a UTF-8 byte-order mark decoded as text
     if len(text) > MAX_CHARS:
         raise CifError(f"CIF text has {len(text)} characters, more than the {MAX_CHARS} read")
     if "\x00" in text:
         raise CifError(f"CIF text contains a NUL byte at line {_line_of(text, chr(0))}")
     if "data_" not in text:
         raise CifError("no data_ line: not a CIF")
+    _check_ascii(text)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cif = CifFile.from_str(text)
     except Exception as err:
-        raise CifError(f"CIF syntax could not be read: {type(err).__name__}: {err}") from None
+        raise CifError(_one_line(f"CIF syntax could not be read: {type(err).__name__}: {err}")) from None
     if not cif.data:
         raise CifError("no data block")
     return list(cif.data.items())
@@ -133,6 +168,8 @@ def _column(block, tag: str, n: int | None) -> list[str] | None:
 
 
 def _is_canonical(block) -> bool:
+    if "_atom_site_type_symbol" not in block.data and "_atom_site_label" in block.data:
+        return False  # sites named by label alone (a molecular CIF): pymatgen reads the element
     ops = block.data.get("_symmetry_equiv_pos_as_xyz", block.data.get("_space_group_symop_operation_xyz"))
     if ops is not None:
         ops = ops if isinstance(ops, list) else [ops]
@@ -312,48 +349,120 @@ def _disordered(block) -> bool:
         return False  # the canonical reader names the bad value
 
 
-def cif_to_structure(text: str, disorder: bool = False) -> Structure:
+def cif_to_structure(text: str, disorder: bool = False, *, time_limit: float | None = None) -> Structure:
     """The full structure of a CIF text: a canonical one (expanded from its space group) or any
     CIF pymatgen reads. Partial occupancies are refused unless ``disorder`` (a dataset loader
     keeps such rows; pymatgen reads them). Every structure passes hfmat.cif.sanity.check_structure
-    before it is returned. Raises CifError, and only CifError, on bad input."""
+    before it is returned. Raises CifError, and only CifError, on bad input.
+
+    A canonical text is read in this process; any other CIF is checked here and then read by
+    pymatgen in a worker process that is stopped after ``time_limit`` seconds (default: the
+    environment variable HFMAT_CIF_TIME_LIMIT, else 30; 0 for no limit, in this process):
+    ``CifError("reading the CIF took longer than N s ...")``."""
     try:
         blocks = _blocks(text)
-        name, block = _pick(blocks)
-        if len(blocks) > 1:  # read that block alone
-            text = str(block) + "\n"
+        block = _pick(blocks)[1]
         if _is_canonical(block) and not (disorder and _disordered(block)):
-            structure = expand(parse_canonical(text))[0]
-        else:
-            structure = _read_with_pymatgen(text, block)
-        if len(blocks) > 1:  # say which block was read
-            structure.properties["cif_block"] = (
-                f"data_{name} (block {[n for n, _ in blocks].index(name) + 1} of {len(blocks)})"
-            )
-        return check_structure(structure)
+            return _read(blocks, text, disorder)
+        _precheck(block)  # refused here, before a worker is asked
     except CifError:
         raise
     except Exception as err:  # a last guard: nothing but CifError leaves the reader
-        raise CifError(f"CIF could not be read: {type(err).__name__}: {err}") from None
+        raise CifError(_one_line(f"CIF could not be read: {type(err).__name__}: {err}")) from None
+    from hfmat.cif.timelimit import run_limited
+
+    return run_limited("cif_to_structure", "reading the CIF", text, disorder, time_limit_s=time_limit)
 
 
-def _read_with_pymatgen(text: str, block) -> Structure:
+def read_structure(text: str, disorder: bool = False) -> Structure:
+    """cif_to_structure in this process, with no time limit (what the worker runs)."""
+    try:
+        return _read(_blocks(text), text, disorder)
+    except CifError:
+        raise
+    except Exception as err:  # a last guard: nothing but CifError leaves the reader
+        raise CifError(_one_line(f"CIF could not be read: {type(err).__name__}: {err}")) from None
+
+
+def _read(blocks, text: str, disorder: bool) -> Structure:
+    name, block = _pick(blocks)
+    text = text.lstrip("\ufeff")
+    if len(blocks) > 1:  # read that block alone
+        text = str(block) + "\n"
+    if _is_canonical(block) and not (disorder and _disordered(block)):
+        structure = expand(parse_canonical(text))[0]
+    else:
+        structure = _read_with_pymatgen(text, block)
+    if len(blocks) > 1:  # say which block was read
+        structure.properties["cif_block"] = (
+            f"data_{name} (block {[n for n, _ in blocks].index(name) + 1} of {len(blocks)})"
+        )
+    return check_structure(structure)
+
+
+def _coordinate(value: str, field: str) -> float:
+    if re.fullmatch(r"-?\d+/\d+", value.strip()):  # 1/3, as pymatgen reads it
+        top, bottom = value.strip().split("/")
+        if int(bottom) == 0:
+            raise CifError(f"{field}: {value!r} divides by zero")
+        return int(top) / int(bottom)
+    return _to_float(value, field)
+
+
+def _check_numbers(block) -> None:
+    """The values pymatgen would take silently, checked before it reads the block: the cell
+    (hfmat.cif.sanity.check_cell), each type symbol an element, each occupancy in (0, 1], each
+    coordinate finite. ``?`` and ``.`` (unknown, inapplicable) are left to pymatgen."""
+    _cell(block)
+    labels = _column(block, "_atom_site_label", None)
+    symbols = _column(block, "_atom_site_type_symbol", None)
+    rows = len(symbols or labels or [])
+    if rows > 50 * MAX_ROWS:
+        raise CifError(f"atom-site loop has {rows} rows, more than {50 * MAX_ROWS}")
+
+    def where(i: int) -> str:
+        return f"atom-site row {i + 1}" + (f" ({labels[i]!r})" if labels and i < len(labels) else "")
+
+    for i, symbol in enumerate(symbols or []):
+        if symbol not in ("?", "."):
+            _element(symbol, where(i))
+    for i, value in enumerate(_column(block, "_atom_site_occupancy", None) or []):
+        if value not in ("?", "."):
+            occupancy = _to_float(value, f"_atom_site_occupancy of {where(i)}")
+            if not 0 < occupancy <= 1 + OCCUPANCY_SLACK:
+                raise CifError(f"_atom_site_occupancy of {where(i)}: {occupancy:g} is outside (0, 1]")
+    for tag in ("_atom_site_fract_", "_atom_site_Cartn_"):
+        for k in "xyz":
+            for i, value in enumerate(_column(block, f"{tag}{k}", None) or []):
+                if value not in ("?", "."):
+                    x = _coordinate(value, f"{tag}{k} of {where(i)}")
+                    if tag == "_atom_site_fract_" and abs(x) > 1e3:
+                        raise CifError(f"{tag}{k} of {where(i)}: {x:g} is out of range (|x| > 1000)")
+
+
+def _precheck(block) -> None:
+    """What must hold before pymatgen reads ``block``: atom sites, the numbers (_check_numbers),
+    a bounded expansion."""
     elements = _column(block, "_atom_site_type_symbol", None) or _column(block, "_atom_site_label", None)
     if not elements:
         raise CifError("missing atom-site loop (_atom_site_type_symbol / _atom_site_label)")
-    _cell(block)  # pymatgen would turn a NaN or negative cell into a structure that crashes spglib
+    _check_numbers(block)  # pymatgen would turn a NaN or negative cell into a structure that crashes spglib
     ops = _column(block, "_symmetry_equiv_pos_as_xyz", None) or _column(
         block, "_space_group_symop_operation_xyz", None
     )
     bound = len(elements) * (len(ops) if ops else 192)
     if bound > 50 * MAX_SITES:
         raise CifError(f"{len(elements)} atom-site rows could expand past {MAX_SITES} sites")
+
+
+def _read_with_pymatgen(text: str, block) -> Structure:
+    _precheck(block)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             structures = CifParser(io.StringIO(text)).parse_structures(primitive=False, on_error="raise")
         except Exception as err:
-            raise CifError(f"pymatgen could not read the CIF: {type(err).__name__}: {err}") from None
+            raise CifError(_one_line(f"pymatgen could not read the CIF: {type(err).__name__}: {err}")) from None
     if not structures:
         raise CifError("pymatgen found no structure in the CIF")
     return structures[0]

@@ -1,7 +1,11 @@
 """Validity checks of a CIF text (CrystaLLM's criteria plus cell sanity and structural validity).
 
 ``check_validity(text)`` never raises on bad text: a text that cannot be read gives a report
-with ``valid=False`` whose ``parse`` check holds the CifError message.
+with ``valid=False`` whose ``parse`` check holds the CifError message. The checks run in a worker
+process under a time limit (hfmat.cif.timelimit: spglib and CrystalNN cannot be interrupted, and a
+crash there must not end the caller); a check stopped by the limit, or a worker that died, gives
+such a report too (``parse`` names what happened). ``validity_report`` is the same check in this
+process, with no limit.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from hfmat.cif.reader import (
     _is_canonical,
     _pick,
     _space_group,
-    cif_to_structure,
     expand,
     parse_canonical,
+    read_structure,
 )
+from hfmat.cif.sanity import check_structure
 from hfmat.cif.structural import structural_validity
 
 #: A bond passes when expected * (1 - BOND_TOLERANCE) < length < expected * (1 + BOND_TOLERANCE).
@@ -351,10 +356,25 @@ def _guarded(name: str, check, *args) -> CheckResult:
         return CheckResult(name, False, f"check failed: {type(err).__name__}: {err}")
 
 
-def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
+def check_validity(text: str, mode: str = "subgroup", *, time_limit: float | None = None) -> ValidityReport:
     """Every check of docs/cif_format.md on ``text``; never raises on bad text (a ValueError for an
     unknown ``mode``). ``mode`` is the space-group check's (``space_group``): "subgroup" for any
-    CIF, "strict" (CrystaLLM's) for generated canonical CIFs."""
+    CIF, "strict" (CrystaLLM's) for generated canonical CIFs. The checks run in a worker process
+    stopped after ``time_limit`` seconds (default: $HFMAT_CIF_TIME_LIMIT, else 30; 0: in this
+    process, no limit); a stopped check gives an invalid report whose ``parse`` check says so."""
+    from hfmat.cif.timelimit import run_limited
+
+    _check_mode(mode)
+    try:
+        return run_limited("check_validity", "checking the CIF", text, mode, time_limit_s=time_limit)
+    except CifError as err:
+        report = ValidityReport(mode=mode)
+        report.checks.append(CheckResult("parse", False, str(err)))
+        return report
+
+
+def validity_report(text: str, mode: str = "subgroup") -> ValidityReport:
+    """check_validity in this process, with no time limit (what the worker runs)."""
     report = ValidityReport(mode=_check_mode(mode))
     try:
         blocks = _blocks(text)
@@ -365,6 +385,7 @@ def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
         if _is_canonical(block):
             parsed = parse_canonical(text)
             structure, sizes = expand(parsed)
+            check_structure(structure)  # as the reader does: no degenerate cell reaches spglib
             stated = parsed.space_group_number
             weights, start = {}, 0
             for size in sizes:
@@ -372,7 +393,7 @@ def check_validity(text: str, mode: str = "subgroup") -> ValidityReport:
                 start += size
             lengths, angles = parsed.lengths, parsed.angles
         else:
-            structure = cif_to_structure(text)
+            structure = read_structure(text)
             stated = _stated_group(block)
             lengths, angles = structure.lattice.abc, structure.lattice.angles
         formula_sum = _field(block, "_chemical_formula_sum", required=False)

@@ -1,7 +1,9 @@
 """``hfmat cif canonicalize|export|check FILE...``: the canonical CIF text of each file (the
 language model's internal format, docs/cif_format.md), each file as a standard file for other
 programs (P1 CIF, POSCAR or extended XYZ), or its validity report check by check (``--strict``:
-CrystaLLM's space-group check; ``--json``: one JSON object per file)."""
+CrystaLLM's space-group check; ``--json``: one JSON object per file). Each file is read and checked
+under a time limit (``--time-limit``, hfmat.cif.timelimit); a file that cannot be read gives one
+line on standard error naming it, and the others are still done."""
 
 from __future__ import annotations
 
@@ -75,6 +77,30 @@ def register(sub) -> None:
     )
     k.add_argument("--json", action="store_true", help="print one JSON object per file instead of text")
     k.set_defaults(func=run_check)
+    for command in (c, e, k):
+        command.add_argument(
+            "--time-limit",
+            type=_seconds,
+            default=None,
+            metavar="S",
+            help="seconds allowed per file; a file that takes longer is named and skipped "
+            "(default: $HFMAT_CIF_TIME_LIMIT, else 30; 0: no limit)",
+        )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
+def _error(command: str, path: Path, err: Exception) -> None:
+    """One line on standard error naming the file (a pymatgen message may span several)."""
+    print(f"hfmat cif {command}: {path}: error: {' '.join(str(err).split())}", file=sys.stderr)
 
 
 def _read(path: Path) -> str:
@@ -85,15 +111,23 @@ def _read(path: Path) -> str:
 
 
 def run_canonicalize(args) -> int:
-    from hfmat.cif import CifError, cif_to_structure, structure_to_cif
+    from hfmat.cif import CifError
+    from hfmat.cif.timelimit import run_limited
 
     status = 0
     for path in args.files:
         try:
-            structure = cif_to_structure(_read(path))
-            text = structure_to_cif(structure, args.symprec, args.decimals, args.atom_props)
+            text = run_limited(
+                "canonicalize",
+                "canonicalizing the CIF",
+                _read(path),
+                args.symprec,
+                args.decimals,
+                args.atom_props,
+                time_limit_s=args.time_limit,
+            )
         except (CifError, FileNotFoundError) as err:
-            print(f"hfmat cif canonicalize: {path}: error: {err}", file=sys.stderr)
+            _error("canonicalize", path, err)
             status = 2
             continue
         if len(args.files) > 1:
@@ -113,9 +147,9 @@ def run_export(args) -> int:
     status = 0
     for path in args.files:
         try:
-            text = structure_to_text(cif_to_structure(_read(path)), args.format)
+            text = structure_to_text(cif_to_structure(_read(path), time_limit=args.time_limit), args.format)
         except (CifError, FileNotFoundError) as err:
-            print(f"hfmat cif export: {path}: error: {err}", file=sys.stderr)
+            _error("export", path, err)
             status = 2
             continue
         if args.out is None:
@@ -140,9 +174,9 @@ def run_check(args) -> int:
     status = 0
     for path in args.files:
         try:
-            report = check_validity(_read(path), mode=mode)
+            report = check_validity(_read(path), mode=mode, time_limit=args.time_limit)
         except FileNotFoundError as err:
-            print(f"hfmat cif check: error: {err}", file=sys.stderr)
+            _error("check", path, err)
             status = 2
             continue
         if args.json:
