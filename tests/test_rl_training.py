@@ -1,0 +1,81 @@
+"""training/train_cif_lm_rl.py: a tiny GRPO run (trl) from the shipped LM completes and writes a
+plain GPT-2 folder with its card that loads with transformers alone; bad configs exit 2."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "training" / "configs" / "cif_lm_rl_tiny.yaml"
+pytest.importorskip("trl", reason='the rl extra is not installed: pip install "hfmat[rl]"')
+
+
+@pytest.fixture(scope="module")
+def rl_script():
+    spec = importlib.util.spec_from_file_location("train_cif_lm_rl", REPO / "training" / "train_cif_lm_rl.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(REPO / "training"))
+    sys.modules["train_cif_lm_rl"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _args(csv, out, *extra):
+    overrides = [f"dataset={csv}", "split=train", "data_dir=null", "num_prompts=3", *extra]
+    return ["--config", str(TINY), "--output-dir", str(out), "--set", *overrides]
+
+
+@pytest.mark.slow
+def test_tiny_grpo_run_writes_a_plain_gpt2_that_transformers_loads(rl_script, perov_val_csv, tmp_path):
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    try:
+        summary = rl_script.main(_args(perov_val_csv, tmp_path))
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+        PartialState._reset_state()
+    final = tmp_path / "final"
+    assert summary["step"] == 2 and summary["completions_scored"] == 4 and summary["prompts"] == 3
+    assert 0 <= summary["validity_last_quarter"] <= 1 and summary["kl_last"] is not None
+    names = {p.name for p in final.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "README.md",
+        "training_summary.json",
+    } <= names
+    assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
+    record = json.loads((final / "training_summary.json").read_text())
+    assert record["method"] == "grpo" and record["base_model"] == "hfmat/cif-gpt2-perov5"
+    assert record["previous"], "the supervised stages of the start model are kept"
+    card = (final / "README.md").read_text()
+    assert "base_model: hfmat/cif-gpt2-perov5" in card and "GRPO" in card and "{{" not in card
+    # plain transformers in a fresh interpreter: no hfmat import, no remote code
+    code = (
+        "import sys, torch\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        f"m = AutoModelForCausalLM.from_pretrained({str(final)!r}); t = AutoTokenizer.from_pretrained({str(final)!r})\n"
+        "ids = torch.tensor([[t.bos_token_id] + t('data_Sr1Ti1O3\\n', add_special_tokens=False)['input_ids']])\n"
+        "out = m.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=3)\n"
+        "assert 'hfmat' not in sys.modules\n"
+        "print(type(m).__name__, t.decode(out[0, ids.shape[1]:]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("GPT2LMHeadModel _symmetry_space_group_name_H-M")
+
+
+def test_bad_configs_exit_2_naming_the_key(rl_script, script_exit, perov_val_csv, tmp_path):
+    err = script_exit(rl_script, _args(perov_val_csv, tmp_path, "num_generations=1"))
+    assert "num_generations must be at least 2" in err
+    err = script_exit(rl_script, _args(perov_val_csv, tmp_path, "reward=validity=1,energ=2"))
+    assert "unknown reward term 'energ'" in err
+    assert not (tmp_path / "final").exists()

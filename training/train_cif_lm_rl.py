@@ -1,0 +1,406 @@
+"""Fine-tune a CIF language model with reinforcement learning: trl's GRPO, hfmat's rewards.
+
+    accelerate launch training/train_cif_lm_rl.py --config training/configs/cif_lm_rl_perov5.yaml
+    python training/train_cif_lm_rl.py --config training/configs/cif_lm_rl_tiny.yaml --set max_steps=2
+
+Prompts are the cell compositions of a dataset split (``data_Sr1Ti1O3\\n``, as ``hfmat generate
+--reference`` prompts). For each prompt the model writes ``num_generations`` CIFs with hfmat's
+grammar-constrained, KV-cached sampler (trl's ``rollout_func``), :class:`hfmat.lm.rewards.CifReward`
+scores them (validity, composition, space group, the potential's energy after a short relaxation),
+and ``trl.GRPOTrainer`` takes a step on the group-relative advantages with a KL penalty (``beta``)
+to the starting model, which keeps the CIF grammar the model learnt. The start is a shipped LM, a
+folder or a repo id (``init_from``); the result is a plain ``GPT2LMHeadModel`` folder at
+``<output_dir>/final`` (config.json, generation_config.json, model.safetensors, tokenizer files,
+training_summary.json, README.md card) that loads with ``AutoModelForCausalLM.from_pretrained``
+and no hfmat import, as the supervised script's folders do. docs/reward_guidance.md has the recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (training/common: config files, threads, the training record)
+
+#: Every key a config may set, with its default.
+DEFAULTS: dict = {
+    # start and data
+    "init_from": "cif-gpt2-perov5",  # a shipped LM's name, a folder or a repo id
+    "dataset": "perov_5",
+    "data_dir": "../shared/data",
+    "split": "val",  # the split whose compositions are the prompts
+    "num_prompts": 256,  # its first rows (None: all)
+    "dataset_note": None,
+    # reward (hfmat.lm.rewards.CifReward)
+    "reward": "validity=1,composition=1,energy=0.1",
+    "potential": "chgnet",
+    "reward_fmax": 0.1,
+    "reward_steps": 50,
+    # GRPO (trl.GRPOConfig)
+    "num_generations": 8,  # completions per prompt (the group)
+    "prompts_per_step": 1,  # prompts per optimizer step and process
+    "gradient_accumulation_steps": 1,
+    "max_steps": 50,
+    "lr": 1.0e-5,
+    "beta": 0.04,  # KL penalty to the starting model
+    "epsilon": 0.2,
+    "max_grad_norm": 1.0,
+    "temperature": 1.0,
+    "top_k": 10,
+    "seed": 0,
+    "logging_steps": 1,
+    "num_threads": None,
+    # output
+    "output_dir": "runs/cif_lm_rl",
+    "final_dir": None,
+    "model_name": "cif-gpt2-rl",
+    "description": None,
+    "limitations": None,
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="YAML or JSON config (training/configs/cif_lm_rl_*.yaml)")
+    p.add_argument(
+        "--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help="override config keys"
+    )
+    p.add_argument("--init-from", default=None, help="GPT-2 to start from: shipped name, folder or repo id")
+    p.add_argument("--data-dir", default=None, help="folder that holds the dataset (default: the config's)")
+    p.add_argument("--output-dir", default=None, help="where checkpoints and final/ go")
+    return p.parse_args(argv)
+
+
+def config(args) -> dict:
+    cfg = common.merge_overrides(common.load_config(args.config, DEFAULTS), args.set)
+    for key in ("init_from", "data_dir", "output_dir"):
+        if getattr(args, key):
+            cfg[key] = getattr(args, key)
+    for key in ("num_generations", "prompts_per_step", "max_steps", "gradient_accumulation_steps"):
+        if not isinstance(cfg[key], int) or cfg[key] < 1:
+            raise common.ConfigError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    if cfg["num_generations"] < 2:
+        raise common.ConfigError(
+            "num_generations must be at least 2: GRPO compares completions within a group"
+        )
+    return cfg
+
+
+# ------------------------------------------------------------------------------------ prompts
+
+
+def prompt_dataset(cfg: dict):
+    """A ``datasets.Dataset`` with a ``prompt`` column: the cell composition of each of the split's
+    first ``num_prompts`` rows as a canonical-CIF prompt (rows that do not parse are skipped)."""
+    from datasets import Dataset
+
+    from hfmat.cif import cif_to_structure
+    from hfmat.evaluation.io import load_reference
+    from hfmat.lm.prompts import composition_prompt
+
+    source = f"{cfg['dataset']}:{cfg['split']}"
+    _, cifs = load_reference(source, data_dir=cfg["data_dir"], default_split=cfg["split"])
+    limit = cfg["num_prompts"]
+    prompts = []
+    for text in cifs[:limit] if limit else cifs:
+        try:
+            prompts.append(composition_prompt(cif_to_structure(text).composition))
+        except Exception:  # noqa: BLE001 - an unreadable row gives no prompt
+            continue
+    if not prompts:
+        raise ValueError(f"{source}: no composition could be read for a prompt")
+    return Dataset.from_dict({"prompt": prompts})
+
+
+# ---------------------------------------------------------------------------- reward, rollouts
+
+
+def reward_function(reward, log: list):
+    """trl's reward-function signature around :class:`CifReward` (whole text = prompt + completion);
+    appends each batch's validity rate and mean physics terms to ``log``."""
+
+    def cif_reward(prompts, completions, **kwargs):
+        texts = [p + c for p, c in zip(prompts, completions)]
+        scores = reward.score(texts, prompts)
+        energies = [s.energy_per_atom for s in scores if s.energy_per_atom is not None]
+        log.append(
+            {
+                "n": len(scores),
+                "valid": sum(s.valid for s in scores) / len(scores),
+                "reward": sum(s.total for s in scores) / len(scores),
+                "energy_per_atom": sum(energies) / len(energies) if energies else None,
+            }
+        )
+        return [s.total for s in scores]
+
+    return cif_reward
+
+
+def rollout_function(tokenizer, cfg: dict):
+    """trl's ``rollout_func``: completions sampled as ``hfmat.lm.generate_cifs`` samples them
+    (``<bos>`` + prompt, grammar-constrained, static KV cache), one left-padded ``generate`` call."""
+    from transformers import LogitsProcessorList
+
+    from hfmat.lm.constraints import CifConstraint, CifLogitsProcessor
+
+    constraint = CifConstraint(tokenizer)
+    calls = [0]
+
+    @torch.no_grad()
+    def rollout(prompts, trainer):
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        context = int(model.config.n_positions)
+        encoded = [
+            [tokenizer.bos_token_id] + tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts
+        ]
+        width = max(map(len, encoded))
+        pad = tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=device)
+        mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=device)
+        # a fixed stream per call and process: the run is reproducible under its seed
+        torch.manual_seed(int(cfg["seed"]) * 1_000_003 + 7919 * calls[0] + trainer.accelerator.process_index)
+        calls[0] += 1
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            max_length=context,
+            logits_processor=LogitsProcessorList([CifLogitsProcessor(constraint)]),
+            do_sample=True,
+            temperature=float(cfg["temperature"]),
+            top_k=cfg["top_k"],
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=pad,
+            use_cache=True,
+            cache_implementation="static",
+        )
+        if was_training:
+            model.train()
+        completions = []
+        for row in out[:, width:].tolist():
+            if tokenizer.eos_token_id in row:
+                row = row[: row.index(tokenizer.eos_token_id) + 1]
+            completions.append(row)
+        return {"prompt_ids": encoded, "completion_ids": completions, "logprobs": None}
+
+    return rollout
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = config(args)
+    common.set_threads(cfg["num_threads"])
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is marked experimental
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from hfmat.hub import load, resolve
+    from hfmat.lm.rewards import CifReward, RewardError
+
+    try:
+        reward = CifReward(
+            cfg["reward"], potential=cfg["potential"], fmax=cfg["reward_fmax"], steps=cfg["reward_steps"]
+        )
+    except RewardError as err:
+        raise common.ConfigError(f"reward {cfg['reward']!r}: {err}") from None
+    if reward.needs_physics:
+        from hfmat.physics import load_potential
+
+        reward.potential = load_potential(cfg["potential"])  # a missing extra fails before training
+    start_folder = resolve(cfg["init_from"])
+    tokenizer = load(AutoTokenizer, start_folder)
+    model = load(AutoModelForCausalLM, start_folder)
+    if model.config.model_type != "gpt2":
+        raise ValueError(f"init_from {cfg['init_from']}: a GPT-2 is needed, got {model.config.model_type}")
+    dataset = prompt_dataset(cfg)
+
+    use_cpu = not torch.cuda.is_available()
+    batch = int(cfg["num_generations"]) * int(cfg["prompts_per_step"])
+    grpo = GRPOConfig(
+        output_dir=str(cfg["output_dir"]),
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=int(cfg["gradient_accumulation_steps"]),
+        num_generations=int(cfg["num_generations"]),
+        max_completion_length=int(model.config.n_positions),
+        learning_rate=float(cfg["lr"]),
+        lr_scheduler_type="constant",
+        beta=float(cfg["beta"]),
+        epsilon=float(cfg["epsilon"]),
+        max_grad_norm=float(cfg["max_grad_norm"]),
+        temperature=float(cfg["temperature"]),
+        top_k=int(cfg["top_k"] or 0),
+        max_steps=int(cfg["max_steps"]),
+        logging_steps=int(cfg["logging_steps"]),
+        save_strategy="no",
+        report_to="none",
+        seed=int(cfg["seed"]),
+        use_cpu=use_cpu,
+        bf16=False,
+        disable_dropout=True,
+        remove_unused_columns=False,
+    )
+    # the reference model for the KL penalty is loaded from config._name_or_path: the start folder
+    model.config._name_or_path = str(start_folder)
+    batches: list[dict] = []
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward_function(reward, batches)],
+        args=grpo,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        rollout_func=rollout_function(tokenizer, cfg),
+    )
+    started = time.perf_counter()
+    result = trainer.train()
+    wall = time.perf_counter() - started
+    history = [h for h in trainer.state.log_history if "reward" in h]
+    first, last = batches[: max(1, len(batches) // 4)], batches[-max(1, len(batches) // 4) :]
+
+    def mean(rows, key):
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    summary = {
+        "step": trainer.state.global_step,
+        "total_steps": int(cfg["max_steps"]),
+        "train_loss": result.training_loss,
+        "wall_s": wall,
+        "prompts": len(dataset),
+        "completions_scored": sum(r["n"] for r in batches),
+        "reward_first_quarter": mean(first, "reward"),
+        "reward_last_quarter": mean(last, "reward"),
+        "validity_first_quarter": mean(first, "valid"),
+        "validity_last_quarter": mean(last, "valid"),
+        "energy_first_quarter": mean(first, "energy_per_atom"),
+        "energy_last_quarter": mean(last, "energy_per_atom"),
+        "kl_last": history[-1].get("kl") if history else None,
+        "relaxations": reward.stats["relaxed"],
+        "num_processes": trainer.accelerator.num_processes,
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "hardware": (
+            torch.cuda.get_device_name(0)
+            if not use_cpu
+            else f"CPU, {torch.get_num_threads()} torch thread(s) per process, {os.cpu_count()} cores on the machine"
+        ),
+    }
+    final_dir = Path(cfg["final_dir"] or Path(cfg["output_dir"]) / "final")
+    if trainer.accelerator.is_main_process:
+        write_final(
+            trainer.accelerator.unwrap_model(trainer.model), tokenizer, cfg, summary, final_dir, history
+        )
+        print(f"final model written to {final_dir}")
+        print(json.dumps({k: v for k, v in summary.items() if k != "hardware"}, indent=1))
+    trainer.accelerator.wait_for_everyone()
+    return summary
+
+
+def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path, history: list) -> None:
+    """The Hub-ready folder: a plain GPT-2 (safetensors), its tokenizer, generation config, the
+    training record (with the supervised stages before it) and the model card."""
+    from transformers import GenerationConfig
+
+    from hfmat.tokenization import save_tokenizer
+
+    final_dir.mkdir(parents=True, exist_ok=True)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=True,
+        temperature=1.0,
+        top_k=10,
+    )
+    model.config._name_or_path = cfg["model_name"]
+    model.save_pretrained(final_dir, safe_serialization=True)
+    tokenizer.model_max_length = model.config.n_positions
+    save_tokenizer(final_dir, tokenizer=tokenizer, card=False)
+    keep = [{k: h[k] for k in ("step", "reward", "reward_std", "kl", "loss") if k in h} for h in history]
+    common.write_training_summary(final_dir, cfg, summary, method="grpo", log=keep)
+    write_card(final_dir)
+
+
+def write_card(folder: Path) -> Path:
+    """README.md of an RL fine-tuned CIF LM (template ``cif_lm``), from its training_summary.json."""
+    from transformers import AutoConfig
+
+    from hfmat.hub.cards import card_names, save_model_card
+    from hfmat.hub.provenance import read_training_record
+
+    record = read_training_record(folder)
+    cfg, s = record["config"], record["summary"]
+    mc = AutoConfig.from_pretrained(folder)
+    name, repo_id = card_names(folder, record, None)
+
+    def fmt(x, d=3):
+        return "n/a" if x is None else f"{x:.{d}f}"
+
+    start = record.get("base_model") or cfg["init_from"]
+    physics = ""
+    if "energy" in cfg["reward"] or "e_hull" in cfg["reward"]:
+        physics = f"; energies from {cfg['potential']} after at most {cfg['reward_steps']} FIRE steps"
+    training = "\n".join(
+        [
+            f"Reinforcement learning from `{start}` with trl's GRPO (`training/train_cif_lm_rl.py`): prompts are "
+            f"the cell compositions of the first {s['prompts']} rows of `{cfg['dataset']}` {cfg['split']}; "
+            f"{cfg['num_generations']} completions per prompt from hfmat's grammar-constrained sampler "
+            f"(temperature {cfg['temperature']}, top-k {cfg['top_k']}); reward `{cfg['reward']}` "
+            f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to the starting model, "
+            f"lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}.",
+            "",
+            "| measured | value |",
+            "|---|---|",
+            f"| optimizer steps | {s['step']} of {s['total_steps']} |",
+            f"| completions scored | {s['completions_scored']} |",
+            f"| mean reward, first / last quarter of the run | {fmt(s['reward_first_quarter'])} / "
+            f"{fmt(s['reward_last_quarter'])} |",
+            f"| validity of the samples, first / last quarter | {fmt(s['validity_first_quarter'])} / "
+            f"{fmt(s['validity_last_quarter'])} |",
+            f"| mean energy per atom (eV), first / last quarter | {fmt(s['energy_first_quarter'])} / "
+            f"{fmt(s['energy_last_quarter'])} |",
+            f"| KL to the start, last logged step | {fmt(s['kl_last'], 5)} |",
+            f"| wall time | {s['wall_s'] / 60:.1f} min |",
+            f"| hardware | {s['hardware']} |",
+        ]
+    )
+    return save_model_card(
+        folder,
+        "cif_lm",
+        name=name,
+        repo_id=repo_id,
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2", "grpo", "trl"],
+        record=record,
+        description=cfg.get("description")
+        or f"A CIF language model fine-tuned with reinforcement learning (GRPO) from `{start}`.",
+        architecture=f"GPT-2, {mc.n_layer} layers, {mc.n_head} heads, width {mc.n_embd}",
+        n_params=f"{s['n_params']:,}",
+        context=mc.n_positions,
+        vocab_size=mc.vocab_size,
+        training=training,
+        evaluation="Not evaluated here: `benchmarks/bench_reward_guidance.py --rl-model FOLDER` compares it with "
+        "plain sampling and MCTS.",
+        results_table=None,
+        limitations=cfg.get("limitations")
+        or (
+            "The reward is a potential's energy and validity checks, not DFT: a lower CHGNet energy is not "
+            "proof of stability. Check generated structures (validity report, relaxation) before use."
+        ),
+    )
+
+
+if __name__ == "__main__":
+    common.run_main(main)
