@@ -56,6 +56,7 @@ DEFAULTS: dict = {
     "top_k": 10,
     "seed": 0,
     "logging_steps": 1,
+    "max_minutes": None,  # stop after the step that passes this wall time (then write final/ as usual)
     "num_threads": None,
     # output
     "output_dir": "runs/cif_lm_rl",
@@ -264,6 +265,8 @@ def main(argv=None) -> dict:
         rollout_func=rollout_function(tokenizer, cfg),
     )
     started = time.perf_counter()
+    if cfg["max_minutes"]:
+        trainer.add_callback(_time_limit(float(cfg["max_minutes"]) * 60, started))
     result = trainer.train()
     wall = time.perf_counter() - started
     history = [h for h in trainer.state.log_history if "reward" in h]
@@ -305,6 +308,19 @@ def main(argv=None) -> dict:
         print(json.dumps({k: v for k, v in summary.items() if k != "hardware"}, indent=1))
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def _time_limit(seconds: float, started: float):
+    """A callback that ends training after the step during which ``seconds`` have passed."""
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.perf_counter() - started > seconds:
+                control.should_training_stop = True
+            return control
+
+    return TimeLimit()
 
 
 def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path, history: list) -> None:
