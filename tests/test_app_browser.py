@@ -31,10 +31,13 @@ FLAGS = [
     "--enable-unsafe-swiftshader",  # WebGL in software, for plotly's 3D scene
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"{CHROMIUM} is missing: `apt-get install chromium` (make test does, as root)",
-)
+pytestmark = [
+    pytest.mark.slow,  # a server, a browser and the models' first calls: ~50 s
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is missing: `apt-get install chromium` (make test does, as root)",
+    ),
+]
 
 
 def free_port() -> int:

@@ -35,7 +35,12 @@ def run(args) -> int:
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be from 1 to 65535, got {args.port}")
     options.torch_device(args.device)
-    from hfmat.app import launch
+    from hfmat.app import launch, require_gradio
+    from hfmat.extras import MissingExtraError
 
+    try:
+        require_gradio()
+    except MissingExtraError as err:
+        raise ValueError(str(err)) from None
     launch(args.models or None, device=args.device, host=args.host, port=args.port, share=args.share)
     return 0
