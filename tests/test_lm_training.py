@@ -29,8 +29,8 @@ def train_script():
 
 
 @pytest.fixture(scope="module")
-def common():
-    return _load("training_common", REPO / "training" / "common.py")
+def common(train_script):
+    return sys.modules["common"]  # training/common/, as the script imported it
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""training/common.py: the shared config keys and flags, and the optimisation loop both scripts run
+"""training/common/: the shared config keys and flags, and the optimisation loop both scripts run
 (TrainingLoop) on a toy regression, where every callback and checkpoint can be counted."""
 
 from __future__ import annotations

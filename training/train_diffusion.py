@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (training/common.py: what both training scripts share)
+import common  # noqa: E402  (training/common/: what both training scripts share)
 
 #: Every key a diffusion config may set, with its default: the keys of every script
 #: (common.DEFAULTS: data, optimisation, bookkeeping), this script's own keys, and its own values

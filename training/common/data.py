@@ -1,0 +1,40 @@
+"""The train/eval split of a run and its dataloaders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def holdout_and_limit(train, evalset, cfg: dict[str, Any]):
+    """The train and eval ``datasets.Dataset``: ``evalset`` (rows of ``eval_split``), or when it is
+    None ``eval_holdout`` rows of ``train`` drawn under ``seed``; then the first
+    ``max_train_samples`` / ``max_eval_samples`` rows of each when those are set."""
+    if evalset is None:
+        parts = train.train_test_split(
+            test_size=int(cfg["eval_holdout"]), seed=int(cfg["seed"]), shuffle=True
+        )
+        train, evalset = parts["train"], parts["test"]
+    if cfg["max_train_samples"]:
+        train = train.select(range(min(len(train), int(cfg["max_train_samples"]))))
+    if cfg["max_eval_samples"]:
+        evalset = evalset.select(range(min(len(evalset), int(cfg["max_eval_samples"]))))
+    return train, evalset
+
+
+def dataloaders(train, evalset, collator, cfg: dict[str, Any], generator: torch.Generator | None = None):
+    """The shuffled training loader (``per_device_batch_size``, whole batches only; ``generator``
+    draws its order) and the eval loader (``eval_batch_size``, in order)."""
+    train_loader = torch.utils.data.DataLoader(
+        train,
+        batch_size=int(cfg["per_device_batch_size"]),
+        shuffle=True,
+        collate_fn=collator,
+        drop_last=True,
+        generator=generator,
+    )
+    eval_loader = torch.utils.data.DataLoader(
+        evalset, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator
+    )
+    return train_loader, eval_loader
