@@ -334,3 +334,32 @@ def test_physics_columns_with_a_stand_in_potential(tmp_path):
     assert results[1].energy is None and "not the Materials Project hull" in notes[-1]
     row = summary_row(results[0], physics=True)
     assert row[-2:] == [-2.0, -1.0]
+
+
+def test_unknown_space_group_is_refused(models, tmp_path):
+    with pytest.raises(ValueError, match="Xyz"):
+        sampling.predict_structures(
+            models, composition="SrTiO3", spacegroup="Xyz", num_samples=1, lm="cif-gpt2-perov5",
+            diffusion=None, seed=0, folder=tmp_path,
+        )  # fmt: skip
+
+
+def test_callback_errors_become_one_line_on_the_page():
+    import gradio as gr
+
+    from hfmat.app.layout import answer_errors
+
+    @answer_errors
+    def bad_input():
+        raise sampling.AppInputError("samples: must be from 1 to 16, got 20")
+
+    @answer_errors
+    def bug():
+        raise KeyError("boom")
+
+    with pytest.raises(gr.Error) as err:
+        bad_input()
+    assert err.value.message == "samples: must be from 1 to 16, got 20" and err.value.title == "Input error"
+    with pytest.raises(gr.Error) as err:
+        bug()
+    assert err.value.message == "internal error: KeyError: 'boom'"
