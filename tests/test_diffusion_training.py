@@ -237,3 +237,22 @@ def test_resume_latest_after_a_kill_mid_save_is_exact(full_run, small_csv, tmp_p
     straight, resumed = _weights(out / "final"), _weights(tmp_path / "final")
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0)
+
+
+def test_training_summary_records_the_elements_and_cell_sizes_trained_on(full_run, small_csv):
+    """``data`` in training_summary.json holds exactly the training rows' elements and atom counts
+    (not the held-out ones'), and the CLI's out-of-scope warning reads it."""
+    from pymatgen.core import Composition
+
+    from hfmat.cli.scope import training_scope
+    from hfmat.data import load_crystal_dataset
+
+    out, _ = full_run
+    data = json.loads((out / "final" / "training_summary.json").read_text())["data"]
+    script = _script()
+    cfg = script.common.config_from_args(script.parse_args(_args(small_csv, out)), script.DEFAULTS)
+    rows = load_crystal_dataset(str(small_csv), splits=["train"])["train"]
+    train, _ = script.common.holdout_and_limit(rows, None, cfg)
+    expected = sorted({el.symbol for f in train["formula"] for el in Composition(f).elements})
+    assert data == {"crystals": 32, "elements": expected, "num_atoms": [5]}
+    assert training_scope(out / "final").elements == tuple(expected)

@@ -409,7 +409,7 @@ def test_a_conditioned_training_run_saves_a_pipeline_that_samples_with_a_conditi
     # mean and std of the 32 training rows (8 of the 40 are held out for evaluation)
     script = _script()
     args = script.parse_args(_train_args(TINY_CONDITIONED, perov_val_csv, out))
-    train, evalset = script.build_datasets(script.common.config_from_args(args, script.DEFAULTS))
+    train, evalset, _ = script.build_datasets(script.common.config_from_args(args, script.DEFAULTS))
     heat = torch.tensor(train["heat_ref"], dtype=torch.float64)
     assert len(heat) == 32 and "heat_ref" in evalset.column_names
     assert specs[0]["mean"] == pytest.approx(float(heat.mean()), abs=1e-5)
@@ -436,7 +436,7 @@ def test_init_from_an_unconditional_checkpoint_adds_zero_initialised_conditions(
         str(base_out / "final"),
     ]
     cfg = script.common.config_from_args(script.parse_args(argv), script.DEFAULTS)
-    train, _ = script.build_datasets(cfg)
+    train, _, _ = script.build_datasets(cfg)
     model = script.build_components(cfg, train)["denoiser"].eval()
     assert list(model.condition_specs) == ["heat_ref", "dir_gap"] and base.config.conditions is None
     with torch.no_grad():

@@ -224,3 +224,16 @@ def test_resume_latest_after_a_kill_mid_save_equals_an_uninterrupted_run(
     b = load_file(tmp_path / "final" / "model.safetensors")
     assert all((a[k] == b[k]).all() for k in a)
     assert killed.with_name("checkpoint_1.incomplete").is_dir()
+
+
+def test_training_summary_records_the_elements_and_cell_sizes_trained_on(full_run):
+    """``data`` in training_summary.json: the 16 training rows' elements and atom counts, which the
+    CLI's out-of-scope warning reads."""
+    from hfmat.cli.scope import training_scope
+
+    out, _ = full_run
+    data = json.loads((out / "final" / "training_summary.json").read_text())["data"]
+    assert data["crystals"] == 16 and data["num_atoms"] == [5]
+    assert "O" in data["elements"] or "N" in data["elements"] or "F" in data["elements"]
+    assert data["elements"] == sorted(set(data["elements"])) and 3 <= len(data["elements"]) <= 48
+    assert training_scope(out / "final").elements == tuple(data["elements"])

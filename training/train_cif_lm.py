@@ -63,7 +63,8 @@ def build_datasets(cfg: dict, tokenizer):
 
     The whole training split is featurized first (canonical CIF, tokens; cached by ``datasets``)
     and then split, so the held-out rows depend only on ``seed`` and ``eval_holdout``. Rows the
-    featurization skips (too long for ``n_positions``, unreadable) are counted and printed.
+    featurization skips (too long for ``n_positions``, unreadable) are counted and printed; ``scope``
+    is what the training rows hold (``common.data_scope``).
     """
     from hfmat.data import CifLMCollator, featurize_lm, load_crystal_dataset
 
@@ -85,9 +86,10 @@ def build_datasets(cfg: dict, tokenizer):
     evalset = featurize(ds[cfg["eval_split"]], cfg["eval_split"]) if cfg["eval_split"] else None
     train, evalset = common.holdout_and_limit(train, evalset, cfg)
     keep = ["input_ids"]
+    scope = common.data_scope(train)  # what the run trains on, before the columns go
     train = train.select_columns(keep)
     evalset = evalset.select_columns(keep)
-    return train, evalset, CifLMCollator(tokenizer), skipped
+    return train, evalset, CifLMCollator(tokenizer), skipped, scope
 
 
 # ------------------------------------------------------------------------------------ model
@@ -175,7 +177,7 @@ def main(argv=None) -> dict:
     accelerator = common.accelerator_for(cfg)
     tokenizer = AutoTokenizer.from_pretrained(cfg["tokenizer"])
     with accelerator.main_process_first():
-        train_ds, eval_ds, collator, skipped = build_datasets(cfg, tokenizer)
+        train_ds, eval_ds, collator, skipped, scope = build_datasets(cfg, tokenizer)
     for split, stats in skipped.items():
         for part in stats.values() if isinstance(stats, dict) else [stats]:
             accelerator.print(
@@ -253,14 +255,17 @@ def main(argv=None) -> dict:
     final_dir = common.final_dir_for(cfg)
 
     def write():
-        write_final(accelerator.unwrap_model(model), tokenizer, cfg, summary, final_dir)
+        write_final(accelerator.unwrap_model(model), tokenizer, cfg, summary, final_dir, data=scope)
         accelerator.print(f"final model written to {final_dir}")
 
     return common.finish(accelerator, summary, write)
 
 
-def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path) -> None:
-    """The Hub-ready folder: config, generation_config, model.safetensors, tokenizer, README.md."""
+def write_final(
+    model, tokenizer, cfg: dict, summary: dict, final_dir: Path, data: dict | None = None
+) -> None:
+    """The Hub-ready folder: config, generation_config, model.safetensors, tokenizer, the training
+    summary (with ``data``, the elements and cell sizes trained on: ``common.data_scope``), README.md."""
     from hfmat.lm.card import write_model_card
     from hfmat.tokenization import save_tokenizer
 
@@ -269,7 +274,7 @@ def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path) -> 
     model.save_pretrained(final_dir, safe_serialization=True)
     tokenizer.model_max_length = model.config.n_positions  # the model's length, not the tokenizer's default
     save_tokenizer(final_dir, tokenizer=tokenizer, card=False)  # tokenizer_class pinned
-    common.write_training_summary(final_dir, cfg, summary)
+    common.write_training_summary(final_dir, cfg, summary, **({"data": data} if data else {}))
     write_model_card(final_dir)
 
 

@@ -131,7 +131,7 @@ def build_datasets(cfg: dict):
             f"{len(too_big)} training crystals have more than max_atoms={cfg['max_atoms']} atoms"
         )
     keep = tuple(c["name"] for c in condition_entries(cfg))
-    return to_graphs(train, keep), to_graphs(evalset, keep)
+    return to_graphs(train, keep), to_graphs(evalset, keep), common.data_scope(train)
 
 
 def data_statistics(train, max_atoms: int) -> tuple[float, list[float]]:
@@ -311,7 +311,7 @@ def main(argv=None) -> dict:
 
     accelerator = common.accelerator_for(cfg)
     with accelerator.main_process_first():
-        train_ds, eval_ds = build_datasets(cfg)
+        train_ds, eval_ds, scope = build_datasets(cfg)
     components = build_components(cfg, train_ds)
     model = components["denoiser"]
 
@@ -408,21 +408,24 @@ def main(argv=None) -> dict:
         denoiser = accelerator.unwrap_model(model)
         if ema is not None:
             ema.copy_to(denoiser.parameters())
-        write_final({**components, "denoiser": denoiser}, cfg, summary, final_dir)
+        write_final({**components, "denoiser": denoiser}, cfg, summary, final_dir, data=scope)
         accelerator.print(f"final pipeline written to {final_dir}")
 
     return common.finish(accelerator, summary, write)
 
 
-def write_final(components: dict, cfg: dict, summary: dict, final_dir: Path) -> None:
-    """The Hub-ready pipeline folder: model_index.json, denoiser/, schedulers, summary, README.md."""
+def write_final(
+    components: dict, cfg: dict, summary: dict, final_dir: Path, data: dict | None = None
+) -> None:
+    """The Hub-ready pipeline folder: model_index.json, denoiser/, schedulers, summary (with ``data``,
+    the elements and cell sizes trained on: ``common.data_scope``), README.md."""
     from hfmat.diffusion import CrystalDiffusionPipeline
     from hfmat.diffusion.card import write_model_card
 
     pipe = CrystalDiffusionPipeline(**components)
     final_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(final_dir, safe_serialization=True)
-    common.write_training_summary(final_dir, cfg, summary)  # with the history of a continued run
+    common.write_training_summary(final_dir, cfg, summary, **({"data": data} if data else {}))
     write_model_card(final_dir)
 
 

@@ -43,7 +43,7 @@ from .config import (
     set_threads,
     training_arguments,
 )
-from .data import dataloaders, holdout_and_limit
+from .data import data_scope, dataloaders, holdout_and_limit
 from .finish import earlier_stages, final_dir_for, finish, run_main, write_training_summary
 from .loop import StepTimer, TrainingLoop, start_trackers
 from .optim import (
@@ -92,4 +92,5 @@ __all__ = [
     "CHECKPOINT_COMPLETE",
     "DATA_KEYS",
     "earlier_stages",
+    "data_scope",
 ]

@@ -38,3 +38,22 @@ def dataloaders(train, evalset, collator, cfg: dict[str, Any], generator: torch.
         evalset, batch_size=int(cfg["eval_batch_size"]), collate_fn=collator
     )
     return train_loader, eval_loader
+
+
+def data_scope(train) -> dict[str, Any]:
+    """What a run trains on, for ``training_summary.json`` (``data``): the elements and the cell sizes
+    (atom counts) of the ``train`` rows, from their ``formula`` and ``num_atoms`` columns, and how
+    many crystals there are. ``hfmat generate``/``diffuse`` read it to warn about a prompt outside
+    it. Empty when the dataset lacks those columns."""
+    from pymatgen.core import Composition
+
+    if not {"formula", "num_atoms"} <= set(train.column_names):
+        return {}
+    elements: set[str] = set()
+    for formula in set(train["formula"]):
+        elements.update(el.symbol for el in Composition(formula).elements)
+    return {
+        "crystals": len(train),
+        "elements": sorted(elements),
+        "num_atoms": sorted({int(n) for n in train["num_atoms"]}),
+    }
