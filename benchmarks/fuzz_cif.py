@@ -32,6 +32,12 @@ refused (a deleted tag, junk syntax): refusing is never counted as an error.
 
 Also printed: how many calls the time limit stopped, how many the reader refused, how many
 workers died (a crash contained by the worker), and the wall time.
+
+``--overhead`` instead times the time limit's cost on the well-formed sources: each call with the
+limit on (the worker process) and off (``time_limit=0``, in this process), median per call, and
+the worker's start-up once.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz_cif.py --overhead
 """
 
 from __future__ import annotations
@@ -490,6 +496,41 @@ def fuzz(mutants, limit: float, grace: float, jobs: int, log=None) -> tuple[Coun
     return counts, bad
 
 
+def overhead(sources: list[str]) -> None:
+    """Print the median time per call with the limit (worker) and without (in process)."""
+    import statistics
+
+    from pymatgen.core import Structure
+    from pymatgen.io.cif import CifWriter
+
+    from hfmat.cif import check_validity, cif_to_structure
+
+    start = time.perf_counter()
+    check_validity(sources[0], time_limit=60)  # starts the worker
+    print(f"worker start-up (first call): {time.perf_counter() - start:.2f} s")
+    with_ops = []  # the same crystals written with their symmetry operations: pymatgen's route
+    for text in sources[::2]:
+        with_ops.append(str(CifWriter(Structure.from_str(text, fmt="cif"), symprec=0.1)))
+    for name, fn, texts, repeats in (
+        ("cif_to_structure (P1 and canonical: read in process)", cif_to_structure, sources, 3),
+        ("cif_to_structure (symmetry operations: pymatgen, worker)", cif_to_structure, with_ops, 3),
+        ("check_validity (all)", check_validity, sources, 1),
+    ):
+        times: dict[str, list[float]] = {"limit on": [], "limit off": []}
+        for _ in range(repeats):
+            for text in texts:
+                for label, limit in (("limit on", 60), ("limit off", 0)):
+                    t0 = time.perf_counter()
+                    fn(text, time_limit=limit)
+                    times[label].append(time.perf_counter() - t0)
+        on, off = (statistics.median(times[k]) * 1000 for k in ("limit on", "limit off"))
+        print(
+            f"{name}: {len(texts)} well-formed CIFs x {repeats}:\n    median {on:.2f} ms per call with the "
+            f"limit, {off:.2f} ms without (+{on - off:.2f} ms, {100 * (on - off) / off:+.0f} %); "
+            f"total {sum(times['limit on']):.1f} s vs {sum(times['limit off']):.1f} s"
+        )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=1000, help="mutants (default 1000)")
@@ -498,10 +539,14 @@ def main(argv=None) -> int:
     parser.add_argument("--grace", type=float, default=20.0, help="seconds past 2*limit before a hang (default 20)")
     parser.add_argument("--jobs", type=int, default=1, help="harness processes (default 1)")
     parser.add_argument("--bad-out", type=Path, help="write the bad cases as JSON lines here")
+    parser.add_argument("--overhead", action="store_true", help="time the limit's cost on well-formed CIFs")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         _serve()
+        return 0
+    if args.overhead:
+        overhead(source_texts())
         return 0
     start = time.perf_counter()
     mutants = make_mutants(source_texts(), args.n, args.seed)

@@ -9,7 +9,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
 from hfmat.cif import CifError, check_validity, cif_to_structure, structure_to_cif
 from hfmat.cif.reader import MAX_CHARS, MAX_SITES
@@ -156,3 +156,106 @@ def test_fuzz_mutated_cifs_raise_only_cif_error(examples_dir, data):
     report = check_validity(text)  # never raises
     assert report.checks and (report.valid or report.failed())
     assert time.perf_counter() - start < 30
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 18: real-world files pymatgen reads, and numbers checked before pymatgen sees them
+
+SI_SU = """data_Si
+_cell_length_a 5.4307(2)
+_cell_length_b 5.4307(2)
+_cell_length_c 5.4307(2)
+_cell_angle_alpha 90.000(5)
+_cell_angle_beta 90.000(5)
+_cell_angle_gamma 90.000(5)
+_symmetry_space_group_name_H-M 'F d -3 m'
+_symmetry_Int_Tables_number 227
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Si1 Si 0.125 0.125 0.125 1.0
+"""
+
+#: a molecular CIF: sites named by label, no _atom_site_type_symbol
+LABELS_ONLY = """data_mol
+_cell_length_a 7.1
+_cell_length_b 8.2
+_cell_length_c 9.3
+_cell_angle_alpha 90
+_cell_angle_beta 101.2
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_atom_site_label
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+C1 0.10 0.20 0.30
+C2 0.25 0.20 0.30
+O1 0.10 0.35 0.30
+H1A 0.05 0.15 0.40
+"""
+
+#: Si/Ge on one site with occupancies carrying standard uncertainties, written with its operations
+DISORDERED_SU = (
+    SI_SU.replace("data_Si", "data_SiGe")
+    .replace("_symmetry_Int_Tables_number 227\n", "loop_\n_symmetry_equiv_pos_as_xyz\n'x, y, z'\n'-x, -y, -z'\n")
+    .replace("Si1 Si 0.125 0.125 0.125 1.0", "Si1 Si 0.1 0.2 0.3 0.48(2)\nGe1 Ge 0.1 0.2 0.3 0.52(2)")
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("\ufeff" + SI_SU, SI_SU),  # a UTF-8 byte-order mark, decoded as text
+        (SI_SU, SI_SU),  # standard uncertainties on lengths and angles
+        ("# Kristallstruktur (Müller, 5 Å)\n" + SI_SU, SI_SU),  # non-ASCII in a comment
+        (SI_SU.replace("data_Si", "data_Si\n_publ_author_name 'Søren Ångström'"), SI_SU),  # in quotes
+        (LABELS_ONLY, LABELS_ONLY),
+    ],
+)
+def test_real_world_files_pymatgen_reads_are_read(text, plain):
+    """Read as pymatgen reads the plain text (no mark, no non-ASCII)."""
+    expected = Structure.from_str(plain, fmt="cif")
+    structure = cif_to_structure(text)
+    assert structure.composition == expected.composition
+    assert structure.lattice.abc == pytest.approx(expected.lattice.abc)
+
+
+def test_disordered_cif_with_uncertainties_is_read_with_disorder():
+    structure = cif_to_structure(DISORDERED_SU, disorder=True)
+    assert not structure.is_ordered
+    assert structure.composition.almost_equals(Composition({"Si": 0.96, "Ge": 1.04}))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("0.48(2)", "1.5", "_atom_site_occupancy of atom-site row 1 .'Si1'.: 1.5 is outside"),
+        ("0.48(2)", "0", "_atom_site_occupancy .*outside"),
+        ("0.48(2)", "-0.5", "_atom_site_occupancy .*outside"),
+        ("0.48(2)", "nan", "_atom_site_occupancy .*not a finite number"),
+        ("Ge1 Ge", "Ge1 Xq", "unknown element 'Xq'"),
+        ("0.1 0.2 0.3 0.52", "0.1 inf 0.3 0.52", "_atom_site_fract_y of atom-site row 2 .'Ge1'.*finite"),
+        ("0.1 0.2 0.3 0.52", "0.1 0.2 1e15 0.52", "_atom_site_fract_z .*out of range"),
+        ("_cell_length_b 5.4307(2)", "_cell_length_b 0.05", "thinner than 0.1 A"),
+        ("_cell_length_c 5.4307(2)", "_cell_length_c -1", "_cell_length_c"),
+        ("_cell_angle_beta 90.000(5)", "_cell_angle_beta 1e309", "_cell_angle_beta"),
+        ("_cell_length_a 5.4307(2)", "_cell_length_a 5.4\ufffd307", "line 2: .* non-ASCII"),
+        ("Ge1 Ge", "Ge1 G\u00e9", "line .* non-ASCII"),
+    ],
+)
+def test_numbers_are_checked_before_pymatgen_reads_them(old, new, message):
+    assert old in DISORDERED_SU
+    with pytest.raises(CifError, match=message):
+        cif_to_structure(DISORDERED_SU.replace(old, new), disorder=True)
+
+
+def test_occupancies_on_one_site_that_sum_above_one_are_refused():
+    text = DISORDERED_SU.replace("0.48(2)", "0.7").replace("0.52(2)", "0.7")
+    with pytest.raises(CifError, match="[Oo]ccupanc"):
+        cif_to_structure(text, disorder=True)

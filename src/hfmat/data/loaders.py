@@ -256,8 +256,8 @@ def _load_path(path: Path, cache_dir) -> DatasetDict:
     if cdvae and not (path / "README.md").is_file():  # a CDVAE-layout folder given as a path
         return _load_csvs(cdvae, cache_dir)
     _warn_unread(path)
-    direct = sorted(path.glob("*.cif"))
-    subdirs = {d.name: sorted(d.glob("*.cif")) for d in sorted(path.iterdir()) if d.is_dir()}
+    direct = _cif_files(path)
+    subdirs = {d.name: _cif_files(d) for d in sorted(path.iterdir()) if d.is_dir()}
     subdirs = {name: files for name, files in subdirs.items() if files}
     if direct and subdirs:
         raise DataError(
@@ -280,6 +280,16 @@ def _load_path(path: Path, cache_dir) -> DatasetDict:
     if not isinstance(loaded, DatasetDict):  # pragma: no cover - load_dataset without split= is a dict
         loaded = DatasetDict({"train": loaded})
     return loaded
+
+
+def _cif_files(folder: Path) -> list[Path]:
+    """The ``.cif`` files of ``folder``; a ``.cif`` entry that is no file (a folder, a broken link)
+    is named in a DataWarning."""
+    entries = sorted(folder.glob("*.cif"))
+    odd = [p.name for p in entries if not p.is_file()]
+    if odd:
+        warnings.warn(f"{folder}: {', '.join(odd)} not read: not a file", DataWarning, stacklevel=4)
+    return [p for p in entries if p.is_file()]
 
 
 def _warn_unread(folder: Path) -> None:
@@ -316,7 +326,12 @@ def _read_cif_files(paths: list[str], stamps: list) -> Iterator[dict[str, str]]:
 
     for path in paths:
         file = Path(path)
-        text = file.read_text(encoding="utf-8", errors="replace")
+        try:
+            text = file.read_text(encoding="utf-8", errors="replace")
+        except OSError as err:  # one unreadable file does not end the load: its row is skipped
+            warnings.warn(f"{file}: could not be read ({err.strerror or err}); skipped", DataWarning, stacklevel=2)
+            yield {"material_id": file.stem, "cif": ""}
+            continue
         blocks = []
         if text.count("data_") > 1:
             try:
