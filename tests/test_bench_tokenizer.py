@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_tokenizer", REPO / "benchmarks" / "bench_tokenizer.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_tokenizer.py")
 
 
 CIF = "data_Sr1Ti1O3\n_symmetry_space_group_name_H-M   Pm-3m\n_cell_length_a   3.9050\n# made by hand\n"

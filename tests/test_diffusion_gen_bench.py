@@ -5,13 +5,13 @@ SMACT's verdict on elements it has no data for."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 from huggingface_hub import ModelCard
+from scripts import load_script
 
 from hfmat.diffusion import CrystalDiffusionPipeline
 from hfmat.diffusion.card import CSP_COMPARISON, PUBLISHED_GENERATION_PEROV5, write_model_card
@@ -24,12 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No Pauling electronegativity", "
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_diffusion_gen", REPO / "benchmarks" / "bench_diffusion_gen.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_diffusion_gen.py")
 
 
 def _save_pipeline(make, folder: Path, de_novo: bool) -> Path:

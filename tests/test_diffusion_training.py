@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "training" / "train_diffusion.py"
@@ -22,10 +22,7 @@ TINY = REPO / "training" / "configs" / "diffusion_tiny.yaml"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("train_diffusion", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/train_diffusion.py")
 
 
 @pytest.fixture(scope="module")

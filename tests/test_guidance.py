@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from scripts import load_script
 
 from hfmat.diffusion import CrystalDenoiser, CrystalDiffusionPipeline, PipelineInputError
 
@@ -372,12 +373,7 @@ TINY = REPO / "training" / "configs" / "diffusion_tiny.yaml"
 
 
 def _script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_diffusion", REPO / "training" / "train_diffusion.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/train_diffusion.py")
 
 
 def _train_args(config, csv, out, *sets, steps=4):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import snapshot_download
+from scripts import load_script
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Tokenizer, PreTrainedTokenizerFast
 
 from hfmat.hub import (
@@ -24,11 +24,7 @@ from hfmat.hub import (
 
 
 def _builders():
-    path = Path(__file__).parent / "fixtures" / "make_fixtures.py"
-    spec = importlib.util.spec_from_file_location("hfmat_make_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tests/fixtures/make_fixtures.py", "hfmat_make_fixtures")
 
 
 B = _builders()

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import huggingface_hub
 import pytest
+from scripts import load_script
 
 from hfmat.cli import main
 from hfmat.hub import IncompleteArtifactError, check_folder, detect_kind, push_folder
 
 
 def _builders():
-    path = Path(__file__).parent / "fixtures" / "make_fixtures.py"
-    spec = importlib.util.spec_from_file_location("hfmat_make_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tests/fixtures/make_fixtures.py", "hfmat_make_fixtures")
 
 
 B = _builders()
