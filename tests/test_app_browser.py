@@ -81,7 +81,7 @@ def page(tmp_path):
 def test_structure_prediction_in_the_browser(app_url, page, tmp_path):
     page.set_default_timeout(50_000)
     page.goto(app_url)
-    page.locator("#csp-samples input").fill("1")
+    page.locator("#csp-samples input").fill("2")
     page.locator("#csp-steps input").fill("20")
     page.locator("#predict").click()
     for key in ("lm", "diffusion"):
@@ -92,7 +92,12 @@ def test_structure_prediction_in_the_browser(app_url, page, tmp_path):
         checks = page.locator(f"#{key}-checks").inner_text()
         assert "formula_consistency" in checks and "structural" in checks
     command = page.locator("#csp-command").inner_text()
-    assert "hfmat generate --model cif-gpt2-perov5 --composition SrTiO3 -n 1 --seed 0" in command
+    assert "hfmat generate --model cif-gpt2-perov5 --composition SrTiO3 -n 2 --seed 0" in command
+    # another sample from the menu: its view, checks and CIF replace the first one's
+    assert "cif-gpt2-perov5_0000_Sr1Ti1O3" in page.locator("#lm-cif").inner_text()
+    page.locator("#lm-pick input").click()
+    page.get_by_role("option", name="#1 ").click()
+    page.locator("#lm-cif").get_by_text("cif-gpt2-perov5_0001_Sr1Ti1O3").wait_for()
     shot = tmp_path / "app.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
