@@ -257,17 +257,20 @@ class CifReward:
             todo[canonical] = structure
         if not todo:
             return
+        import torch
+
         from hfmat.physics import relax
 
         keys = list(todo)
-        results = relax(
-            [todo[k] for k in keys],
-            self.potential,
-            fmax=self.fmax,
-            steps=self.steps,
-            batch_size=self.batch_size,
-            progress=False,
-        )
+        with torch.enable_grad():  # forces are gradients: also when called under no_grad (decoding)
+            results = relax(
+                [todo[k] for k in keys],
+                self.potential,
+                fmax=self.fmax,
+                steps=self.steps,
+                batch_size=self.batch_size,
+                progress=False,
+            )
         self.stats["relaxed"] += len(keys)
         for key, result in zip(keys, results):
             if not result.ok or result.energy_final is None or not math.isfinite(result.energy_final):
