@@ -132,6 +132,7 @@ def _run_cli(command: str, out) -> int:
     return main(argv)
 
 
+@pytest.mark.slow  # two CLI runs beside the app's own: ~6 s quiet, ~16 s at load average 10
 def test_the_command_shown_reproduces_the_samples(models, tmp_path):
     """The page's `hfmat generate` / `hfmat diffuse` commands write the structures the app showed."""
     run = sampling.predict_structures(

@@ -48,7 +48,7 @@ def answer_errors(fn):
         except gr.Error:
             raise
         except (ValueError, FileNotFoundError) as err:
-            raise gr.Error(str(err), title="Input error", print_exception=False) from None
+            raise gr.Error(str(err), duration=None, title="Input error", print_exception=False) from None
         except Exception as err:  # noqa: BLE001 - the page gets one line, the log the traceback
             logger.exception("hfmat app: %s failed", fn.__name__)
             raise gr.Error(
