@@ -258,3 +258,49 @@ def load_reference(
         if col not in ds.column_names:
             raise ValueError(f"reference {source} has no {col!r} column (columns: {ds.column_names})")
     return [str(m) for m in ds["material_id"]], list(ds["cif"])
+
+
+@dataclass
+class CspInputs:
+    """A CSP run's predictions paired with its reference (:func:`read_csp_inputs`)."""
+
+    records: list[PredictionRecord]
+    parsed: list[tuple[Structure | None, str | None]]  # per record, as parse_cifs gives it
+    candidates: dict[str, list[Structure | str]]  # by target id, in sample order
+    issues: list[dict[str, Any]]  # records without an id, repeated indices, the subset note
+    ref_ids: list[str]  # the targets evaluated (all, or those with predictions)
+    ref_cifs: list[str]
+    n_reference: int  # targets in the reference
+
+
+def read_csp_inputs(
+    predictions: str | Path,
+    reference: str,
+    *,
+    data_dir: str | Path | None = None,
+    subset: bool = True,
+    workers: int | None = None,
+    progress: bool = True,
+) -> CspInputs:
+    """Read a CSP run's predictions (anything :func:`read_predictions` reads) and its reference
+    ``SOURCE[:SPLIT]``, parse the predictions and group them by target. ``subset`` keeps only the
+    targets that have predictions (and notes it in ``issues``). ValueError when no prediction is
+    readable or none names a reference target."""
+    records = read_predictions(predictions)
+    check_readable(records, predictions)
+    ref_ids, ref_cifs = load_reference(reference, data_dir=data_dir)
+    n_reference = len(ref_ids)
+    check_pairing(records, ref_ids, predictions, reference)
+    parsed = parse_cifs([r.cif for r in records], workers=workers, progress=progress)
+    candidates, issues = candidates_of(records, parsed)
+    if subset:
+        keep = [i for i, mid in enumerate(ref_ids) if mid in candidates]
+        issues.append(
+            {
+                "material_id": None,
+                "issue": f"{len(keep)} of the reference's {n_reference} targets evaluated (those with "
+                "predictions)",
+            }
+        )
+        ref_ids, ref_cifs = [ref_ids[i] for i in keep], [ref_cifs[i] for i in keep]
+    return CspInputs(records, parsed, candidates, issues, ref_ids, ref_cifs, n_reference)

@@ -9,11 +9,10 @@ from typing import Any
 from pymatgen.core import Structure
 
 from hfmat.evaluation.io import (
-    candidates_of,
-    check_pairing,
     check_readable,
     load_reference,
     parse_cifs,
+    read_csp_inputs,
     read_predictions,
     split_source,
     unreadable_issues,
@@ -91,27 +90,21 @@ def evaluate(
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder")
     dataset = dataset or split_source(reference)[0]
-    records = read_predictions(predictions)
-    check_readable(records, predictions)
-    ref_ids, ref_cifs = load_reference(reference, data_dir=data_dir)
-    n_reference = len(ref_ids)
     if task == "csp":
-        check_pairing(records, ref_ids, predictions, reference)
-    texts = [r.cif for r in records]
-    parsed = parse_cifs(texts, workers=workers, progress=progress)
-    read_issues = unreadable_issues(records, parsed, predictions)
-    cands, group_issues = candidates_of(records, parsed) if task == "csp" else ({}, [])
-    if task == "csp" and subset:
-        wanted = set(cands)
-        keep = [i for i, mid in enumerate(ref_ids) if mid in wanted]
-        group_issues.append(
-            {
-                "material_id": None,
-                "issue": f"{len(keep)} of the reference's {n_reference} targets evaluated (those with "
-                "predictions)",
-            }
+        inputs = read_csp_inputs(
+            predictions, reference, data_dir=data_dir, subset=subset, workers=workers, progress=progress
         )
-        ref_ids, ref_cifs = [ref_ids[i] for i in keep], [ref_cifs[i] for i in keep]
+        records, parsed, cands, group_issues = inputs.records, inputs.parsed, inputs.candidates, inputs.issues
+        ref_ids, ref_cifs, n_reference = inputs.ref_ids, inputs.ref_cifs, inputs.n_reference
+    else:
+        records = read_predictions(predictions)
+        check_readable(records, predictions)
+        ref_ids, ref_cifs = load_reference(reference, data_dir=data_dir)
+        n_reference = len(ref_ids)
+        parsed = parse_cifs([r.cif for r in records], workers=workers, progress=progress)
+        cands, group_issues = {}, []
+    texts = [r.cif for r in records]
+    read_issues = unreadable_issues(records, parsed, predictions)
     refs, ref_issues = _reference_structures(ref_ids, ref_cifs, workers, progress)
     ref_structs = [s for s in refs.values() if isinstance(s, Structure)]
     plots: list[Path] = []

@@ -83,22 +83,9 @@ def csp_inputs(
     """``(candidates, targets)`` for :func:`csp_relaxation` from a run's predictions (anything
     ``hfmat evaluate`` reads) and its reference ``SOURCE[:SPLIT]``: only the targets that have
     predictions. ValueError when no prediction is readable or none names a reference target."""
-    from hfmat.evaluation.io import (
-        candidates_of,
-        check_pairing,
-        check_readable,
-        load_reference,
-        parse_cifs,
-        read_predictions,
-    )
+    from hfmat.evaluation.io import parse_cifs, read_csp_inputs
 
-    records = read_predictions(predictions)
-    check_readable(records, predictions)
-    ids, cifs = load_reference(reference, data_dir=data_dir)
-    check_pairing(records, ids, predictions, reference)
-    parsed = parse_cifs([r.cif for r in records], workers=workers, progress=False)
-    grouped, _ = candidates_of(records, parsed)
-    wanted = [(mid, cif) for mid, cif in zip(ids, cifs) if mid in grouped]
-    structures = parse_cifs([cif for _, cif in wanted], workers=workers, progress=False)
-    targets = {mid: s for (mid, _), (s, _) in zip(wanted, structures) if s is not None}
-    return {mid: grouped[mid] for mid in targets}, targets
+    inputs = read_csp_inputs(predictions, reference, data_dir=data_dir, workers=workers, progress=False)
+    structures = parse_cifs(inputs.ref_cifs, workers=workers, progress=False)
+    targets = {mid: s for mid, (s, _) in zip(inputs.ref_ids, structures) if s is not None}
+    return {mid: inputs.candidates[mid] for mid in targets}, targets
