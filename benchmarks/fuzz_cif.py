@@ -229,13 +229,12 @@ def mutate(text: str, kind: str, rng: random.Random) -> bytes:
         text = _replace_number(text, rng, number, near="_symmetry_Int_Tables_number")
         if rng.random() < 0.5:
             symbol = rng.choice(["'F d -3 m'", "Fm-3m", "P6_3/mmc", "Ia-3d", "'P 1 21/n 1'", "Qz9", "P-1"])
-            text = _replace_number(text, rng, symbol, near="_symmetry_space_group_name_H-M")
             m = re.search(r"^(_symmetry_space_group_name_H-M\s+)(.*)$", text, re.M)
             if m:
                 text = text[: m.start(2)] + symbol + text[m.end(2) :]
         if rng.random() < 0.3:
             ops = rng.choice(["'-x, -y, -z'", "'x+1e308, y, z'", "'y, x, z'", "'x, y, z+1/2'", "'z, x, y'"])
-            text = text.replace("1 'x, y, z'", f"1 'x, y, z'\n2 {ops}")
+            text = re.sub(r"(\d+\s+'x, y, z'\n)", lambda m: m.group(1) + f"  2  {ops}\n", text, count=1)
         return text.encode()
     if kind == "tiny_cell":
         value = rng.choice(["1e-3", "0.01", "0.05", "0.3", "1e-6"])
@@ -460,6 +459,7 @@ def fuzz(mutants, limit: float, grace: float, jobs: int, log=None) -> tuple[Coun
         todo.put(item)
     counts: Counter = Counter()
     bad: list[dict] = []
+    stopped: list[str] = []  # mutation kinds of the mutants the time limit stopped
     lock = threading.Lock()
 
     def work():
@@ -481,6 +481,8 @@ def fuzz(mutants, limit: float, grace: float, jobs: int, log=None) -> tuple[Coun
                     counts["validity " + outcome["validity"]] += outcome["validity"] in ("valid", "invalid", "timeout")
                     counts["worker died (contained)"] += bool(outcome.get("worker_died"))
                     counts["oracle invalid"] += oracle(text) is not None
+                    if "timeout" in (outcome["reader"], outcome["validity"]):
+                        stopped.append(kinds)
                 for name in found:
                     counts[name] += 1
                     bad.append({"index": i, "kinds": kinds, "problem": name, "outcome": outcome, "text": text})
@@ -493,6 +495,8 @@ def fuzz(mutants, limit: float, grace: float, jobs: int, log=None) -> tuple[Coun
         t.start()
     for t in threads:
         t.join()
+    if stopped:
+        counts["stopped by the time limit, mutations: " + ", ".join(sorted(set(stopped)))] += len(stopped)
     return counts, bad
 
 
@@ -555,7 +559,7 @@ def main(argv=None) -> int:
     print(f"{counts['mutants']} mutants (seed {args.seed}, time limit {args.limit:g} s, {args.jobs} job(s)), wall {wall:.0f} s")
     for name in ("crash", "hang", "accepted-invalid", "wrongly-valid"):
         print(f"  {name}: {counts[name]}")
-    for name in sorted(k for k in counts if k.startswith(("reader ", "validity ", "worker", "oracle"))):
+    for name in sorted(k for k in counts if k.startswith(("reader ", "validity ", "worker", "oracle", "stopped"))):
         print(f"  ({name}: {counts[name]})")
     if args.bad_out:
         with open(args.bad_out, "w") as f:
