@@ -142,9 +142,13 @@ class _Worker:
                 pass
         return code
 
+    def forget(self) -> None:
+        """In a forked child: the worker and the lock belong to the parent."""
+        self.proc, self.pid, self.lock = None, os.getpid(), threading.Lock()
+
     def call(self, job: str, what: str, limit: float, args: tuple, kwargs: dict):
         with self.lock:
-            if self.pid != os.getpid():  # a forked child: the worker belongs to the parent
+            if self.pid != os.getpid():  # forked without the hook (it is registered below)
                 self.proc, self.pid = None, os.getpid()
             if self.proc is None or self.proc.poll() is not None:
                 self._stop()
@@ -173,6 +177,8 @@ class _Worker:
 
 _WORKER = _Worker()
 atexit.register(_WORKER._stop)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WORKER.forget)
 
 
 def run_limited(job: str, what: str, *args, time_limit_s: float | None = None, **kwargs):
@@ -185,12 +191,33 @@ def run_limited(job: str, what: str, *args, time_limit_s: float | None = None, *
     return _WORKER.call(job, what, limit, args, kwargs)
 
 
+def _warm_up() -> None:
+    """One check of a small crystal before the worker says it is ready: the lazy imports and data
+    files of spglib, CrystalNN and the writer are then not charged to a caller's time limit."""
+    from pymatgen.core import Lattice, Structure
+
+    from hfmat.cif.validity import validity_report
+    from hfmat.cif.writer import structure_to_cif
+
+    nacl = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    validity_report(structure_to_cif(nacl))
+
+
 def _serve() -> None:
     """The worker's loop: (job, args, kwargs) in, (status, value) out, until stdin closes."""
     import warnings
 
     warnings.simplefilter("ignore")
+    parent = os.getppid()
+
+    def watch_parent() -> None:  # a worker whose caller died (SIGKILL) does not run on
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     jobs = _jobs()
+    _warm_up()
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # stray prints must not corrupt the channel
     _send(out, "ready")
