@@ -364,3 +364,21 @@ def test_callback_errors_become_one_line_on_the_page():
     with pytest.raises(gr.Error) as err:
         bug()
     assert err.value.message == "internal error: KeyError: 'boom'"
+
+
+def test_a_composition_outside_the_training_data_is_warned_about(models, tmp_path):
+    """The page shows the warning `hfmat generate` prints (hfmat.scope): NaCl is no perovskite."""
+    run = sampling.predict_structures(
+        models,
+        composition="NaCl",
+        spacegroup="",
+        num_samples=1,
+        lm="cif-gpt2-perov5",
+        diffusion=None,
+        seed=0,
+        folder=tmp_path / "app",
+    )
+    assert len(run.warnings) == 1
+    assert run.warnings[0].startswith("cif-gpt2-perov5: NaCl (2 atoms in the cell) is outside what the model")
+    inside = sampling._outside_training(models.entry("cif-gpt2-perov5").folder, "SrTiO3")
+    assert inside is None

@@ -1,12 +1,12 @@
-"""What a checkpoint was trained on (hfmat.cli.scope), and the warning for a prompt outside it."""
+"""What a checkpoint was trained on (hfmat.scope), and the warning for a prompt outside it."""
 
 from __future__ import annotations
 
 import csv
 
 from hfmat import shipped
-from hfmat.cli.scope import out_of_scope, training_scope
 from hfmat.data.catalog import BENCHMARKS
+from hfmat.scope import out_of_scope, training_scope
 
 
 def test_catalog_elements_are_those_of_the_perov5_files(shared_data):

@@ -241,7 +241,7 @@ def test_training_summary_records_the_elements_and_cell_sizes_trained_on(full_ru
     (not the held-out ones'), and the CLI's out-of-scope warning reads it."""
     from pymatgen.core import Composition
 
-    from hfmat.cli.scope import training_scope
+    from hfmat.scope import training_scope
     from hfmat.data import load_crystal_dataset
 
     out, _ = full_run

@@ -220,7 +220,7 @@ def test_resume_latest_after_a_kill_mid_save_equals_an_uninterrupted_run(
 def test_training_summary_records_the_elements_and_cell_sizes_trained_on(full_run):
     """``data`` in training_summary.json: the 16 training rows' elements and atom counts, which the
     CLI's out-of-scope warning reads."""
-    from hfmat.cli.scope import training_scope
+    from hfmat.scope import training_scope
 
     out, _ = full_run
     data = json.loads((out / "final" / "training_summary.json").read_text())["data"]

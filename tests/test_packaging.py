@@ -57,7 +57,9 @@ def test_license_is_mit_with_the_file():
 def test_every_imported_package_is_declared():
     """Every third-party module that src/ or training/ imports belongs to a declared distribution: a
     core dependency when imported at import time, a core one or an extra's when imported on use."""
-    local = {p.stem for p in (REPO / "training").rglob("*.py")} | {"hfmat"}
+    scripts = (REPO / "training").rglob("*.py")  # the scripts import each other and common/
+    local = {p.stem for p in scripts} | {p.parent.name for p in (REPO / "training").rglob("__init__.py")}
+    local |= {"hfmat"}
     core = _declared(PYPROJECT["dependencies"])
     any_extra = set().union(*(_declared(reqs) for reqs in PYPROJECT["optional-dependencies"].values()))
     dists = packages_distributions()

@@ -16,6 +16,7 @@ PACKAGES = {
     "matminer": ("eval", "the matminer fingerprints of the COV metrics"),
     "chgnet": ("physics", "the CHGNet interatomic potential"),
     "sevenn": ("physics", "the SevenNet interatomic potential"),
+    "gradio": ("app", "the web app"),
 }
 
 

@@ -1,4 +1,5 @@
-"""What a checkpoint was trained on, read from what it records, and a warning for a prompt outside it.
+"""What a checkpoint was trained on, read from what it records, and why a prompt is outside it
+(``hfmat generate``/``diffuse`` print it as a warning; the web app shows it).
 
 Sources, in a model folder: ``training_summary.json`` (``config.dataset``, and ``elements`` /
 ``num_atoms`` where a training run recorded them), else the model card's ``model-index`` dataset;
@@ -101,19 +102,3 @@ def out_of_scope(scope: TrainingScope, composition) -> str | None:
         f"{formula} ({n} atoms in the cell) is outside what the model was trained on: "
         f"{'; '.join(reasons)}. Trained on {scope.describe()}. Expect samples of low quality."
     )
-
-
-def warn_out_of_scope(command: str, folder, compositions) -> list[str]:
-    """Print one warning per distinct composition outside the model's training scope; returns them."""
-    import sys
-
-    scope = training_scope(folder)
-    if scope is None or not compositions:
-        return []
-    warnings = []
-    for comp in dict.fromkeys(compositions):
-        why = out_of_scope(scope, comp)
-        if why:
-            warnings.append(why)
-            print(f"hfmat {command}: warning: {why}", file=sys.stderr)
-    return warnings

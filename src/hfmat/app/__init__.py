@@ -15,21 +15,10 @@ __all__ = ["build_app", "launch", "require_gradio"]
 
 
 def require_gradio():
-    """The ``gradio`` module, or :class:`hfmat.extras.MissingExtraError` saying how to install it
-    (the house pattern of ``hfmat.extras.require``, for the ``app`` extra)."""
-    import importlib
+    """The ``gradio`` module, or :class:`hfmat.extras.MissingExtraError` naming the app extra."""
+    from hfmat.extras import require
 
-    from hfmat.extras import MissingExtraError, install_command
-
-    try:
-        return importlib.import_module("gradio")
-    except ModuleNotFoundError as err:
-        if err.name is None or err.name.split(".")[0] != "gradio":
-            raise
-        raise MissingExtraError(
-            "the web app needs the package 'gradio', which is not installed: install the app extra "
-            f"with `{install_command('app')}`"
-        ) from err
+    return require("gradio")
 
 
 def build_app(models=None, device: str = "cpu"):

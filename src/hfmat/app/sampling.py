@@ -113,6 +113,10 @@ def predict_structures(
     steps = optional_steps(steps)
     read_composition(composition)  # empty, unknown element, fractional count: the library's message
     run = Run()
+    for name in (lm, diffusion):
+        why = name and _outside_training(models.entry(name).folder, composition)
+        if why:
+            run.warnings.append(f"{name}: {why}")
     device = models.device
     if lm:
         model, tokenizer = models.language_model(lm)
@@ -160,6 +164,15 @@ def predict_structures(
         ]
     _finish(run, physics, folder, progress)
     return run
+
+
+def _outside_training(folder: Path, composition: str) -> str | None:
+    """Why ``composition`` is outside what the model in ``folder`` was trained on (the warning
+    ``hfmat generate``/``diffuse`` print), or None."""
+    from hfmat.scope import out_of_scope, training_scope
+
+    scope = training_scope(folder)
+    return out_of_scope(scope, composition) if scope else None
 
 
 def generate_de_novo(
