@@ -10,9 +10,8 @@ The predictor trains on ``--train-split`` only (default ``val``: the CDVAE train
 and carbon-24 are not available here, and the generative models were trained on the val split too)
 and is measured on ``--test-split`` (default ``test``), which it never sees. The card gives each
 property's test MAE next to the test standard deviation and to the MAE of the best constant (the
-training median), with this command. ``--compare-gbm`` also fits scikit-learn's
-HistGradientBoostingRegressor on the same features and reports its test MAE (not saved: it would
-need a pickle).
+training median), with this command. ``benchmarks/bench_property_predictor.py`` compares it with a
+gradient-boosted model on the same features and times the featurisation.
 """
 
 from __future__ import annotations
@@ -62,7 +61,6 @@ def parse_args(argv=None):
     p.add_argument("--max-epochs", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads")
-    p.add_argument("--compare-gbm", action="store_true", help="also report a gradient-boosted model")
     p.add_argument(
         "--measure-only",
         action="store_true",
@@ -115,17 +113,6 @@ def metrics(pred: np.ndarray, true: np.ndarray, train: np.ndarray) -> dict:
     }
 
 
-def gbm_mae(x_train, y_train, x_test, y_test, seed) -> float:
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    ok = np.isfinite(x_train).all(axis=1) & np.isfinite(y_train)
-    model = HistGradientBoostingRegressor(loss="absolute_error", max_iter=1000, learning_rate=0.05,
-                                          early_stopping=True, random_state=seed)  # fmt: skip
-    model.fit(x_train[ok], y_train[ok])
-    good = np.isfinite(x_test).all(axis=1) & np.isfinite(y_test)
-    return float(np.abs(model.predict(x_test[good]) - y_test[good]).mean())
-
-
 def card(config: dict, command: str) -> str:
     dataset, props = config["dataset"], config["properties"]
     rows = []
@@ -136,11 +123,6 @@ def card(config: dict, command: str) -> str:
             f"| `{name}` | {unit} | {spec['loss']} | {m['test_mae']:.4f} | {m['test_std']:.4f} | "
             f"{m['test_mae_of_train_median']:.4f} | {m['test_r2']:.3f} | {spec['n_train']} | {m['n_test']} |"
         )
-    gbm = [
-        f"`{n}` {s['metrics']['gbm_test_mae']:.4f}"
-        for n, s in props.items()
-        if "gbm_test_mae" in s["metrics"]
-    ]
     weak = [
         f"\n**Weak: `{n}`.** Its test MAE ({s['metrics']['test_mae']:.4f}) is above that of predicting the training "
         f"median for every crystal ({s['metrics']['test_mae_of_train_median']:.4f}; R² {s['metrics']['test_r2']:.3f}): "
@@ -150,12 +132,6 @@ def card(config: dict, command: str) -> str:
         for n, s in props.items()
         if s["metrics"]["test_mae"] >= s["metrics"]["test_mae_of_train_median"]
     ]
-    gbm_line = (
-        f"\nFor comparison, scikit-learn's HistGradientBoostingRegressor (absolute-error loss) on the same "
-        f"features measured a test MAE of {', '.join(gbm)}; it is not shipped (its only format is a pickle).\n"
-        if gbm
-        else ""
-    )
     return f"""# {config["name"]}
 
 An independent property predictor for {dataset} crystals, used by `benchmarks/bench_guidance.py` to
@@ -185,7 +161,7 @@ hfmat diffusion models the predictor measures.
 | property | units | loss | test MAE | test std | MAE of the training median | R² | train rows | test rows |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
-{"".join(weak)}{gbm_line}
+{"".join(weak)}
 Reproduce (from the repository root, one CPU thread, {config["train_seconds"]:.0f} s here):
 
 ```bash
@@ -253,24 +229,16 @@ def main(argv=None) -> dict:
         for prop in args.properties:
             spec = predictor.config["properties"][prop]
             spec["units"] = UNITS.get(prop)
-            if args.compare_gbm:
-                spec["metrics"]["gbm_test_mae"] = gbm_mae(
-                    x_train, train_y[prop], x_test, test_y[prop], args.seed
-                )
     # measured as shipped: stored (float16 weights) and loaded back
     out = predictor.save_pretrained(args.out)
     shipped = PropertyPredictor.from_pretrained(out)
     for prop in args.properties:
         spec = shipped.config["properties"][prop]
-        gbm = spec["metrics"].get("gbm_test_mae")
         spec["metrics"] = metrics(shipped.predict_features(x_test, prop), test_y[prop], train_y[prop])
-        if gbm is not None:
-            spec["metrics"]["gbm_test_mae"] = gbm
         m = spec["metrics"]
         print(
             f"{prop}: test MAE {m['test_mae']:.4f} (std {m['test_std']:.4f}, training-median MAE "
-            f"{m['test_mae_of_train_median']:.4f}, R2 {m['test_r2']:.3f})"
-            + (f", GBM test MAE {gbm:.4f}" if gbm is not None else ""),
+            f"{m['test_mae_of_train_median']:.4f}, R2 {m['test_r2']:.3f})",
             flush=True,
         )
     (out / CONFIG_NAME).write_text(json.dumps(shipped.config, indent=2) + "\n")
