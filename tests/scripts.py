@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]  # the repository root
 
 
 def load_script(relative: str, name: str | None = None) -> ModuleType:

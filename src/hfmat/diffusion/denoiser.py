@@ -46,9 +46,11 @@ MASK_TYPE = 0
 
 @dataclass
 class CrystalDenoiserOutput(BaseOutput):
+    # Defaults of None let BaseOutput rebuild it from a dict, as Accelerate's mixed-precision
+    # wrapper does with a forward's output (bf16 training failed without them).
     lattice_noise: torch.Tensor
-    coord_score: torch.Tensor
-    type_logits: torch.Tensor | None
+    coord_score: torch.Tensor | None = None
+    type_logits: torch.Tensor | None = None
 
 
 def fully_connected_edges(num_atoms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
