@@ -67,6 +67,10 @@ PAIR_WIDTH = 0.35
 ANGLE_BINS = 12
 #: A cell this crowded (expected pairs within CUTOFF) is not featurised: atoms on top of each other.
 MAX_PAIRS = 200_000
+#: Nor is a cell this large (no crystal: isolated atoms, and a neighbour search that would need
+#: terabytes for a long, flat cell): volume per atom in A^3, cell length in A.
+MAX_VOLUME_PER_ATOM = 1e4
+MAX_LENGTH = 500.0
 _STATS = ("mean", "std", "min", "max")
 _SITE = ("nn_distance", "nn_over_radii", "cn_1.2", "cn_1.4")
 _MIXED = (
@@ -149,7 +153,7 @@ def _angle_histograms(vectors: np.ndarray, center: np.ndarray, site_owner: np.nd
 def featurize(structures: Sequence[Structure | None], table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(features [n, len(feature_names())], ok [n])``: the features of each crystal, a row of NaN
     where a crystal has none (not a Structure, no sites, an element beyond ``MAX_Z``, a degenerate
-    cell, atoms piled on each other)."""
+    cell, atoms piled on each other, a cell beyond ``MAX_VOLUME_PER_ATOM`` or ``MAX_LENGTH``)."""
     table = np.asarray(table, dtype=float)
     if table.shape != (MAX_Z + 1, len(ELEMENT_PROPERTIES)):
         raise ValueError(
@@ -178,6 +182,8 @@ def featurize(structures: Sequence[Structure | None], table: np.ndarray) -> tupl
                 continue
             n = len(s)
             if n * n * 4.19 * CUTOFF**3 / volume > MAX_PAIRS:
+                continue
+            if volume / n > MAX_VOLUME_PER_ATOM or max(lattice.abc) > MAX_LENGTH:
                 continue
             c, p, images, d = s.get_neighbor_list(CUTOFF)
         except Exception:  # noqa: BLE001 - a degenerate generated cell gets no features, not an error
