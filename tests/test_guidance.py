@@ -421,6 +421,28 @@ def test_a_conditioned_training_run_saves_a_pipeline_that_samples_with_a_conditi
     assert len(s) == 2
 
 
+def test_the_card_of_a_conditioned_pipeline_lists_its_conditions_and_its_snippet_runs(conditioned_run):
+    """The card's Conditions table gives each condition's training mean and std, and its usage
+    snippet (a condition and guidance_scale) runs on the folder."""
+    import re
+
+    out, _ = conditioned_run
+    final = out / "final"
+    card = (final / "README.md").read_text()
+    specs = json.loads((final / "denoiser" / "config.json").read_text())["conditions"]
+    assert "## Conditions" in card and "probability 0.1" in card
+    for c in specs:
+        assert f"| `{c['name']}` | scalar | mean {c['mean']:.4g}, std {c['std']:.4g} |" in card
+    snippet = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    assert "conditions={" in snippet and "guidance_scale=2.0" in snippet
+    snippet = re.sub(r'from_pretrained\("[^"]+"\)', f"from_pretrained({str(final)!r})", snippet)
+    snippet = snippet.replace("num_inference_steps=200", f"num_inference_steps={STEPS}")
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 - the card's own example
+    assert len(namespace["out"].structures) == 8
+    assert f"--condition {specs[0]['name']}={specs[0]['mean']:.3g} --guidance-scale 2" in card
+
+
 def test_init_from_an_unconditional_checkpoint_adds_zero_initialised_conditions(perov_val_csv, tmp_path):
     script = _script()
     base_out = tmp_path / "base"

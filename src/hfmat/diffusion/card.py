@@ -126,6 +126,31 @@ def generation_table(measured: dict[str, float | None], published: dict[str, dic
     return "\n".join(lines)
 
 
+def conditions_text(conditions: list[dict[str, Any]], drop_prob: float | None) -> str:
+    """The card's Conditions section: a table of the denoiser's conditions (docs/guidance.md)."""
+    rows = ["| condition | kind | training values |", "|---|---|---|"]
+    for c in conditions:
+        if c.get("kind") == "scalar":
+            rows.append(f"| `{c['name']}` | scalar | mean {c['mean']:.4g}, std {c['std']:.4g} |")
+        else:
+            rows.append(f"| `{c['name']}` | categorical | classes 0..{int(c['num_classes']) - 1} |")
+    dropped = (
+        f"Each condition was left out of a training example with probability {drop_prob:g}, so"
+        if drop_prob is not None
+        else "Trained with conditions left out at random, so"
+    )
+    return (
+        "Sampling can be steered toward property values with classifier-free guidance: pass "
+        "`conditions={name: value}` and `guidance_scale` (1.0: plain conditional sampling; above 1: "
+        "guided; no conditions: unconditional).\n\n"
+        + "\n".join(rows)
+        + f"\n\n{dropped} the same weights also sample unconditionally. Scalar values are given in "
+        "the property's own units (the model normalises them with the training mean and std above); a "
+        "value far outside the training range draws a warning. How to sample with a condition and how "
+        "to add one: hfmat's docs/guidance.md."
+    )
+
+
 def _stage_text(cfg: dict[str, Any], summ: dict[str, Any], de_novo: bool) -> str:
     ev = summ.get("eval") or {}
     nan = float("nan")
@@ -204,6 +229,7 @@ def write_model_card(
             "print([s.composition.reduced_formula for s in out.structures])"
         )
         cli_usage = "--num-samples 8"
+    conditions = den.get("conditions") or []
     evaluation = evaluation or {}
     dataset_type = evaluation.get("dataset", ((record or {}).get("config") or {}).get("dataset") or "perov_5")
     if not de_novo:
@@ -214,6 +240,19 @@ def write_model_card(
             "print(out.cifs[0])"
         )
         cli_usage = f"--composition {example} --num-samples 4"
+    if conditions:
+        c = conditions[0]
+        value = f"{c['mean']:.3g}" if c.get("kind") == "scalar" else "0"
+        example = EXAMPLE_COMPOSITION.get(dataset_type, "SrTiO3")
+        where = "" if de_novo else f'compositions=["{example}"], '
+        usage = (
+            f'out = pipe({where}num_samples=8, conditions={{"{c["name"]}": {value}}}, guidance_scale=2.0,\n'
+            "           num_inference_steps=200, generator=torch.Generator().manual_seed(0))\n"
+            "print([s.composition.reduced_formula for s in out.structures])"
+        )
+        cli_usage = ("" if de_novo else f"--composition {example} ") + (
+            f"--num-samples 8 --condition {c['name']}={value} --guidance-scale 2"
+        )
     rows = evaluation.get("rows") or []
     generation = evaluation.get("generation")
     if generation is not None and not de_novo:
@@ -278,6 +317,11 @@ def write_model_card(
         sigma_max=coord["sigma_max"],
         type_diffusion="absorbing-state D3PM" if de_novo else "given (the condition), not diffused",
         max_atoms=den["max_atoms"],
+        conditions=conditions_text(
+            conditions, ((record or {}).get("config") or {}).get("condition_drop_prob")
+        )
+        if conditions
+        else None,
         training=_training_text(record, repo_id, de_novo),
         evaluation=evaluation.get("text") or "Not evaluated yet.",
         results_table=table,
