@@ -60,20 +60,14 @@ def optional_steps(value) -> int | None:
 
 def parse_conditions(text: str | None) -> dict | None:
     """``"heat_ref=-0.5, crystal_system=3"`` (commas or new lines) -> ``{"heat_ref": -0.5,
-    "crystal_system": 3}``, read as ``hfmat diffuse --condition`` reads each NAME=VALUE."""
+    "crystal_system": 3}``, each NAME=VALUE read as ``hfmat diffuse --condition`` reads it."""
+    from hfmat.diffusion.inputs import read_conditions
+
     items = [p.strip() for p in (text or "").replace("\n", ",").split(",") if p.strip()]
-    if not items:
-        return None
-    out: dict = {}
-    for item in items:
-        name, sep, value = (s.strip() for s in item.partition("="))
-        if not sep or not name or not value:
-            raise AppInputError(f"property targets: {item!r}: write NAME=VALUE, e.g. heat_ref=-0.5")
-        try:
-            out[name] = int(value) if value.lstrip("+-").isdigit() else float(value)
-        except ValueError:
-            raise AppInputError(f"property targets: {item!r}: the value must be a number") from None
-    return out
+    try:
+        return read_conditions(items, where="property targets: ")
+    except ValueError as err:
+        raise AppInputError(str(err)) from None
 
 
 def _step(progress: Callable | None, fraction: float, desc: str) -> None:

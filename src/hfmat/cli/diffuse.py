@@ -91,23 +91,6 @@ def _model_name(args) -> str:
     return shipped.DIFFUSION_CSP if (args.composition or args.reference) else shipped.DIFFUSION_GEN
 
 
-def _conditions(items: list[str] | None) -> dict | None:
-    """``["heat_ref=-0.5", "crystal_system=3"]`` -> ``{"heat_ref": -0.5, "crystal_system": 3}``."""
-    if not items:
-        return None
-    out: dict = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        name, text = name.strip(), text.strip()
-        if not sep or not name or not text:
-            raise ValueError(f"--condition {item!r}: write NAME=VALUE, e.g. heat_ref=-0.5")
-        try:
-            out[name] = int(text) if text.lstrip("+-").isdigit() else float(text)
-        except ValueError:
-            raise ValueError(f"--condition {item!r}: the value must be a number") from None
-    return out
-
-
 def run(args) -> int:
     from pathlib import Path
 
@@ -118,11 +101,12 @@ def run(args) -> int:
     from hfmat.cli.reference import prompts_from_args
     from hfmat.cli.scope import warn_out_of_scope
     from hfmat.diffusion import CrystalDiffusionPipeline, PipelineInputError
+    from hfmat.diffusion.inputs import read_conditions
     from hfmat.hub import load, resolve
 
     options.check_counts(args, "-n", "--batch-size", "--limit", "--threads", "--steps")
     comps, ids = prompts_from_args(args)
-    conditions = _conditions(args.condition)  # before loading anything
+    conditions = read_conditions(args.condition or [])  # before loading anything
     device = options.torch_device(args.device)
     out = Path(args.out) if args.out else None
     replace = check_out(out, "diffuse", args.overwrite) if out else []

@@ -46,6 +46,24 @@ def as_list(value) -> list:
     return list(value)
 
 
+def read_conditions(items: Sequence[str], where: str = "--condition ") -> dict[str, float | int] | None:
+    """``["heat_ref=-0.5", "crystal_system=3"]`` -> ``{"heat_ref": -0.5, "crystal_system": 3}``
+    (None when there are none): how ``hfmat diffuse --condition`` and the web app read property
+    targets. A ValueError starting with ``where`` names a malformed item."""
+    if not items:
+        return None
+    out: dict[str, float | int] = {}
+    for item in items:
+        name, sep, text = (s.strip() for s in item.partition("="))
+        if not sep or not name or not text:
+            raise ValueError(f"{where}{item!r}: write NAME=VALUE, e.g. heat_ref=-0.5")
+        try:
+            out[name] = int(text) if text.lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            raise ValueError(f"{where}{item!r}: the value must be a number") from None
+    return out
+
+
 def check_condition_values(conditions, specs: dict[str, dict]) -> dict[str, float | int]:
     """``conditions`` (name -> one value) checked against a denoiser's declared conditions
     (``CrystalDenoiser.condition_specs``): known names, a real number for a scalar, a class index
