@@ -1,0 +1,100 @@
+"""Crystal CLIP benchmarks: how fast crystal descriptions are made, and retrieval of a trained model.
+
+    # rows/s of the templated descriptions (a whole split) and of robocrystallographer (50 rows)
+    OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py descriptions --dataset perov_5 --split test
+    # text -> crystal and crystal -> text retrieval among 100 candidates on held-out pairs
+    OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py retrieval \
+        --model src/hfmat/checkpoints/crystal-clip-perov5 --dataset perov_5 --split test
+
+``--data-dir`` defaults to ``../shared/data`` (from the repository root). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bench_descriptions(args) -> dict:
+    from hfmat.data import load_crystal_dataset
+    from hfmat.data.descriptions import PROPERTY_PHRASES, describe_batch
+
+    ds = load_crystal_dataset(args.dataset, data_dir=args.data_dir, splits=[args.split])[args.split]
+    if args.limit:
+        ds = ds.select(range(min(args.limit, len(ds))))
+    properties = [p for p in PROPERTY_PHRASES if p in ds.column_names]
+    batch = ds.to_dict()
+    start = time.perf_counter()
+    out = describe_batch(batch, symprec=0.1, properties=properties)
+    seconds = time.perf_counter() - start
+    report = {
+        "dataset": args.dataset,
+        "split": args.split,
+        "template_rows": len(ds),
+        "template_seconds": round(seconds, 2),
+        "template_rows_per_s": round(len(ds) / seconds, 1),
+        "template_failed": sum(1 for e in out["_error"] if e),
+        "structure_types": {k: out["structure_type"].count(k) for k in set(out["structure_type"])},
+        "example": {k: out[k][0] for k in ("text_composition", "text_system", "text_sentence")},
+    }
+    if args.robocrys_rows:
+        from hfmat.data.descriptions import robocrys_batch
+
+        sub = ds.select(range(min(args.robocrys_rows, len(ds)))).to_dict()
+        start = time.perf_counter()
+        robocrys_batch({"cif": sub["cif"][:1]})  # imports and first-call set-up, timed apart
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        robo = robocrys_batch({"cif": sub["cif"]})
+        seconds = time.perf_counter() - start
+        report.update(
+            robocrys_rows=len(sub["cif"]),
+            robocrys_setup_seconds=round(first, 1),
+            robocrys_seconds=round(seconds, 1),
+            robocrys_rows_per_s=round(len(sub["cif"]) / seconds, 3),
+            robocrys_failed=sum(1 for e in robo["_error"] if e),
+            robocrys_example=robo["text_robocrys"][0],
+            robocrys_hours_for_split=round(len(ds) / (len(sub["cif"]) / seconds) / 3600, 2),
+        )
+    return report
+
+
+def bench_retrieval(args) -> dict:
+    from hfmat.text.clip import CrystalCLIP, embed_pairs
+    from hfmat.text.data import clip_dataset
+    from hfmat.text.retrieval import retrieval_accuracy
+
+    model = CrystalCLIP.from_pretrained(args.model)
+    ds = clip_dataset(args.dataset, data_dir=args.data_dir, split=args.split, num_proc=args.num_proc)
+    start = time.perf_counter()
+    report = {"model": str(args.model), "dataset": args.dataset, "split": args.split, "pairs": len(ds)}
+    for column in model.text_columns:
+        text_emb, crystal_emb = embed_pairs(model, ds, column)
+        report[column] = retrieval_accuracy(text_emb, crystal_emb, num_candidates=100, seed=args.seed)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    return report
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["descriptions", "retrieval"])
+    p.add_argument("--dataset", default="perov_5")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    p.add_argument("--limit", type=int, default=None, help="first N rows only (descriptions)")
+    p.add_argument("--robocrys-rows", type=int, default=50, help="0: skip robocrys")
+    p.add_argument("--model", default=str(REPO / "src/hfmat/checkpoints/crystal-clip-perov5"))
+    p.add_argument("--num-proc", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    report = bench_descriptions(args) if args.what == "descriptions" else bench_retrieval(args)
+    print(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Text for crystals: the prose tokenizer, the text and crystal encoders and Crystal CLIP
+(docs/text_guidance.md). Descriptions themselves are made by :mod:`hfmat.data.descriptions`."""
+
+from hfmat.text.clip import CrystalCLIP, clip_loss, embed_pairs, text_encoder_config
+from hfmat.text.crystal_encoder import CrystalEncoder
+from hfmat.text.retrieval import retrieval_accuracy
+from hfmat.text.tokenizer import general_tokenizer, save_prose_tokenizer, train_prose_tokenizer
+
+__all__ = [
+    "CrystalCLIP",
+    "CrystalEncoder",
+    "clip_loss",
+    "embed_pairs",
+    "general_tokenizer",
+    "retrieval_accuracy",
+    "save_prose_tokenizer",
+    "text_encoder_config",
+    "train_prose_tokenizer",
+]

@@ -1,0 +1,249 @@
+"""Train Crystal CLIP (hfmat.text) with Accelerate: a text encoder (a small BertModel from scratch)
+and a crystal encoder (hfmat's denoiser graph network at t=0) aligned by a symmetric InfoNCE loss.
+
+    accelerate launch training/train_crystal_clip.py --config training/configs/crystal_clip_tiny.yaml
+    OMP_NUM_THREADS=1 accelerate launch training/train_crystal_clip.py \
+        --config training/configs/crystal_clip_perov5_cpu.yaml
+
+Data: the training split's rows get their descriptions (hfmat.data.descriptions) and graphs; each
+training pair takes one of ``text_columns`` at random per crystal. The prose tokenizer is trained on
+the training rows' texts only (or loaded from ``tokenizer``). The eval loss and eval retrieval are
+measured on ``eval_holdout`` rows held out of the training split; at the end, retrieval among
+``num_candidates`` is measured on ``test_split`` (never trained on), per text column, with chance
+beside it. The run ends in a folder (``<output_dir>/final`` unless ``final_dir`` is set):
+text_encoder/, tokenizer/, crystal_encoder/, clip_config.json, training_summary.json and the card.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (training/common/: what the training scripts share)
+
+DEFAULTS: dict = {
+    **common.DEFAULTS,
+    "train_split": "val",
+    "test_split": "test",
+    "text_columns": ["text_composition", "text_system", "text_sentence"],
+    "properties": None,  # property columns the sentences name (None: every known one present)
+    "num_proc": None,
+    # tokenizer
+    "tokenizer": None,  # a folder to load; None: train one on the training texts
+    "tokenizer_vocab_size": 1000,
+    "max_text_length": 128,
+    # text encoder (BertModel)
+    "text_hidden_size": 64,
+    "text_layers": 2,
+    "text_heads": 2,
+    "text_intermediate_size": 128,
+    # crystal encoder (CrystalDenoiser graph network)
+    "crystal_hidden_dim": 64,
+    "crystal_layers": 3,
+    "num_frequencies": 8,
+    "time_embed_dim": 32,
+    "max_atoms": 24,
+    "logit_scale_init": math.log(1 / 0.07),
+    "num_candidates": 100,
+    "weight_decay": 0.01,
+    "output_dir": "runs/crystal_clip",
+    "model_name": "crystal-clip",
+}
+
+
+def parse_args(argv=None):
+    p = common.training_arguments(
+        __doc__,
+        config_help="YAML/JSON config (training/configs/crystal_clip_*.yaml)",
+        init_from_help="not used by this script",
+    )
+    return p.parse_args(argv)
+
+
+def build_model(cfg: dict, tokenizer, train_ds):
+    import numpy as np
+    from transformers import BertModel
+
+    from hfmat.text import CrystalCLIP, CrystalEncoder, text_encoder_config
+
+    lattices = np.asarray(train_ds["lattice"], dtype=np.float64)
+    counts = np.asarray(train_ds["num_atoms"], dtype=np.float64)
+    scale = float(np.mean(np.cbrt(np.abs(np.linalg.det(lattices)) / counts)))
+    bert = BertModel(
+        text_encoder_config(
+            tokenizer,
+            hidden_size=int(cfg["text_hidden_size"]),
+            num_layers=int(cfg["text_layers"]),
+            num_heads=int(cfg["text_heads"]),
+            intermediate_size=int(cfg["text_intermediate_size"]),
+        )
+    )
+    crystal = CrystalEncoder(
+        hidden_dim=int(cfg["crystal_hidden_dim"]),
+        num_layers=int(cfg["crystal_layers"]),
+        num_frequencies=int(cfg["num_frequencies"]),
+        time_embed_dim=int(cfg["time_embed_dim"]),
+        max_atoms=int(cfg["max_atoms"]),
+        lattice_scale=scale,
+        embed_dim=int(cfg["text_hidden_size"]),
+    )
+    return CrystalCLIP(
+        bert, crystal, tokenizer, logit_scale=float(cfg["logit_scale_init"]), text_columns=cfg["text_columns"]
+    )
+
+
+def retrieval_report(model, dataset, cfg: dict) -> dict:
+    """Retrieval per text column among min(num_candidates, rows) candidates."""
+    from hfmat.text import embed_pairs, retrieval_accuracy
+
+    candidates = min(int(cfg["num_candidates"]), len(dataset))
+    out = {}
+    for column in cfg["text_columns"]:
+        text, crystal = embed_pairs(model, dataset, column)
+        out[column] = retrieval_accuracy(text, crystal, num_candidates=candidates, seed=int(cfg["seed"]))
+    return out
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = common.config_from_args(args, DEFAULTS)
+    common.set_threads(cfg["num_threads"])
+    command = "accelerate launch training/train_crystal_clip.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    from transformers import AutoTokenizer
+
+    from hfmat.data.descriptions import TEXT_COLUMNS
+    from hfmat.text.data import ClipCollator, clip_dataset
+    from hfmat.text.tokenizer import train_prose_tokenizer
+
+    unknown = [c for c in cfg["text_columns"] if c not in TEXT_COLUMNS]
+    if unknown or not cfg["text_columns"]:
+        raise ValueError(
+            f"text_columns must be a non-empty subset of {list(TEXT_COLUMNS)}, got {cfg['text_columns']}"
+        )
+    accelerator = common.accelerator_for(cfg)
+    with accelerator.main_process_first():
+        data = {"source": cfg["dataset"], "data_dir": cfg["data_dir"], "num_proc": cfg["num_proc"]}
+        full = clip_dataset(**data, split=cfg["train_split"], properties=cfg["properties"])
+        test_ds = (
+            clip_dataset(**data, split=cfg["test_split"], properties=cfg["properties"])
+            if cfg["test_split"]
+            else None
+        )
+    eval_split = cfg["eval_split"]
+    evalset = clip_dataset(**data, split=eval_split, properties=cfg["properties"]) if eval_split else None
+    train_ds, eval_ds = common.holdout_and_limit(full, evalset, cfg)
+    if cfg["tokenizer"]:
+        tokenizer = AutoTokenizer.from_pretrained(cfg["tokenizer"])
+    else:
+        texts = [t for column in TEXT_COLUMNS for t in train_ds[column]]
+        tokenizer = train_prose_tokenizer(texts, vocab_size=int(cfg["tokenizer_vocab_size"]))
+    tokenizer.model_max_length = int(cfg["max_text_length"])
+    model = build_model(cfg, tokenizer, train_ds)
+
+    collate = ClipCollator(
+        tokenizer,
+        text_columns=cfg["text_columns"],
+        max_length=int(cfg["max_text_length"]),
+        seed=int(cfg["seed"]) + accelerator.process_index,
+    )
+    eval_collate = ClipCollator(
+        tokenizer, text_columns=cfg["text_columns"], max_length=int(cfg["max_text_length"]), seed=1
+    )
+    train_loader, eval_loader = common.dataloaders(train_ds, eval_ds, collate, cfg)
+    eval_loader.collate_fn = eval_collate
+    batches_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
+    total_steps = common.total_steps_for(cfg, batches_per_epoch)
+    optimizer, scheduler = common.optimizer_and_scheduler_for(
+        model, cfg, total_steps, accelerator.num_processes
+    )
+    model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, eval_loader, scheduler
+    )
+    progress, _ = common.start_or_resume(accelerator, args.resume, cfg["output_dir"])
+    what = f"{len(train_ds)} train / {len(eval_ds)} eval crystal-text pairs"
+    n_params = common.start_trackers(
+        accelerator, model, cfg, "crystal_clip", what, batches_per_epoch, total_steps
+    )
+    loop = common.TrainingLoop(
+        accelerator, cfg, model, optimizer, scheduler, train_loader, progress, total_steps, batches_per_epoch
+    )
+    first_loss: list[float] = []
+
+    def loss(batch):
+        out = model(batch)
+        if not first_loss:
+            first_loss.append(float(out["loss"].detach()))
+        return {"loss": out["loss"]}
+
+    def log(means: dict) -> dict:
+        accelerator.log(
+            {"train/loss": means["loss"], "train/lr": scheduler.get_last_lr()[0]}, step=progress.step
+        )
+        return {"loss": f"{means['loss']:.3f}", "it_s": f"{loop.steps_per_s:.2f}"}
+
+    def evaluate() -> dict:
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.eval()
+        with torch.no_grad():
+            losses = [float(unwrapped(b)["loss"]) for b in eval_loader]
+        report = retrieval_report(unwrapped, eval_ds, cfg)
+        unwrapped.train()
+        result = {"loss": sum(losses) / max(len(losses), 1), "retrieval": report}
+        top5 = {c: round(r["text_to_crystal_top5"], 3) for c, r in report.items()}
+        accelerator.log({"eval/loss": result["loss"]}, step=progress.step)
+        accelerator.print(f"step {progress.step}: eval loss {result['loss']:.4f}, text->crystal top-5 {top5}")
+        return result
+
+    stop_reason = loop.run(
+        loss=loss,
+        count=lambda batch: batch["num_atoms"].new_tensor(len(batch["num_atoms"])),
+        evaluate=evaluate,
+        log=log,
+        stop_after_steps=args.stop_after_steps,
+    )
+    summary = {
+        **loop.summary(),
+        "first_train_loss": first_loss[0] if first_loss else None,
+        "eval": loop.last_eval,
+        "pairs_per_s": loop.timer.rate,
+        "wall_s": loop.timer.elapsed,
+        "n_params": n_params,
+        "stop_reason": stop_reason,
+        "train_pairs": len(train_ds),
+        "eval_pairs": len(eval_ds),
+        "command": command,
+    }
+    if stop_reason == "stopped":
+        return common.finish(accelerator, summary)
+    if loop.needs_final_eval:
+        summary["eval"] = evaluate()
+    unwrapped = accelerator.unwrap_model(model)
+    if test_ds is not None:
+        unwrapped.eval()
+        summary["test"] = {
+            "split": cfg["test_split"],
+            "pairs": len(test_ds),
+            **retrieval_report(unwrapped, test_ds, cfg),
+        }
+    final_dir = common.final_dir_for(cfg)
+
+    def write():
+        from hfmat.text.card import write_clip_card
+
+        unwrapped.save_pretrained(final_dir, model_name=cfg["model_name"])
+        common.write_training_summary(final_dir, cfg, summary)
+        write_clip_card(final_dir)
+        accelerator.print(f"final Crystal CLIP written to {final_dir}")
+
+    return common.finish(accelerator, summary, write)
+
+
+if __name__ == "__main__":
+    common.run_main(main)
