@@ -2,6 +2,8 @@
 
     # rows/s of the templated descriptions (a whole split) and of robocrystallographer (50 rows)
     OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py descriptions --dataset perov_5 --split test
+    # the prose tokenizer next to a byte-level BPE trained on the same descriptions
+    OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py tokenizers --dataset perov_5 --split val
     # text -> crystal and crystal -> text retrieval among 100 candidates on held-out pairs
     OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py retrieval \
         --model src/hfmat/checkpoints/crystal-clip-perov5 --dataset perov_5 --split test
@@ -63,6 +65,43 @@ def bench_descriptions(args) -> dict:
     return report
 
 
+EXAMPLES = [
+    "ZnO is a wide bandgap semiconductor",
+    "SrTiO3 crystallizes in the cubic Pm-3m space group (No. 221) with the perovskite structure.",
+    "TiO2 crystallizes in the tetragonal P4_2/mnm space group (No. 136)",
+]
+
+
+def bench_tokenizers(args) -> dict:
+    """The prose tokenizer and a byte-level BPE of the same vocabulary size, both trained on the
+    descriptions of one split: the seed examples tokenized by each, and tokens per text."""
+    from hfmat.data import load_crystal_dataset
+    from hfmat.data.descriptions import TEXT_COLUMNS, add_descriptions
+    from hfmat.text.tokenizer import general_tokenizer, train_prose_tokenizer
+
+    ds = load_crystal_dataset(args.dataset, data_dir=args.data_dir, splits=[args.split])[args.split]
+    ds = add_descriptions(ds, num_proc=args.num_proc)
+    texts = [t for column in TEXT_COLUMNS for t in ds[column]]
+    ours = train_prose_tokenizer(texts, vocab_size=args.vocab_size)
+    general = general_tokenizer(texts, vocab_size=len(ours))
+    report = {"dataset": args.dataset, "split": args.split, "texts": len(texts), "vocab_size": len(ours)}
+    for name, tok in (("prose", ours), ("byte_level_bpe", general)):
+        report[name] = {
+            "examples": [tok.tokenize(t) for t in EXAMPLES],
+            "round_trip": all(
+                tok.decode(tok(t, add_special_tokens=False)["input_ids"]) == t
+                for t in [*EXAMPLES, *texts[:200]]
+            ),
+            **{
+                f"mean_tokens_{c}": round(
+                    sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in ds[c]) / len(ds), 2
+                )
+                for c in TEXT_COLUMNS
+            },
+        }
+    return report
+
+
 def bench_retrieval(args) -> dict:
     from hfmat.text.clip import CrystalCLIP, embed_pairs
     from hfmat.text.data import clip_dataset
@@ -81,7 +120,7 @@ def bench_retrieval(args) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["descriptions", "retrieval"])
+    p.add_argument("what", choices=["descriptions", "tokenizers", "retrieval"])
     p.add_argument("--dataset", default="perov_5")
     p.add_argument("--split", default="test")
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
@@ -90,8 +129,10 @@ def main(argv=None):
     p.add_argument("--model", default=str(REPO / "src/hfmat/checkpoints/crystal-clip-perov5"))
     p.add_argument("--num-proc", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vocab-size", type=int, default=1000, help="learned WordPiece entries (tokenizers)")
     args = p.parse_args(argv)
-    report = bench_descriptions(args) if args.what == "descriptions" else bench_retrieval(args)
+    run = {"descriptions": bench_descriptions, "tokenizers": bench_tokenizers, "retrieval": bench_retrieval}
+    report = run[args.what](args)
     print(json.dumps(report, indent=1))
     return report
 
