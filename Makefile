@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,tensorboard,eval,physics,app,rl]"
+	$(BIN)/pip install --quiet -e ".[dev,tensorboard,eval,physics,app,rl,text]"
 	touch $(STAMP)
 
 setup: $(STAMP)
