@@ -217,7 +217,9 @@ def add_robocrys_descriptions(data: Dataset, *, num_proc: int | None = None, ret
     try:
         import robocrys  # noqa: F401
     except ImportError as err:
-        raise ImportError("add_robocrys_descriptions needs robocrys: pip install robocrys") from err
+        raise ImportError(
+            'add_robocrys_descriptions needs robocrys: install the text extra with `pip install "hfmat[text]"`'
+        ) from err
     result, stats = map_skipping_bad_rows(
         data,
         robocrys_batch,
