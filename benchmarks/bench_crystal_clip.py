@@ -114,6 +114,7 @@ def bench_retrieval(args) -> dict:
     for column in model.text_columns:
         text_emb, crystal_emb = embed_pairs(model, ds, column)
         report[column] = retrieval_accuracy(text_emb, crystal_emb, num_candidates=100, seed=args.seed)
+        report[column]["distinct_texts"] = len(set(ds[column]))  # equal texts cannot be told apart
     report["seconds"] = round(time.perf_counter() - start, 1)
     return report
 

@@ -15,8 +15,11 @@ def _row(name: str, r: dict) -> str:
     )
 
 
-def clip_card(folder: str | Path) -> str:
+def clip_card(folder: str | Path, model_path: str | None = None) -> str:
+    """The card's text; ``model_path`` is the folder as the reproduce command names it (default: the
+    folder's name)."""
     folder = Path(folder)
+    model_path = model_path or folder.name
     record = json.loads((folder / "training_summary.json").read_text())
     clip = json.loads((folder / "clip_config.json").read_text())
     cfg, summary = record["config"], record["summary"]
@@ -89,12 +92,12 @@ Reproduce (from the repository root):
 
 ```bash
 {summary["command"]}
-python benchmarks/bench_crystal_clip.py retrieval --model {folder.name} --dataset {cfg["dataset"]} --split {test.get("split", "test")}
+python benchmarks/bench_crystal_clip.py retrieval --model {model_path} --dataset {cfg["dataset"]} --split {test.get("split", "test")}
 ```
 """
 
 
-def write_clip_card(folder: str | Path) -> Path:
+def write_clip_card(folder: str | Path, model_path: str | None = None) -> Path:
     path = Path(folder) / "README.md"
-    path.write_text(clip_card(folder))
+    path.write_text(clip_card(folder, model_path))
     return path
