@@ -5,8 +5,9 @@
 Mutants are made from the CIFs in examples/ (as given and as canonical text) and the first rows
 of the CDVAE CSVs in ../shared/data (when present): deleted, duplicated and cut lines, flipped
 characters, truncation, huge numbers, NaN/inf, non-positive cell lengths, degenerate angles,
-occupancies above 1 or not positive, unknown elements, very long atom loops, binary junk and
-non-UTF-8 bytes (one to three mutations each, seeded). Each mutant's bytes are decoded as the CLI
+occupancies above 1 or not positive, unknown elements, very long atom loops, binary junk,
+non-UTF-8 bytes, changed space groups and added operations, cells thinner than an atom,
+out-of-range coordinates and long runs of blank lines (one to three mutations each, seeded). Each mutant's bytes are decoded as the CLI
 and the loader decode a file (UTF-8, bad bytes replaced) and given to ``cif_to_structure`` and
 ``check_validity`` in a harness process that the benchmark watches.
 
@@ -77,6 +78,7 @@ KINDS = (
     "space_group",
     "tiny_cell",
     "coordinate",
+    "whitespace_run",
 )
 _ELEMENTS = (
     "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se "
@@ -114,7 +116,7 @@ def source_texts(shared_rows: int = 15) -> list[str]:
 
 def _replace_number(text: str, rng: random.Random, new: str, near: str | None = None) -> str:
     if near is not None:
-        tags = [m for m in re.finditer(rf"^(\s*{near}\S*\s+)(\S+)", text, re.M)]
+        tags = list(re.finditer(rf"^([ \t]*{near}\S*[ \t]+)(\S+)", text, re.M))
         if tags:
             m = rng.choice(tags)
             return text[: m.start(2)] + new + text[m.end(2) :]
@@ -250,6 +252,11 @@ def mutate(text: str, kind: str, rng: random.Random) -> bytes:
         if len(row) >= 6:
             row[rng.choice([-4, -3, -2])] = rng.choice(["1e15", "999.999", "-1e3", "0.50001", "nan", "1e-320", "2/3"])
         return (text[:start] + "  ".join(row) + text[end:]).encode()
+    if kind == "whitespace_run":
+        i = rng.randrange(len(lines) + 1)
+        unit = rng.choice(["", " ", "\t", "\xa0", "\x0b", "\r"])
+        lines[i:i] = [unit] * rng.choice([100, 10_000, 200_000])
+        return "\n".join(lines).encode()
     data = text.encode()
     if kind == "binary_junk":
         i = rng.randrange(len(data) + 1)

@@ -259,3 +259,14 @@ def test_occupancies_on_one_site_that_sum_above_one_are_refused():
     text = DISORDERED_SU.replace("0.48(2)", "0.7").replace("0.52(2)", "0.7")
     with pytest.raises(CifError, match="[Oo]ccupanc"):
         cif_to_structure(text, disorder=True)
+
+
+@pytest.mark.parametrize("unit", ["\n", " \n", "\xa0\n"])
+def test_long_runs_of_blank_lines_are_read_in_linear_time(srtio3, unit):
+    """pymatgen's block split (^\\s*data_) was quadratic in blank lines: 160,000 took 94 s before
+    the reader collapsed them; 300,000 here."""
+    start = time.perf_counter()
+    text = srtio3.replace("loop_", unit * 300_000 + "loop_", 1)
+    assert len(cif_to_structure(text, time_limit=0)) == 5
+    _raises("data_x\n" + unit * 300_000 + "_cell_length_a 5\n", "atom-site loop")
+    assert time.perf_counter() - start < 20
