@@ -441,7 +441,7 @@ def plot(result: dict, path: Path) -> None:
                 ax.axis("off")
                 continue
             t = block["targets"][j]
-            _hist(ax, hist["test split"], bins, color="0.8", label="test split")
+            _hist(ax, hist["test split"], bins, color="0.8", label="test split (predicted)")
             for r in t["rows"]:
                 key = "unconditional" if r["scale"] == 0 else f"{t['target']:.4g} @ {r['scale']:g}"
                 label = "scale 0 (uncond.)" if r["scale"] == 0 else f"scale {r['scale']:g}"
