@@ -79,3 +79,23 @@ def test_bad_configs_exit_2_naming_the_key(rl_script, script_exit, perov_val_csv
     err = script_exit(rl_script, _args(perov_val_csv, tmp_path, "reward=validity=1,energ=2"))
     assert "unknown reward term 'energ'" in err
     assert not (tmp_path / "final").exists()
+
+
+def test_left_padded_prompts_score_as_unpadded_ones(rl_script):
+    """trl scores left-padded batches without positions: the hook numbers them from the mask."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    shipped = REPO / "checkpoints" / "cif-gpt2-perov5"
+    model = AutoModelForCausalLM.from_pretrained(shipped).eval()
+    tok = AutoTokenizer.from_pretrained(shipped)
+    ids = [tok.bos_token_id] + tok("data_Sr1Ti1O3\n_symmetry", add_special_tokens=False)["input_ids"]
+    padded = torch.tensor([[tok.pad_token_id] * 3 + ids])
+    mask = torch.tensor([[0] * 3 + [1] * len(ids)])
+    with torch.no_grad():
+        alone = model(input_ids=torch.tensor([ids])).logits[0]
+        shifted = model(input_ids=padded, attention_mask=mask).logits[0, 3:]
+        assert not torch.allclose(alone, shifted, atol=1e-3)  # what trl got before
+        rl_script.positions_from_mask(model)
+        fixed = model(input_ids=padded, attention_mask=mask).logits[0, 3:]
+    assert torch.allclose(alone, fixed, atol=1e-4)

@@ -264,6 +264,9 @@ def main(argv=None) -> dict:
         processing_class=tokenizer,
         rollout_func=rollout_function(tokenizer, cfg),
     )
+    for m in (trainer.model, trainer.ref_model):
+        if m is not None:
+            positions_from_mask(m)
     started = time.perf_counter()
     if cfg["max_minutes"]:
         trainer.add_callback(_time_limit(float(cfg["max_minutes"]) * 60, started))
@@ -308,6 +311,24 @@ def main(argv=None) -> dict:
         print(json.dumps({k: v for k, v in summary.items() if k != "hardware"}, indent=1))
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def positions_from_mask(model) -> None:
+    """Make ``model``'s forward take its positions from the attention mask when it is given none.
+
+    trl left-pads the prompts of a batch and scores completions with ``model(input_ids,
+    attention_mask)``; GPT-2 then numbers positions from the first column, pads included, so a
+    shorter prompt's tokens sit at shifted positions (log-probabilities of text the model never saw,
+    and a KL to the reference model in the hundreds). ``generate`` passes positions itself and is
+    left alone. A forward pre-hook: nothing is saved with the weights."""
+
+    def hook(module, args, kwargs):
+        mask = kwargs.get("attention_mask")
+        if kwargs.get("position_ids") is None and mask is not None and kwargs.get("past_key_values") is None:
+            kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        return args, kwargs
+
+    model.register_forward_pre_hook(hook, with_kwargs=True)
 
 
 def _time_limit(seconds: float, started: float):
