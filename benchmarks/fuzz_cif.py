@@ -415,11 +415,16 @@ def _serve() -> None:
 class Harness:
     """A ``fuzz_cif.py --serve`` process; ``run(text, deadline)`` -> outcome, "hang" or "crash"."""
 
-    def __init__(self):
+    def __init__(self, limit: float):
         self.proc = None
+        self.limit = limit
 
     def _start(self):
-        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+        env = dict(
+            os.environ,
+            OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+            HFMAT_CIF_TIME_LIMIT=str(self.limit),
+        )
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--serve"],
             stdin=subprocess.PIPE,
@@ -460,7 +465,6 @@ class Harness:
 
 def fuzz(mutants, limit: float, grace: float, jobs: int, log=None) -> tuple[Counter, list[dict]]:
     """Run every mutant through ``jobs`` harness processes; the counts and the bad cases."""
-    os.environ["HFMAT_CIF_TIME_LIMIT"] = str(limit)
     todo: queue.Queue = queue.Queue()
     for item in enumerate(mutants):
         todo.put(item)
@@ -470,7 +474,7 @@ def fuzz(mutants, limit: float, grace: float, jobs: int, log=None) -> tuple[Coun
     lock = threading.Lock()
 
     def work():
-        harness = Harness()
+        harness = Harness(limit)
         while True:
             try:
                 i, (kinds, data) = todo.get_nowait()

@@ -78,11 +78,11 @@ def test_a_few_hundred_mutants_give_no_crash_hang_or_wrong_acceptance(fuzz, sour
 
 
 @pytest.mark.slow
-def test_two_thousand_mutants_in_watched_harness_processes(fuzz, sources):
+def test_a_thousand_mutants_in_a_watched_harness_process(fuzz, sources):
     """The benchmark's own harness (a process it watches, restarted on a crash or hang): all four
-    counts 0 over 2000 mutants (a few minutes on one core)."""
-    counts, bad = fuzz.fuzz(fuzz.make_mutants(sources, 2000, seed=1818), limit=LIMIT, grace=20, jobs=1)
-    assert counts["mutants"] == 2000
+    counts 0 over 1000 other mutants (about 2 minutes on one core; the script runs 10,000)."""
+    counts, bad = fuzz.fuzz(fuzz.make_mutants(sources, 1000, seed=1818), limit=LIMIT, grace=20, jobs=1)
+    assert counts["mutants"] == 1000
     assert {k: counts[k] for k in ("crash", "hang", "accepted-invalid", "wrongly-valid")} == {
         "crash": 0,
         "hang": 0,
