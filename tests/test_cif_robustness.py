@@ -180,3 +180,19 @@ def test_loader_skips_bad_and_slow_files_by_name_and_loads_the_rest(tmp_path, mo
     summary = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
     assert any(f"skipped {len(bad)} of {len(bad) + 3}" in m and "slow: " in m for m in summary)
     assert any("folder.cif, gone.cif not read: not a file" in m for m in summary)
+
+
+def test_an_interrupted_call_stops_the_worker_so_its_answer_cannot_reach_the_next(monkeypatch):
+    good = _spinel_with_ops()
+    cif_to_structure(good)
+    receive = timelimit._receive
+
+    def interrupted(fd, deadline):
+        monkeypatch.setattr(timelimit, "_receive", receive)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(timelimit, "_receive", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        check_validity(good)
+    assert timelimit._WORKER.proc is None
+    assert len(cif_to_structure(good)) == SPINEL_SITES

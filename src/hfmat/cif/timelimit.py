@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from hfmat.cif.errors import CifError
 
@@ -112,6 +113,8 @@ class _Worker:
     def _start(self) -> None:
         env = dict(os.environ, HFMAT_CIF_WORKER="1", PYTHONWARNINGS="ignore")
         env.setdefault("OMP_NUM_THREADS", "1")
+        package_root = str(Path(__file__).resolve().parents[2])  # hfmat importable as it is here
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hfmat.cif.timelimit"],
             stdin=subprocess.PIPE,
@@ -168,6 +171,9 @@ class _Worker:
                     except ValueError:
                         pass
                 raise CifError(f"{what}: the worker died ({how}) on this input") from None
+            except BaseException:  # e.g. KeyboardInterrupt: its answer must not reach the next call
+                self._stop()
+                raise
         if status == "ok":
             return value
         if status == "cif_error":
