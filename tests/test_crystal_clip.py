@@ -120,3 +120,23 @@ print(json.dumps({{"emb": emb[0].tolist(), "tokens": tok.tokenize("SrTiO3"),
     assert plain["hfmat"] == [] and plain["tokens"] == ["Sr", "Ti", "O", "3"]
     ours = CrystalCLIP.from_pretrained(final).embed_texts(["SrTiO3"])[0]
     assert torch.allclose(torch.tensor(plain["emb"]), ours, atol=1e-5)
+
+
+SHIPPED = REPO / "src" / "hfmat" / "text" / "checkpoints" / "crystal-clip-perov5"
+
+
+def test_shipped_perov5_clip_matches_texts_to_their_crystals(perov_test_head):
+    """The committed Crystal CLIP ranks each of 4 perov-5 test crystals first for its own
+    composition + crystal-system text (its card reports the figures among 100)."""
+    from pymatgen.core import Structure
+
+    from hfmat.data import load_crystal_dataset
+    from hfmat.data.descriptions import add_descriptions
+
+    model = CrystalCLIP.from_pretrained(SHIPPED)
+    ds = add_descriptions(load_crystal_dataset("perov_5", data_dir=perov_test_head)["test"])
+    crystals = model.embed_structures([Structure.from_str(c, fmt="cif") for c in ds["cif"]])
+    texts = model.embed_texts(ds["text_system"])
+    out = retrieval_accuracy(texts, crystals, num_candidates=len(ds), ks=(1,))
+    assert out["text_to_crystal_top1"] == 1.0 and out["crystal_to_text_top1"] == 1.0
+    assert model.config["format"] == "hfmat-crystal-clip"

@@ -15,9 +15,9 @@ def _row(name: str, r: dict) -> str:
     )
 
 
-def clip_card(folder: str | Path, model_path: str | None = None) -> str:
+def clip_card(folder: str | Path, model_path: str | None = None, notes: str = "") -> str:
     """The card's text; ``model_path`` is the folder as the reproduce command names it (default: the
-    folder's name)."""
+    folder's name); ``notes`` is a paragraph added under the measured figures."""
     folder = Path(folder)
     model_path = model_path or folder.name
     record = json.loads((folder / "training_summary.json").read_text())
@@ -62,13 +62,13 @@ and a description of it get nearby embeddings.
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-tok = AutoTokenizer.from_pretrained("{name}", subfolder="tokenizer")
-bert = AutoModel.from_pretrained("{name}", subfolder="text_encoder")
+tok = AutoTokenizer.from_pretrained("{model_path}", subfolder="tokenizer")
+bert = AutoModel.from_pretrained("{model_path}", subfolder="text_encoder")
 enc = tok(["SrTiO3, a cubic crystal"], padding=True, return_tensors="pt", return_token_type_ids=False)
 text_embedding = torch.nn.functional.normalize(bert(**enc).pooler_output, dim=-1)
 
 from hfmat.text import CrystalCLIP   # both towers, for crystals too
-clip = CrystalCLIP.from_pretrained("path/to/{name}")
+clip = CrystalCLIP.from_pretrained("{model_path}")
 ```
 
 ## Data
@@ -82,7 +82,7 @@ structure type where known and the dataset's properties in words). {cfg.get("dat
 ## Measured
 
 {table}
-
+{chr(10) + notes + chr(10) if notes else ""}
 Training: {summary["step"]} optimizer steps ({summary["epochs"]:.1f} epochs) in {summary["wall_s"] / 60:.1f}
 minutes; train loss {summary["first_train_loss"]:.3f} at the first step, {summary["train_loss"]:.3f} at
 the last (batch {cfg["per_device_batch_size"]}; log(batch) = {__import__("math").log(cfg["per_device_batch_size"]):.3f}
@@ -97,7 +97,7 @@ python benchmarks/bench_crystal_clip.py retrieval --model {model_path} --dataset
 """
 
 
-def write_clip_card(folder: str | Path, model_path: str | None = None) -> Path:
+def write_clip_card(folder: str | Path, model_path: str | None = None, notes: str = "") -> Path:
     path = Path(folder) / "README.md"
-    path.write_text(clip_card(folder, model_path))
+    path.write_text(clip_card(folder, model_path, notes))
     return path
