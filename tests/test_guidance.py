@@ -336,6 +336,22 @@ def test_cli_condition_and_guidance_scale(cond_folder, cond_pipe, tmp_path):
     ]
 
 
+def test_the_shipped_conditioned_pipeline_samples_by_name_with_a_condition(tmp_path):
+    """crystal-diffusion-perov5-gen-conditioned: its conditions, and `hfmat diffuse` by bare name
+    with a property target and guidance (a few steps: the plumbing, not the quality)."""
+    from hfmat import shipped
+    from hfmat.cli import main
+
+    pipe = CrystalDiffusionPipeline.from_pretrained(shipped.shipped_model(shipped.DIFFUSION_GEN_CONDITIONED))
+    assert [c["name"] for c in pipe.denoiser.config.conditions] == ["heat_ref", "dir_gap"]
+    assert pipe.denoiser.config.predict_atom_types
+    out = tmp_path / "g"
+    argv = ["diffuse", "--model", shipped.DIFFUSION_GEN_CONDITIONED, "-n", "2", "--steps", "3", "--seed", "0"]
+    assert main([*argv, "--condition", "heat_ref=2.0", "--guidance-scale", "2", "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["conditions"] == {"heat_ref": 2.0}
+    assert len(list(out.glob("*.cif"))) == 2
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [

@@ -99,8 +99,10 @@ def test_wheel_ships_models_card_templates_and_metadata(wheel):
             name = f"hfmat/{path.relative_to(PACKAGE).as_posix()}"
             assert name in names, f"the wheel lacks {name}"
             assert _sha256(z.read(name)) == _sha256(path.read_bytes()), f"{name} differs in the wheel"
-        safetensors = [n for n in names if n.endswith(".safetensors")]
-        assert len(safetensors) == len(NAMES), safetensors  # one weights file per shipped model
+        safetensors = sorted(n for n in names if n.endswith(".safetensors"))
+        predictors = [n for n in safetensors if n.startswith("hfmat/evaluation/predictors/")]
+        assert len(predictors) == len(list((PACKAGE / "evaluation" / "predictors").glob("*/*.safetensors")))
+        assert len(safetensors) - len(predictors) == len(NAMES), safetensors  # one per shipped model
         cards = sorted((REPO / "model_cards").glob("*.md"))
         assert cards and all(f"hfmat/hub/model_cards/{p.name}" in names for p in cards)
         assert "hfmat/py.typed" in names

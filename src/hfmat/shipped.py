@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The shipped models by name: a CIF language model and the diffusion pipelines (Perov-5 structure
-#: prediction and de novo generation, Carbon-24 structure prediction).
+#: prediction, de novo generation and de novo generation conditioned on properties, Carbon-24
+#: structure prediction).
 LM = "cif-gpt2-perov5"
 DIFFUSION_CSP = "crystal-diffusion-perov5"
 DIFFUSION_GEN = "crystal-diffusion-perov5-gen"
 DIFFUSION_CARBON24 = "crystal-diffusion-carbon24"
-NAMES = (LM, DIFFUSION_CSP, DIFFUSION_GEN, DIFFUSION_CARBON24)
+DIFFUSION_GEN_CONDITIONED = "crystal-diffusion-perov5-gen-conditioned"  # heat_ref, dir_gap
+NAMES = (LM, DIFFUSION_CSP, DIFFUSION_GEN, DIFFUSION_CARBON24, DIFFUSION_GEN_CONDITIONED)
 
 
 def shipped_root() -> Path:
