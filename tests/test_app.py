@@ -38,12 +38,17 @@ def srtio3() -> Structure:
 
 def test_models_are_told_apart_by_their_folders(models):
     assert models.names(LM) == ["cif-gpt2-perov5"]
-    assert models.names(DIFFUSION, de_novo=True) == ["crystal-diffusion-perov5-gen"]
+    assert models.names(DIFFUSION, de_novo=True) == [
+        "crystal-diffusion-perov5-gen",
+        "crystal-diffusion-perov5-gen-conditioned",
+    ]
     assert set(models.names(DIFFUSION, de_novo=False)) == {
         "crystal-diffusion-perov5",
         "crystal-diffusion-carbon24",
     }
-    assert all(not e.conditions for e in models.entries.values())  # no shipped model has conditions
+    conditioned = {name for name, e in models.entries.items() if e.conditions}
+    assert conditioned == {"crystal-diffusion-perov5-gen-conditioned"}
+    assert models.entry("crystal-diffusion-perov5-gen-conditioned").condition_names == ["heat_ref", "dir_gap"]
     with pytest.raises(FileNotFoundError, match="no folder"):
         Models.from_names(["no/such/folder/x"])
 
