@@ -250,7 +250,9 @@ def mutate(text: str, kind: str, rng: random.Random) -> bytes:
         start, end = rng.choice(spans)
         row = text[start:end].split()
         if len(row) >= 6:
-            row[rng.choice([-4, -3, -2])] = rng.choice(["1e15", "999.999", "-1e3", "0.50001", "nan", "1e-320", "2/3"])
+            row[rng.choice([-4, -3, -2])] = rng.choice(
+                ["1e15", "999.999", "-1e3", "0.50001", "nan", "1e-320", "2/3"]
+            )
         return (text[:start] + "  ".join(row) + text[end:]).encode()
     if kind == "whitespace_run":
         i = rng.randrange(len(lines) + 1)
@@ -488,15 +490,25 @@ def fuzz(mutants, limit: float, grace: float, jobs: int, log=None) -> tuple[Coun
                     found = [outcome]
                 else:
                     found = judge(text, outcome)
-                    counts["reader " + outcome["reader"]] += outcome["reader"] in ("accepted", "refused", "timeout")
-                    counts["validity " + outcome["validity"]] += outcome["validity"] in ("valid", "invalid", "timeout")
+                    counts["reader " + outcome["reader"]] += outcome["reader"] in (
+                        "accepted",
+                        "refused",
+                        "timeout",
+                    )
+                    counts["validity " + outcome["validity"]] += outcome["validity"] in (
+                        "valid",
+                        "invalid",
+                        "timeout",
+                    )
                     counts["worker died (contained)"] += bool(outcome.get("worker_died"))
                     counts["oracle invalid"] += oracle(text) is not None
                     if "timeout" in (outcome["reader"], outcome["validity"]):
                         stopped.append(kinds)
                 for name in found:
                     counts[name] += 1
-                    bad.append({"index": i, "kinds": kinds, "problem": name, "outcome": outcome, "text": text})
+                    bad.append(
+                        {"index": i, "kinds": kinds, "problem": name, "outcome": outcome, "text": text}
+                    )
                 if log and counts["mutants"] % 500 == 0:
                     print(f"  {counts['mutants']} mutants ...", file=log, flush=True)
         harness.close()
@@ -550,8 +562,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=1000, help="mutants (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=float, default=10.0, help="HFMAT_CIF_TIME_LIMIT in seconds (default 10)")
-    parser.add_argument("--grace", type=float, default=20.0, help="seconds past 2*limit before a hang (default 20)")
+    parser.add_argument(
+        "--limit", type=float, default=10.0, help="HFMAT_CIF_TIME_LIMIT in seconds (default 10)"
+    )
+    parser.add_argument(
+        "--grace", type=float, default=20.0, help="seconds past 2*limit before a hang (default 20)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="harness processes (default 1)")
     parser.add_argument("--bad-out", type=Path, help="write the bad cases as JSON lines here")
     parser.add_argument("--overhead", action="store_true", help="time the limit's cost on well-formed CIFs")
@@ -567,10 +583,14 @@ def main(argv=None) -> int:
     mutants = make_mutants(source_texts(), args.n, args.seed)
     counts, bad = fuzz(mutants, args.limit, args.grace, args.jobs, log=sys.stderr)
     wall = time.perf_counter() - start
-    print(f"{counts['mutants']} mutants (seed {args.seed}, time limit {args.limit:g} s, {args.jobs} job(s)), wall {wall:.0f} s")
+    print(
+        f"{counts['mutants']} mutants (seed {args.seed}, time limit {args.limit:g} s, {args.jobs} job(s)), wall {wall:.0f} s"
+    )
     for name in ("crash", "hang", "accepted-invalid", "wrongly-valid"):
         print(f"  {name}: {counts[name]}")
-    for name in sorted(k for k in counts if k.startswith(("reader ", "validity ", "worker", "oracle", "stopped"))):
+    for name in sorted(
+        k for k in counts if k.startswith(("reader ", "validity ", "worker", "oracle", "stopped"))
+    ):
         print(f"  ({name}: {counts[name]})")
     if args.bad_out:
         with open(args.bad_out, "w") as f:

@@ -203,7 +203,9 @@ H1A 0.05 0.15 0.40
 #: Si/Ge on one site with occupancies carrying standard uncertainties, written with its operations
 DISORDERED_SU = (
     SI_SU.replace("data_Si", "data_SiGe")
-    .replace("_symmetry_Int_Tables_number 227\n", "loop_\n_symmetry_equiv_pos_as_xyz\n'x, y, z'\n'-x, -y, -z'\n")
+    .replace(
+        "_symmetry_Int_Tables_number 227\n", "loop_\n_symmetry_equiv_pos_as_xyz\n'x, y, z'\n'-x, -y, -z'\n"
+    )
     .replace("Si1 Si 0.125 0.125 0.125 1.0", "Si1 Si 0.1 0.2 0.3 0.48(2)\nGe1 Ge 0.1 0.2 0.3 0.52(2)")
 )
 

@@ -90,7 +90,9 @@ def test_a_worker_that_dies_is_a_cif_error_and_the_caller_lives_on(monkeypatch):
     monkeypatch.setattr(timelimit, "_send", send_then_signal)
     worker = timelimit._WORKER.proc
     result: dict = {}
-    reader = threading.Thread(target=lambda: result.update(report=check_validity(_slow_cif(), time_limit=120)))
+    reader = threading.Thread(
+        target=lambda: result.update(report=check_validity(_slow_cif(), time_limit=120))
+    )
     reader.start()
     assert sent.wait(60)
     os.kill(worker.pid, signal.SIGSEGV)
@@ -130,7 +132,10 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         .replace("_cell_angle_gamma   90.00000000", "_cell_angle_gamma   120")
         .encode(),
         "slow.cif": _slow_cif().encode(),
-        "latin1.cif": (EXAMPLES / "TiO2_rutile.cif").read_text().replace("4.59400000", "4.59\xb000", 1).encode("latin-1"),
+        "latin1.cif": (EXAMPLES / "TiO2_rutile.cif")
+        .read_text()
+        .replace("4.59400000", "4.59\xb000", 1)
+        .encode("latin-1"),
     }
     paths = {}
     for name, data in files.items():
@@ -143,7 +148,9 @@ def test_cli_names_each_unreadable_file_on_one_line(tmp_path, capsys):
     bad = _bad_files(tmp_path)
     good = tmp_path / "good.cif"
     good.write_text("\ufeff# Kristallstruktur von Müller\n" + (EXAMPLES / "TiO2_rutile.cif").read_text())
-    code, out, err = _cli(capsys, "cif", "canonicalize", str(good), *map(str, bad.values()), "--time-limit", "4")
+    code, out, err = _cli(
+        capsys, "cif", "canonicalize", str(good), *map(str, bad.values()), "--time-limit", "4"
+    )
     assert code == 2
     assert out.startswith(f"# {good}\ndata_Ti2O4\n") and out.count("data_") == 1
     lines = err.strip().splitlines()

@@ -241,8 +241,8 @@ def test_training_summary_records_the_elements_and_cell_sizes_trained_on(full_ru
     (not the held-out ones'), and the CLI's out-of-scope warning reads it."""
     from pymatgen.core import Composition
 
-    from hfmat.scope import training_scope
     from hfmat.data import load_crystal_dataset
+    from hfmat.scope import training_scope
 
     out, _ = full_run
     data = json.loads((out / "final" / "training_summary.json").read_text())["data"]

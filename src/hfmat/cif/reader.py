@@ -468,7 +468,9 @@ def _read_with_pymatgen(text: str, block) -> Structure:
         try:
             structures = CifParser(io.StringIO(text)).parse_structures(primitive=False, on_error="raise")
         except Exception as err:
-            raise CifError(_one_line(f"pymatgen could not read the CIF: {type(err).__name__}: {err}")) from None
+            raise CifError(
+                _one_line(f"pymatgen could not read the CIF: {type(err).__name__}: {err}")
+            ) from None
     if not structures:
         raise CifError("pymatgen found no structure in the CIF")
     return structures[0]

@@ -329,7 +329,9 @@ def _read_cif_files(paths: list[str], stamps: list) -> Iterator[dict[str, str]]:
         try:
             text = file.read_text(encoding="utf-8", errors="replace")
         except OSError as err:  # one unreadable file does not end the load: its row is skipped
-            warnings.warn(f"{file}: could not be read ({err.strerror or err}); skipped", DataWarning, stacklevel=2)
+            warnings.warn(
+                f"{file}: could not be read ({err.strerror or err}); skipped", DataWarning, stacklevel=2
+            )
             yield {"material_id": file.stem, "cif": ""}
             continue
         blocks = []
