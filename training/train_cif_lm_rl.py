@@ -347,19 +347,12 @@ def _time_limit(seconds: float, started: float):
 def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path, history: list) -> None:
     """The Hub-ready folder: a plain GPT-2 (safetensors), its tokenizer, generation config, the
     training record (with the supervised stages before it) and the model card."""
-    from transformers import GenerationConfig
+    from train_cif_lm import generation_config_for
 
     from hfmat.tokenization import save_tokenizer
 
     final_dir.mkdir(parents=True, exist_ok=True)
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        do_sample=True,
-        temperature=1.0,
-        top_k=10,
-    )
+    model.generation_config = generation_config_for(model, tokenizer)  # as train_cif_lm.py saves it
     model.config._name_or_path = cfg["model_name"]
     model.save_pretrained(final_dir, safe_serialization=True)
     tokenizer.model_max_length = model.config.n_positions
