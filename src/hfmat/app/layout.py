@@ -128,8 +128,18 @@ def panel_values(gr, results: list[Result] | None, physics: bool, folder: Path) 
     ]
 
 
-def _notes(run: sampling.Run) -> str:
-    return "\n".join(f"- {w}" for w in run.warnings)
+def run_values(gr, run: sampling.Run, physics: bool, folder: Path, panels: tuple[str, ...]) -> list:
+    """The outputs of one run's tab: the equivalent commands, notes, the zip, the state, then the
+    values of the result panels named in ``panels`` (keys of ``run.results``)."""
+    values = [
+        "\n".join(run.commands),
+        "\n".join(f"- {w}" for w in run.warnings),
+        None if run.zip_path is None else str(run.zip_path),
+        {**run.results, "physics": physics},
+    ]
+    for key in panels:
+        values += panel_values(gr, run.results.get(key), physics, folder)
+    return values
 
 
 def build_app(models: Models | None = None):
@@ -283,14 +293,7 @@ def build_app(models: Models | None = None):
                 folder=folder,
                 progress=progress,
             )
-            return [
-                "\n".join(run.commands),
-                _notes(run),
-                None if run.zip_path is None else str(run.zip_path),
-                {**run.results, "physics": physics},
-                *panel_values(gr, run.results.get("lm"), physics, folder),
-                *panel_values(gr, run.results.get("diffusion"), physics, folder),
-            ]
+            return run_values(gr, run, physics, folder, ("lm", "diffusion"))
 
         run_csp.click(
             predict,
@@ -325,13 +328,7 @@ def build_app(models: Models | None = None):
                 folder=folder,
                 progress=progress,
             )
-            return [
-                "\n".join(run.commands),
-                _notes(run),
-                None if run.zip_path is None else str(run.zip_path),
-                {**run.results, "physics": physics},
-                *panel_values(gr, run.results.get("diffusion"), physics, folder),
-            ]
+            return run_values(gr, run, physics, folder, ("diffusion",))
 
         run_gen.click(
             generate,
