@@ -18,6 +18,12 @@ the training split and stored in the denoiser's config) or ``{name: ..., kind: c
 num_classes: N}`` (values 0..N-1); each is dropped to its null embedding per crystal with
 probability ``condition_drop_prob``. With ``--init-from`` an unconditional pipeline, the condition
 embeddings are added zero-initialised, so the fine-tune starts from that model exactly.
+
+``task: gen`` records the training split's elements in the denoiser's config (``elements``), and
+de novo sampling draws atom types among them only. ``--init-from`` a structure-prediction pipeline
+with ``task: gen`` starts a de novo model from its weights (:meth:`CrystalDenoiser.for_generation`:
+a new zero type head, the mask state embedded as the mean of the training elements; it prints which
+weights were copied and which are new).
 """
 
 from __future__ import annotations
@@ -190,6 +196,20 @@ def condition_statistics(cfg: dict, train) -> list[dict]:
 # ------------------------------------------------------------------------------------ model
 
 
+def _atomic_number(symbol: str) -> int:
+    from pymatgen.core.periodic_table import Element
+
+    return Element(symbol).Z
+
+
+def training_elements(train) -> list[str]:
+    """The element symbols in the training graphs' ``atom_types``, by atomic number."""
+    from pymatgen.core.periodic_table import Element
+
+    numbers = sorted({int(z) for types in train["atom_types"] for z in types})
+    return [Element.from_Z(z).symbol for z in numbers]
+
+
 def build_components(cfg: dict, train) -> dict:
     """The pipeline's components. The denoiser is fresh (its data statistics from ``train``) or the
     one of the pipeline ``init_from`` (a folder or a repo id, loaded through ``hfmat.hub.load``: a repo
@@ -201,12 +221,24 @@ def build_components(cfg: dict, train) -> dict:
     if cfg["task"] not in ("csp", "gen"):
         raise ValueError(f"task must be 'csp' or 'gen', got {cfg['task']!r}")
     conditions = condition_statistics(cfg, train) if cfg.get("conditions") else []
+    elements = training_elements(train) if cfg["task"] == "gen" else None
     if cfg["init_from"]:
         denoiser = load(CrystalDenoiser, cfg["init_from"], subfolder="denoiser")
+        if cfg["task"] == "gen" and not denoiser.config.predict_atom_types:  # CSP -> de novo
+            denoiser, new = CrystalDenoiser.for_generation(denoiser, elements, conditions)
+            copied = [k for k in denoiser.state_dict() if k not in new]
+            print(
+                f"--init-from {cfg['init_from']} (structure prediction) for task gen: copied "
+                f"{len(copied)} tensors ({', '.join(copied)}); new: {', '.join(new)}"
+            )
         if denoiser.config.predict_atom_types != (cfg["task"] == "gen"):
             raise ValueError(
                 f"--init-from {cfg['init_from']}: its denoiser does not fit task {cfg['task']!r}"
             )
+        if elements is not None:  # a de novo base keeps its elements and gains the data's
+            known = set(denoiser.config.elements or [])
+            if not set(elements) <= known:
+                denoiser.record_elements(sorted(known | set(elements), key=_atomic_number))
         has = [(c["name"], c["kind"]) for c in denoiser.config.conditions or []]
         if conditions and not has:  # the adapter: zero-initialised condition embeddings
             denoiser = CrystalDenoiser.with_conditions(denoiser, conditions)
@@ -228,6 +260,7 @@ def build_components(cfg: dict, train) -> dict:
             num_atoms_distribution=dist,
             predict_atom_types=cfg["task"] == "gen",
             conditions=conditions or None,
+            elements=elements,
         )
     if conditions:  # as the model uses them (for the training summary)
         cfg["conditions"] = list(denoiser.config.conditions)

@@ -165,6 +165,27 @@ def check_conditions(conditions) -> list[dict]:
     return out
 
 
+def check_elements(elements) -> list[int] | None:
+    """The atomic numbers of ``elements`` (element symbols, as the ``elements`` config records
+    them), or None for None. Raises ValueError naming an entry that is not an element."""
+    if elements is None:
+        return None
+    from pymatgen.core.periodic_table import Element
+
+    if isinstance(elements, str) or not isinstance(elements, (list, tuple)):
+        raise ValueError(f"elements must be a list of element symbols, got {elements!r}")
+    numbers = []
+    for i, symbol in enumerate(elements):
+        if not isinstance(symbol, str) or not Element.is_valid_symbol(symbol):
+            raise ValueError(f"elements[{i}]: {symbol!r} is not an element symbol")
+        numbers.append(Element(symbol).Z)
+    if not numbers:
+        raise ValueError("elements is an empty list (None allows every element)")
+    if len(set(numbers)) != len(numbers):
+        raise ValueError(f"elements lists an element twice: {list(elements)}")
+    return numbers
+
+
 class ScalarConditionEmbedding(nn.Module):
     """A normalised scalar ``(v - mean) / std`` through Linear(1, H), SiLU, Linear(H, H)."""
 
@@ -205,6 +226,8 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         conditions: ``None`` (an unconditional model) or a list of conditions, each
             ``{"name": ..., "kind": "scalar", "mean": ..., "std": ...}`` or
             ``{"name": ..., "kind": "categorical", "num_classes": ...}`` (see :func:`check_conditions`).
+        elements: ``None`` (any element) or the element symbols of the training data: de novo
+            sampling draws atom types among these only (:meth:`allowed_atom_types`).
     """
 
     @register_to_config
@@ -219,9 +242,11 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         num_atoms_distribution: list[float] | None = None,
         predict_atom_types: bool = True,
         conditions: list[dict] | None = None,
+        elements: list[str] | None = None,
     ):
         super().__init__()
         specs = check_conditions(conditions)
+        self.element_numbers = check_elements(elements)
         if num_atoms_distribution is not None and len(num_atoms_distribution) != max_atoms + 1:
             raise ValueError(
                 f"num_atoms_distribution needs max_atoms + 1 = {max_atoms + 1} entries "
@@ -253,6 +278,62 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
                 {spec["name"]: nn.Parameter(torch.zeros(hidden_dim)) for spec in specs}
             )
 
+    def allowed_atom_types(self) -> torch.Tensor | None:
+        """BoolTensor[NUM_ATOM_TYPES], True at the atomic numbers of ``config.elements`` (what de novo
+        sampling may place), or None when the config names no elements (any element)."""
+        if self.element_numbers is None:
+            return None
+        allowed = torch.zeros(NUM_ATOM_TYPES, dtype=torch.bool)
+        allowed[self.element_numbers] = True
+        return allowed
+
+    def record_elements(self, elements: list[str]) -> None:
+        """Set ``config.elements`` (what de novo sampling may draw) on a built model."""
+        self.element_numbers = check_elements(elements)
+        self.register_to_config(elements=list(elements))
+
+    @classmethod
+    def for_generation(
+        cls, base: CrystalDenoiser, elements: list[str], conditions: list[dict] | None = None
+    ) -> tuple[CrystalDenoiser, list[str]]:
+        """A de novo (``predict_atom_types``) denoiser started from a structure-prediction ``base``:
+        every shared weight copied; the type head zero (uniform logits); the absorbing mask state's
+        embedding the mean of ``elements``' embeddings (for one element: that element's, so the new
+        model on an all-masked crystal of that element is ``base`` on it); condition embeddings
+        zero-initialised as in :meth:`with_conditions`. Returns the model and the names of the new
+        parameters."""
+        if base.config.predict_atom_types:
+            raise ValueError("for_generation needs a structure-prediction (predict_atom_types=False) base")
+        if base.condition_specs:
+            raise ValueError(f"the base denoiser already has conditions {list(base.condition_specs)}")
+        numbers = check_elements(elements)
+        if numbers is None:
+            raise ValueError("for_generation needs the training data's elements (a list of symbols)")
+        config = {k: v for k, v in base.config.items() if not k.startswith("_")}
+        config.update(predict_atom_types=True, elements=list(elements), conditions=conditions or None)
+        model = cls(**config).to(device=base.device, dtype=base.dtype)
+        missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+        if unexpected or not all(k.startswith(("condition_", "type_head.")) for k in missing):
+            raise RuntimeError(f"base weights do not fit: missing {missing}, unexpected {unexpected}")
+        with torch.no_grad():
+            for param in model.type_head.parameters():
+                param.zero_()
+            weight = model.type_embedding.weight
+            weight[MASK_TYPE] = weight[numbers].mean(dim=0)
+            if model.condition_specs:
+                model._zero_conditions()
+        new = [*missing, f"type_embedding.weight[{MASK_TYPE}] (mask state)"]
+        return model.train(base.training), new
+
+    def _zero_conditions(self) -> None:
+        for name, embedding in self.condition_embeddings.items():
+            last = (
+                embedding.mlp[-1] if isinstance(embedding, ScalarConditionEmbedding) else embedding.embedding
+            )
+            for param in last.parameters():
+                param.zero_()
+            self.condition_null[name].zero_()
+
     @classmethod
     def with_conditions(cls, base: CrystalDenoiser, conditions: list[dict]) -> CrystalDenoiser:
         """A conditioned copy of an unconditional ``base``: its weights, plus condition embeddings
@@ -266,15 +347,7 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         if unexpected or not all(k.startswith("condition_") for k in missing):
             raise RuntimeError(f"base weights do not fit: missing {missing}, unexpected {unexpected}")
         with torch.no_grad():
-            for name, embedding in model.condition_embeddings.items():
-                last = (
-                    embedding.mlp[-1]
-                    if isinstance(embedding, ScalarConditionEmbedding)
-                    else embedding.embedding
-                )
-                for param in last.parameters():
-                    param.zero_()
-                model.condition_null[name].zero_()
+            model._zero_conditions()
         return model.train(base.training)
 
     def condition_embedding(

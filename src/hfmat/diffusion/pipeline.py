@@ -19,6 +19,9 @@ guidance: every model call runs the batch twice in one call, with the conditions
 embeddings, and combines ``uncond + s * (cond - uncond)`` for the lattice noise and the coordinate
 score, and the same on the log-probabilities of the atom types. ``guidance_scale=1`` is plain
 conditional sampling (no unconditional half), 0 is unconditional.
+
+A denoiser whose config lists ``elements`` (the training data's, recorded by train_diffusion.py)
+draws de novo atom types among those elements only; without the field any element can be drawn.
 """
 
 from __future__ import annotations
@@ -343,6 +346,9 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         self.coord_scheduler.set_timesteps(timesteps=schedule, device=device)
         if de_novo:
             self.type_scheduler.set_timesteps(timesteps=schedule, device=device)
+        allowed = self.denoiser.allowed_atom_types() if de_novo else None
+        if allowed is not None:
+            allowed = allowed.to(device)
 
         for t in schedule:
             t_batch = torch.full((len(requests),), t, dtype=torch.long, device=device)
@@ -359,9 +365,10 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
                 out.lattice_noise.float(), t, lattices, generator=generator
             ).prev_sample
             if de_novo:
-                types = self.type_scheduler.step(
-                    out.type_logits.float(), t, types, generator=generator
-                ).prev_sample
+                logits = out.type_logits.float()
+                if allowed is not None:  # only the training data's elements (config.elements)
+                    logits = logits.masked_fill(~allowed, -float("inf"))
+                types = self.type_scheduler.step(logits, t, types, generator=generator).prev_sample
             bar.update()
         if de_novo and (types == MASK_TYPE).any():  # cannot happen: the last step reveals every token
             raise RuntimeError("atom types still masked after the last step")
