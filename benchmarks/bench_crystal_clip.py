@@ -119,9 +119,86 @@ def bench_retrieval(args) -> dict:
     return report
 
 
+def structure_sentence(row) -> str:
+    """The sentence without its properties: composition, crystal system, space group and structure
+    type only (what tells two structures of one composition apart, when anything does)."""
+    sentence = (
+        f"{row['text_composition']} crystallizes in the {row['crystal_system']} "
+        f"{row['spacegroup_symbol']} space group (No. {row['spacegroup_number']})"
+    )
+    return sentence + (f" with the {row['structure_type']} structure." if row["structure_type"] else ".")
+
+
+def formula_free_queries(row) -> dict[str, str]:
+    """Texts that name no composition: the crystal system alone, the space group alone."""
+    system = row["crystal_system"]
+    return {
+        "crystal_system": f"{'an' if system[0] in 'aeiou' else 'a'} {system} crystal",
+        "space_group": f"a crystal in the {row['spacegroup_symbol']} space group (No. {row['spacegroup_number']})",
+    }
+
+
+def bench_retrieval_hard(args) -> dict:
+    """Retrieval that composition matching cannot solve: (1) candidates that share one composition
+    (every group of test crystals with one reduced formula), (2) queries that name no composition
+    (the crystal system, or the space group, alone) among 100 random candidates, scored by whether
+    the crystal ranked first has the named system / group."""
+    from collections import defaultdict
+
+    from hfmat.text.clip import CrystalCLIP, embed_pairs
+    from hfmat.text.data import clip_dataset
+    from hfmat.text.retrieval import attribute_retrieval, grouped_retrieval
+
+    model = CrystalCLIP.from_pretrained(args.model)
+    ds = clip_dataset(args.dataset, data_dir=args.data_dir, split=args.split, num_proc=args.num_proc)
+    start = time.perf_counter()
+    rows = ds.select_columns(
+        ["text_composition", "crystal_system", "spacegroup_symbol", "spacegroup_number", "structure_type"]
+    ).to_list()
+    by_formula = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_formula[row["text_composition"]].append(i)
+    groups = [g for g in by_formula.values() if len(g) >= 2]
+    _, crystals = embed_pairs(model, ds, model.text_columns[0])
+    texts = {c: ds[c] for c in model.text_columns}
+    texts["text_sentence_structure_only"] = [structure_sentence(r) for r in rows]
+    same = {
+        column: grouped_retrieval(model.embed_texts(said), crystals, groups, texts=said)
+        for column, said in texts.items()
+    }
+    sizes = sorted({len(g) for g in groups})
+    attribute = {}
+    for name, label in (("crystal_system", "crystal_system"), ("space_group", "spacegroup_symbol")):
+        queries = [formula_free_queries(r)[name] for r in rows]
+        labels = [r[label] for r in rows]
+        attribute[name] = attribute_retrieval(
+            model.embed_texts(queries), labels, crystals, labels, num_candidates=100, seed=args.seed
+        )
+        attribute[name]["example"] = queries[0]
+        attribute[name]["labels"] = len(set(labels))
+    return {
+        "model": str(args.model),
+        "dataset": args.dataset,
+        "split": args.split,
+        "pairs": len(ds),
+        "same_composition": {
+            "groups": len(groups),
+            "group_sizes": sizes,
+            "crystals_in_groups": sum(len(g) for g in groups),
+            **same,
+        },
+        "formula_free": attribute,
+        "seconds": round(time.perf_counter() - start, 1),
+        "command": (
+            f"python benchmarks/bench_crystal_clip.py retrieval-hard --model {args.model} "
+            f"--dataset {args.dataset} --split {args.split}"
+        ),
+    }
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["descriptions", "tokenizers", "retrieval"])
+    p.add_argument("what", choices=["descriptions", "tokenizers", "retrieval", "retrieval-hard"])
     p.add_argument("--dataset", default="perov_5")
     p.add_argument("--split", default="test")
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
@@ -130,11 +207,19 @@ def main(argv=None):
     p.add_argument("--model", default=str(REPO / "src/hfmat/text/checkpoints/crystal-clip-perov5"))
     p.add_argument("--num-proc", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="also write the JSON report to this file")
     p.add_argument("--vocab-size", type=int, default=1000, help="learned WordPiece entries (tokenizers)")
     args = p.parse_args(argv)
-    run = {"descriptions": bench_descriptions, "tokenizers": bench_tokenizers, "retrieval": bench_retrieval}
+    run = {
+        "descriptions": bench_descriptions,
+        "tokenizers": bench_tokenizers,
+        "retrieval": bench_retrieval,
+        "retrieval-hard": bench_retrieval_hard,
+    }
     report = run[args.what](args)
     print(json.dumps(report, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     return report
 
 

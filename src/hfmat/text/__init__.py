@@ -3,15 +3,17 @@
 
 from hfmat.text.clip import CrystalCLIP, clip_loss, embed_pairs, text_encoder_config
 from hfmat.text.crystal_encoder import CrystalEncoder
-from hfmat.text.retrieval import retrieval_accuracy
+from hfmat.text.retrieval import attribute_retrieval, grouped_retrieval, retrieval_accuracy
 from hfmat.text.tokenizer import general_tokenizer, save_prose_tokenizer, train_prose_tokenizer
 
 __all__ = [
     "CrystalCLIP",
     "CrystalEncoder",
+    "attribute_retrieval",
     "clip_loss",
     "embed_pairs",
     "general_tokenizer",
+    "grouped_retrieval",
     "retrieval_accuracy",
     "save_prose_tokenizer",
     "text_encoder_config",
