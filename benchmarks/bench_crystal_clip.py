@@ -6,7 +6,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py tokenizers --dataset perov_5 --split val
     # text -> crystal and crystal -> text retrieval among 100 candidates on held-out pairs
     OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py retrieval \
-        --model src/hfmat/text/checkpoints/crystal-clip-perov5 --dataset perov_5 --split test
+        --model src/hfmat/checkpoints/crystal-clip-perov5 --dataset perov_5 --split test
 
 ``--data-dir`` defaults to ``../shared/data`` (from the repository root). Prints one JSON object.
 """
@@ -204,7 +204,7 @@ def main(argv=None):
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     p.add_argument("--limit", type=int, default=None, help="first N rows only (descriptions)")
     p.add_argument("--robocrys-rows", type=int, default=50, help="0: skip robocrys")
-    p.add_argument("--model", default=str(REPO / "src/hfmat/text/checkpoints/crystal-clip-perov5"))
+    p.add_argument("--model", default=str(REPO / "src/hfmat/checkpoints/crystal-clip-perov5"))
     p.add_argument("--num-proc", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="also write the JSON report to this file")

@@ -122,7 +122,7 @@ print(json.dumps({{"emb": emb[0].tolist(), "tokens": tok.tokenize("SrTiO3"),
     assert torch.allclose(torch.tensor(plain["emb"]), ours, atol=1e-5)
 
 
-SHIPPED = REPO / "src" / "hfmat" / "text" / "checkpoints" / "crystal-clip-perov5"
+SHIPPED = REPO / "src" / "hfmat" / "checkpoints" / "crystal-clip-perov5"
 
 
 def test_shipped_perov5_clip_matches_texts_to_their_crystals(perov_test_head):
