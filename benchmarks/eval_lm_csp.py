@@ -3,8 +3,9 @@
     python benchmarks/eval_lm_csp.py --model checkpoints/cif-gpt2-perov5 --num-compositions 100 \
         --k 20 --unconstrained-k 1 --update-card
 
-For the first N structures of ``<data-dir>/<dataset>/test.csv`` (file order, so the set is fixed),
-the prompt is the data_ line of the target's canonical CIF (its cell composition), ``k`` samples
+For the first N structures of ``<data-dir>/<dataset>/test.csv`` (file order, so the set is fixed;
+or, with ``--shuffle-seed S``, of the split shuffled by ``datasets.Dataset.shuffle(seed=S)``: the
+same seeded random subset as ``bench_diffusion.py --seed S`` scores), the prompt is the data_ line of the target's canonical CIF (its cell composition), ``k`` samples
 are drawn per prompt, and ``hfmat.evaluation.csp_metrics`` computes the match rate and RMSE
 (StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)) with all k samples and with the first one.
 Validity is the fraction of samples whose ``hfmat.cif.validity.check_validity`` report passes
@@ -33,6 +34,13 @@ def parse_args(argv=None):
     p.add_argument("--num-compositions", type=int, default=100)
     p.add_argument("--start", type=int, default=0, help="skip this many structures first (to split a run)")
     p.add_argument(
+        "--shuffle-seed",
+        type=int,
+        default=None,
+        help="take the structures in a seeded random order (datasets' shuffle, as bench_diffusion.py "
+        "--seed does) instead of file order",
+    )
+    p.add_argument(
         "--merge",
         nargs="+",
         default=None,
@@ -53,24 +61,31 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def load_targets(path: Path, n: int, start: int = 0):
+def load_targets(path: Path, n: int, start: int = 0, shuffle_seed: int | None = None):
+    """(material ids, structures, prompts, rows in the file) of structures ``start+1 .. start+n``
+    in file order, or in the order of ``Dataset.shuffle(seed=shuffle_seed)`` when it is given."""
     from pymatgen.core import Structure
 
     from hfmat.cif import structure_to_cif
 
-    csv.field_size_limit(10**9)
+    if shuffle_seed is None:
+        csv.field_size_limit(10**9)
+        with open(path, newline="") as f:
+            rows = [(row["material_id"], row["cif"]) for row in csv.DictReader(f)]
+    else:
+        from hfmat.data import load_crystal_dataset
+
+        split = path.stem
+        ds = load_crystal_dataset(path.parent.name, data_dir=path.parent.parent, splits=[split])[split]
+        ds = ds.shuffle(seed=shuffle_seed)
+        rows = list(zip(ds["material_id"], ds["cif"]))
     ids, structures, prompts = [], [], []
-    total = 0
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            total += 1
-            if len(ids) >= n or total <= start:
-                continue
-            structure = Structure.from_str(row["cif"], fmt="cif")
-            ids.append(row["material_id"])
-            structures.append(structure)
-            prompts.append(structure_to_cif(structure).split("\n", 1)[0][len("data_") :])
-    return ids, structures, prompts, total
+    for material_id, text in rows[start : start + n]:
+        structure = Structure.from_str(text, fmt="cif")
+        ids.append(material_id)
+        structures.append(structure)
+        prompts.append(structure_to_cif(structure).split("\n", 1)[0][len("data_") :])
+    return ids, structures, prompts, len(rows)
 
 
 def _reduced(formula: str) -> str:
@@ -202,7 +217,7 @@ def main(argv=None) -> dict:
     model = AutoModelForCausalLM.from_pretrained(args.model)
     tok = AutoTokenizer.from_pretrained(args.model)
     path = Path(args.data_dir) / args.dataset / f"{args.split}.csv"
-    ids, refs, prompts, total = load_targets(path, args.num_compositions, args.start)
+    ids, refs, prompts, total = load_targets(path, args.num_compositions, args.start, args.shuffle_seed)
     constraint = CifConstraint(tok)
     out = {
         "model": str(args.model),
@@ -225,7 +240,9 @@ def main(argv=None) -> dict:
     n = len(ids)
     out["description"] = (
         f"CSP on structures {args.start + 1}-{args.start + n} of the {total} of "
-        f"{args.dataset}/{args.split}.csv (file order), prompted with each target's cell composition, "
+        f"{args.dataset}/{args.split}.csv ("
+        + ("file order" if args.shuffle_seed is None else f"a seeded random order: datasets' shuffle, seed {args.shuffle_seed}")
+        + "), prompted with each target's cell composition, "
         f"{args.k} samples per composition (temperature {args.temperature}, top-k {args.top_k}, seed "
         f"{args.seed}); k=1 uses the first sample. Match: StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3). "
         "Validity: every check of hfmat.cif.validity.check_validity passes. "
