@@ -1,5 +1,7 @@
 """Every shipped checkpoint under checkpoints/ is a complete Hub repository that `hfmat push` accepts
-(files, safetensors headers, card with metadata and a model-index where it reports results)."""
+(files, safetensors headers, card with metadata and a model-index where it reports results). The text
+models (Crystal CLIP, its text encoder and prose tokenizer) have their own tests in
+tests/test_text_shipped.py."""
 
 from __future__ import annotations
 
@@ -18,11 +20,17 @@ def test_shipped_checkpoint_is_a_complete_hub_repo(folder):
     from huggingface_hub import ModelCard
 
     artifact = check_folder(folder)
-    assert artifact.kind in ("language-model", "pipeline")
+    assert artifact.kind in ("language-model", "pipeline", "crystal-clip", "text-encoder", "tokenizer")
     card = ModelCard.load(folder / "README.md")
     assert card.data.to_dict()["hfmat"]["repo_id"] == f"hfmat/{folder.name}"
     assert f'from_pretrained("hfmat/{folder.name}")' in card.text
-    cited = {"language-model": ["Antunes"], "pipeline": ["Jiao, Rui", "Park, Hyunsoo"]}[artifact.kind]
+    cited = {
+        "language-model": ["Antunes"],
+        "pipeline": ["Jiao, Rui", "Park, Hyunsoo"],
+        "crystal-clip": ["Park, Hyunsoo"],
+        "text-encoder": ["Park, Hyunsoo"],
+        "tokenizer": ["Antunes", "Park, Hyunsoo"],
+    }[artifact.kind]
     assert all(author in card.text for author in cited), f"{folder.name}'s card must cite {cited}"
     assert "github.com/hfmat" not in card.text  # no made-up links
 

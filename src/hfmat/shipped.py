@@ -19,6 +19,16 @@ DIFFUSION_CARBON24 = "crystal-diffusion-carbon24"
 DIFFUSION_GEN_CONDITIONED = "crystal-diffusion-perov5-gen-conditioned"  # heat_ref, dir_gap
 NAMES = (LM, DIFFUSION_CSP, DIFFUSION_GEN, DIFFUSION_CARBON24, DIFFUSION_GEN_CONDITIONED)
 
+#: The shipped text models (docs/text_guidance.md): Crystal CLIP (both towers), and its text side as two
+#: repositories of their own, the text encoder (a BertModel with its tokenizer) and the prose tokenizer.
+#: They generate nothing, so they are not among :data:`NAMES` (the models the app and demo offer).
+CLIP = "crystal-clip-perov5"
+TEXT_ENCODER = "crystal-text-encoder-perov5"
+PROSE_TOKENIZER = "prose-tokenizer-perov5"
+TEXT_NAMES = (CLIP, TEXT_ENCODER, PROSE_TOKENIZER)
+#: Every shipped folder, by the name :func:`shipped_model` and ``hfmat.hub.resolve`` take.
+ALL_NAMES = NAMES + TEXT_NAMES
+
 
 def shipped_root() -> Path:
     """The folder that holds the shipped models."""
@@ -26,9 +36,9 @@ def shipped_root() -> Path:
 
 
 def shipped_model(name: str) -> Path:
-    """The folder of the shipped model ``name`` (one of :data:`NAMES`)."""
-    if name not in NAMES:
-        raise FileNotFoundError(f"no shipped model {name!r}; the shipped ones are {', '.join(NAMES)}")
+    """The folder of the shipped model ``name`` (one of :data:`ALL_NAMES`)."""
+    if name not in ALL_NAMES:
+        raise FileNotFoundError(f"no shipped model {name!r}; the shipped ones are {', '.join(ALL_NAMES)}")
     path = shipped_root() / name
     if not (path / "README.md").is_file():
         raise FileNotFoundError(

@@ -13,11 +13,12 @@ def register(sub) -> None:
     p = add_parser(
         sub,
         "push",
-        help="check a saved tokenizer / language model / diffusion pipeline / dataset folder and upload it",
+        help="check a saved tokenizer / language model / diffusion pipeline / text encoder / Crystal CLIP / "
+        "dataset folder and upload it",
         examples=EXAMPLES,
         description=(
             "Checks that PATH is a complete Hub repository (its kind is detected: tokenizer, language model, "
-            "diffusion pipeline or dataset; every required file present; README.md renders as a card with "
+            "diffusion pipeline, text encoder, Crystal CLIP or dataset; every required file present; README.md renders as a card with "
             "YAML metadata; weights are whole safetensors files), then creates the repo (if needed) and "
             "uploads the folder with huggingface_hub. Log in first with `hf auth login` or set HF_TOKEN."
         ),
@@ -31,7 +32,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--kind",
-        choices=["pipeline", "language-model", "tokenizer", "dataset"],
+        choices=["pipeline", "language-model", "tokenizer", "dataset", "text-encoder", "crystal-clip"],
         default=None,
         help="artifact kind (default: detected from the files)",
     )

@@ -1,11 +1,16 @@
 """What kind of Hub repository a folder is, and whether it is complete.
 
-Four kinds of artifact, each a folder that is uploaded as it is:
+Six kinds of artifact, each a folder that is uploaded as it is:
 
 - ``pipeline``: a diffusers pipeline (model_index.json, one folder per component, README.md).
 - ``language-model``: a transformers causal LM (config.json, generation_config.json,
   model.safetensors, tokenizer.json, tokenizer_config.json, README.md).
 - ``tokenizer``: tokenizer.json, tokenizer_config.json, README.md.
+- ``text-encoder``: a transformers encoder such as a BertModel with its tokenizer (config.json,
+  model.safetensors, tokenizer.json, tokenizer_config.json, README.md; no generation_config.json).
+- ``crystal-clip``: Crystal CLIP (hfmat.text): clip_config.json, text_encoder/ (config.json,
+  model.safetensors), tokenizer/ (tokenizer.json, tokenizer_config.json), crystal_encoder/
+  (config.json, diffusion_pytorch_model.safetensors), README.md.
 - ``dataset``: data files (parquet) listed under ``configs`` in README.md's YAML.
 
 :func:`check_folder` detects the kind and raises :class:`IncompleteArtifactError` naming every
@@ -23,7 +28,7 @@ from hfmat.hub.cards import check_card_text
 from hfmat.hub.errors import CardError, IncompleteArtifactError
 from hfmat.hub.weights import check_weights
 
-KINDS = ("pipeline", "language-model", "tokenizer", "dataset")
+KINDS = ("pipeline", "language-model", "tokenizer", "dataset", "text-encoder", "crystal-clip")
 
 #: Files never uploaded (editor and cache litter).
 IGNORED = [".*", "*/.*", "__pycache__/*", "*/__pycache__/*", "*.pyc"]
@@ -32,7 +37,14 @@ IGNORED = [".*", "*/.*", "__pycache__/*", "*/__pycache__/*", "*.pyc"]
 PICKLES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt"]
 
 #: Repo type on the Hub for each kind.
-REPO_TYPES = {"pipeline": "model", "language-model": "model", "tokenizer": "model", "dataset": "dataset"}
+REPO_TYPES = {
+    "pipeline": "model",
+    "language-model": "model",
+    "tokenizer": "model",
+    "dataset": "dataset",
+    "text-encoder": "model",
+    "crystal-clip": "model",
+}
 
 #: Card metadata every kind must carry.
 REQUIRED_METADATA = {
@@ -40,10 +52,24 @@ REQUIRED_METADATA = {
     "language-model": ["license", "library_name", "tags", "pipeline_tag"],
     "tokenizer": ["license", "library_name", "tags"],
     "dataset": ["license", "configs"],
+    "text-encoder": ["license", "library_name", "tags", "pipeline_tag"],
+    "crystal-clip": ["license", "library_name", "tags"],
 }
 
 LM_FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "README.md"]
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "README.md"]
+TEXT_ENCODER_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "README.md"]
+#: Crystal CLIP's folder (hfmat.text.clip): its config file, the format it names, and its parts.
+CLIP_CONFIG = "clip_config.json"
+CLIP_FORMAT = "hfmat-crystal-clip"
+CLIP_FILES = [
+    CLIP_CONFIG,
+    "README.md",
+    "text_encoder/config.json",
+    "tokenizer/tokenizer.json",
+    "tokenizer/tokenizer_config.json",
+    "crystal_encoder/config.json",
+]
 DATA_SUFFIXES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")
 
 
@@ -87,6 +113,10 @@ def detect_kind(folder: str | Path) -> str:
     names = set(files)
     if "model_index.json" in names:
         return "pipeline"
+    if CLIP_CONFIG in names:
+        return "crystal-clip"
+    if "config.json" in names and "generation_config.json" not in names and _is_encoder(folder):
+        return "text-encoder"
     if names & {"config.json", "generation_config.json"} or any(
         f.startswith("model") and f.endswith(".safetensors") for f in names
     ):
@@ -96,9 +126,23 @@ def detect_kind(folder: str | Path) -> str:
     if names & {"tokenizer.json", "tokenizer_config.json"}:
         return "tokenizer"
     raise IncompleteArtifactError(
-        f"cannot tell what {folder} holds: expected model_index.json (diffusion pipeline), config.json "
-        "(language model), tokenizer.json (tokenizer) or parquet files (dataset)",
-        missing=["model_index.json | config.json | tokenizer.json | *.parquet"],
+        f"cannot tell what {folder} holds: expected model_index.json (diffusion pipeline), "
+        f"{CLIP_CONFIG} (Crystal CLIP), config.json (language model or text encoder), tokenizer.json "
+        "(tokenizer) or parquet files (dataset)",
+        missing=[f"model_index.json | {CLIP_CONFIG} | config.json | tokenizer.json | *.parquet"],
+    )
+
+
+def _is_encoder(folder: Path) -> bool:
+    """config.json names an encoder (``BertModel``, ``RobertaModel``: an architecture ending in
+    ``Model`` that is not an ``...LMHeadModel``), not a causal language model."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    architectures = config.get("architectures") if isinstance(config, dict) else None
+    return bool(architectures) and all(
+        isinstance(a, str) and a.endswith("Model") and not a.endswith("LMHeadModel") for a in architectures
     )
 
 
@@ -178,6 +222,23 @@ def _missing_pipeline(folder: Path, problems: list[str]) -> list[str]:
     return missing
 
 
+def _missing_clip(folder: Path, problems: list[str]) -> list[str]:
+    missing = [f for f in CLIP_FILES if not (folder / f).is_file()]
+    missing += _weights_missing(folder / "text_encoder", "text_encoder/", "model")
+    missing += _weights_missing(folder / "crystal_encoder", "crystal_encoder/", "diffusion_pytorch_model")
+    config = _read_json(folder, CLIP_CONFIG, problems)
+    if (folder / CLIP_CONFIG).is_file() and config:
+        if config.get("format") != CLIP_FORMAT:
+            problems.append(f"{CLIP_CONFIG} has format {config.get('format')!r}, expected {CLIP_FORMAT!r}")
+        absent = [k for k in ("logit_scale", "text_columns") if k not in config]
+        if absent:
+            problems.append(f"{CLIP_CONFIG} lacks {', '.join(absent)}")
+    _read_json(folder / "text_encoder", "config.json", problems)
+    _read_json(folder / "crystal_encoder", "config.json", problems)
+    _tokenizer_problems(folder / "tokenizer", "tokenizer/", problems)
+    return missing
+
+
 def _missing_dataset(folder: Path, files: list[str], problems: list[str]) -> list[str]:
     if not (folder / "README.md").is_file():
         return ["README.md"]
@@ -237,6 +298,13 @@ def check_folder(folder: str | Path, kind: str | None = None) -> Artifact:
     elif kind == "tokenizer":
         missing = [f for f in TOKENIZER_FILES if not (folder / f).is_file()]
         _tokenizer_problems(folder, "", problems)
+    elif kind == "text-encoder":
+        missing = [f for f in TEXT_ENCODER_FILES if not (folder / f).is_file()]
+        missing += _weights_missing(folder, "", "model")
+        _read_json(folder, "config.json", problems)
+        _tokenizer_problems(folder, "", problems)
+    elif kind == "crystal-clip":
+        missing = _missing_clip(folder, problems)
     else:
         missing = _missing_dataset(folder, files, problems)
     pickles = [f for f in files if any(fnmatch.fnmatch(f, p) for p in PICKLES)]

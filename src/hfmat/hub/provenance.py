@@ -62,13 +62,13 @@ def base_model_of(init_from: str | os.PathLike | None) -> str | None:
     if not init_from:
         return None
     from hfmat.hub.retarget import card_repo_id
-    from hfmat.shipped import NAMES, shipped_model
+    from hfmat.shipped import ALL_NAMES, shipped_model
 
     name = os.fspath(init_from)
     path = Path(name).expanduser()
     if path.is_dir():
         return card_repo_id(path)
-    if name in NAMES:
+    if name in ALL_NAMES:
         return card_repo_id(shipped_model(name))
     return name if _is_repo_id(name) else None
 

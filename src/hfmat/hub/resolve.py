@@ -52,9 +52,9 @@ def resolve(
     if path.is_dir():
         return path
     name = str(name_or_path)
-    from hfmat.shipped import NAMES, shipped_model
+    from hfmat.shipped import ALL_NAMES, shipped_model
 
-    if name in NAMES:  # a shipped model by its bare name (hfmat/checkpoints/NAME)
+    if name in ALL_NAMES:  # a shipped model by its bare name (hfmat/checkpoints/NAME)
         return shipped_model(name)
     if path.exists():
         raise FileNotFoundError(f"{name} is a file, not a folder: pass the folder that holds it")
