@@ -157,10 +157,14 @@ class CrystalCLIP(nn.Module):
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path) -> CrystalCLIP:
+    def from_pretrained(cls, name_or_path: str | Path) -> CrystalCLIP:
+        """Load a folder, a shipped model by name (``crystal-clip-perov5``) or a Hub repo id (from the
+        local cache when offline), as :func:`hfmat.hub.resolve` finds it."""
         from transformers import AutoModel, AutoTokenizer
 
-        folder = Path(folder)
+        from hfmat.hub.resolve import resolve
+
+        folder = resolve(name_or_path)
         config_path = folder / CLIP_CONFIG
         if not config_path.is_file():
             raise FileNotFoundError(f"{folder} is not a Crystal CLIP folder: it has no {CLIP_CONFIG}")
