@@ -25,7 +25,7 @@ import pytest
 from packaging.version import Version
 from test_hub_snippet import published_snippet
 
-from hfmat.shipped import NAMES
+from hfmat.shipped import ALL_NAMES, NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "hfmat"
@@ -95,6 +95,10 @@ def test_wheel_ships_models_card_templates_and_metadata(wheel):
         names = set(z.namelist())
         checkpoints = sorted(p for p in (PACKAGE / "checkpoints").rglob("*") if p.is_file())
         assert {p.parent.name for p in checkpoints} >= {"cif-gpt2-perov5", "denoiser"}
+        # Crystal CLIP (both towers) and its text side published alone
+        assert {p.parent.name for p in checkpoints} >= {"crystal_encoder", "text_encoder", "tokenizer"}
+        for name in ALL_NAMES:
+            assert f"hfmat/checkpoints/{name}/README.md" in names, f"the wheel lacks the shipped {name}"
         for path in checkpoints:
             name = f"hfmat/{path.relative_to(PACKAGE).as_posix()}"
             assert name in names, f"the wheel lacks {name}"
@@ -102,7 +106,10 @@ def test_wheel_ships_models_card_templates_and_metadata(wheel):
         safetensors = sorted(n for n in names if n.endswith(".safetensors"))
         predictors = [n for n in safetensors if n.startswith("hfmat/evaluation/predictors/")]
         assert len(predictors) == len(list((PACKAGE / "evaluation" / "predictors").glob("*/*.safetensors")))
-        assert len(safetensors) - len(predictors) == len(NAMES), safetensors  # one per shipped model
+        shipped_weights = sorted(p for p in (PACKAGE / "checkpoints").rglob("*.safetensors"))
+        # one per generator, two for Crystal CLIP, one for its text encoder; nothing else is weights
+        assert len(shipped_weights) == len(NAMES) + 3, shipped_weights
+        assert len(safetensors) - len(predictors) == len(shipped_weights), safetensors
         cards = sorted((REPO / "model_cards").glob("*.md"))
         assert cards and all(f"hfmat/hub/model_cards/{p.name}" in names for p in cards)
         assert "hfmat/py.typed" in names
