@@ -6,7 +6,11 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py tokenizers --dataset perov_5 --split val
     # text -> crystal and crystal -> text retrieval among 100 candidates on held-out pairs
     OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py retrieval \
-        --model src/hfmat/checkpoints/crystal-clip-perov5 --dataset perov_5 --split test
+        --model crystal-clip-perov5 --dataset perov_5 --split test
+    # retrieval that composition matching cannot solve: candidates of one composition, and queries
+    # that name only a crystal system or a space group (the CLIP card reads its retrieval.json)
+    OMP_NUM_THREADS=1 python benchmarks/bench_crystal_clip.py retrieval-hard --model crystal-clip-perov5 \
+        --out src/hfmat/checkpoints/crystal-clip-perov5/retrieval.json
 
 ``--data-dir`` defaults to ``../shared/data`` (from the repository root). Prints one JSON object.
 """
@@ -204,7 +208,7 @@ def main(argv=None):
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     p.add_argument("--limit", type=int, default=None, help="first N rows only (descriptions)")
     p.add_argument("--robocrys-rows", type=int, default=50, help="0: skip robocrys")
-    p.add_argument("--model", default=str(REPO / "src/hfmat/checkpoints/crystal-clip-perov5"))
+    p.add_argument("--model", default="crystal-clip-perov5", help="a folder, a shipped name or a Hub repo id")
     p.add_argument("--num-proc", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="also write the JSON report to this file")
