@@ -130,13 +130,14 @@ class CrystalLayer(nn.Module):
         return h + self.node_mlp(torch.cat([x, agg], dim=-1))
 
 
-CONDITION_KINDS = ("scalar", "categorical")
+CONDITION_KINDS = ("scalar", "categorical", "text")
 
 
 def check_conditions(conditions) -> list[dict]:
     """The ``conditions`` config as a list of plain dicts, checked: each has a unique ``name``, a
-    ``kind`` in :data:`CONDITION_KINDS`, ``mean`` and ``std > 0`` (scalar) or ``num_classes >= 1``
-    (categorical). Raises ValueError naming the bad entry."""
+    ``kind`` in :data:`CONDITION_KINDS`, ``mean`` and ``std > 0`` (scalar), ``num_classes >= 1``
+    (categorical) or ``dim >= 1`` (text: a prompt's embedding of that width, from the pipeline's
+    text encoder). Raises ValueError naming the bad entry."""
     out, seen = [], set()
     for i, spec in enumerate(conditions or []):
         if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str) or not spec["name"]:
@@ -160,6 +161,15 @@ def check_conditions(conditions) -> list[dict]:
                     f"conditions[{i}] ({name}): a categorical condition needs 'num_classes' >= 1"
                 )
             out.append({"name": name, "kind": kind, "num_classes": n})
+        elif kind == "text":
+            dim = spec.get("dim")
+            if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+                raise ValueError(
+                    f"conditions[{i}] ({name}): a text condition needs 'dim' >= 1 (the text embedding's width)"
+                )
+            if any(c["kind"] == "text" for c in out):
+                raise ValueError(f"conditions[{i}] ({name}): a denoiser takes one text condition at most")
+            out.append({"name": name, "kind": kind, "dim": dim})
         else:
             raise ValueError(f"conditions[{i}] ({name}): kind must be one of {CONDITION_KINDS}, got {kind!r}")
     return out
@@ -209,6 +219,27 @@ class CategoricalConditionEmbedding(nn.Module):
         return self.embedding(values.round().long().clamp(0, self.num_classes - 1))
 
 
+class TextConditionEmbedding(nn.Module):
+    """A prompt's embedding [B, dim] (the text encoder's, L2-normalised) through Linear(dim, H),
+    SiLU, Linear(H, H)."""
+
+    def __init__(self, hidden_dim: int, dim: int):
+        super().__init__()
+        self.dim = dim
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim))
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return self.mlp(values.to(self.mlp[0].weight.dtype))
+
+
+def _condition_embedding(spec: dict, hidden_dim: int) -> nn.Module:
+    if spec["kind"] == "scalar":
+        return ScalarConditionEmbedding(hidden_dim, spec["mean"], spec["std"])
+    if spec["kind"] == "text":
+        return TextConditionEmbedding(hidden_dim, spec["dim"])
+    return CategoricalConditionEmbedding(hidden_dim, spec["num_classes"])
+
+
 class CrystalDenoiser(ModelMixin, ConfigMixin):
     """CSPNet-style denoiser for joint lattice / fractional-coordinate / atom-type diffusion.
 
@@ -225,7 +256,8 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
             structure-prediction (CSP) model has none and ``type_logits`` is None.
         conditions: ``None`` (an unconditional model) or a list of conditions, each
             ``{"name": ..., "kind": "scalar", "mean": ..., "std": ...}`` or
-            ``{"name": ..., "kind": "categorical", "num_classes": ...}`` (see :func:`check_conditions`).
+            ``{"name": ..., "kind": "categorical", "num_classes": ...}`` or
+            ``{"name": ..., "kind": "text", "dim": ...}`` (see :func:`check_conditions`).
         elements: ``None`` (any element) or the element symbols of the training data: de novo
             sampling draws atom types among these only (:meth:`allowed_atom_types`).
     """
@@ -267,12 +299,7 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         self.condition_specs = {spec["name"]: spec for spec in specs}
         if specs:
             self.condition_embeddings = nn.ModuleDict(
-                {
-                    spec["name"]: ScalarConditionEmbedding(hidden_dim, spec["mean"], spec["std"])
-                    if spec["kind"] == "scalar"
-                    else CategoricalConditionEmbedding(hidden_dim, spec["num_classes"])
-                    for spec in specs
-                }
+                {spec["name"]: _condition_embedding(spec, hidden_dim) for spec in specs}
             )
             self.condition_null = nn.ParameterDict(
                 {spec["name"]: nn.Parameter(torch.zeros(hidden_dim)) for spec in specs}
@@ -328,7 +355,7 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
     def _zero_conditions(self) -> None:
         for name, embedding in self.condition_embeddings.items():
             last = (
-                embedding.mlp[-1] if isinstance(embedding, ScalarConditionEmbedding) else embedding.embedding
+                embedding.mlp[-1] if hasattr(embedding, "mlp") else embedding.embedding  # text: an mlp too
             )
             for param in last.parameters():
                 param.zero_()
@@ -359,7 +386,8 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
     ) -> torch.Tensor:
         """The sum over declared conditions of each one's embedding, or its null embedding where a
         sample lacks it (name not in ``conditions``, or ``condition_mask[name]`` False, or a
-        non-finite value): [B, H]."""
+        non-finite value): [B, H]. A text condition's values are embeddings [B, dim] (or one [dim]
+        for every sample); a row with a non-finite entry is absent."""
         unknown = sorted(set(conditions) - set(self.condition_specs))
         if condition_mask is not None:
             unknown += sorted(set(condition_mask) - set(self.condition_specs) - set(unknown))
@@ -370,7 +398,17 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         total = None
         for name, embed in self.condition_embeddings.items():
             null = self.condition_null[name].expand(num_crystals, -1)
-            if name in conditions:
+            if name in conditions and self.condition_specs[name]["kind"] == "text":
+                values = torch.as_tensor(conditions[name], device=device).float()
+                values = values.reshape(-1, embed.dim).expand(num_crystals, -1)
+                present = torch.isfinite(values).all(-1)
+                if condition_mask is not None and name in condition_mask:
+                    present = (
+                        present & torch.as_tensor(condition_mask[name], device=device).reshape(-1).bool()
+                    )
+                values = torch.where(present.unsqueeze(-1), values, torch.zeros_like(values))
+                emb = torch.where(present.unsqueeze(-1), embed(values), null)
+            elif name in conditions:
                 values = torch.as_tensor(conditions[name], device=device).reshape(-1).expand(num_crystals)
                 present = torch.isfinite(values.float())
                 if condition_mask is not None and name in condition_mask:
