@@ -89,6 +89,11 @@ def check_condition_values(conditions, specs: dict[str, dict]) -> dict[str, floa
                 f"unknown condition {name!r}; this model's conditions: {', '.join(specs)}"
             )
         spec = specs[name]
+        if spec["kind"] == "text":
+            raise PipelineInputError(
+                f"condition {name!r} is the text condition: pass the description as prompt=... "
+                "(hfmat diffuse --prompt), not in conditions"
+            )
         if spec["kind"] == "scalar":
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise PipelineInputError(

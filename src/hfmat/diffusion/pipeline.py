@@ -20,6 +20,11 @@ embeddings, and combines ``uncond + s * (cond - uncond)`` for the lattice noise 
 score, and the same on the log-probabilities of the atom types. ``guidance_scale=1`` is plain
 conditional sampling (no unconditional half), 0 is unconditional.
 
+Text: a pipeline whose denoiser has a text condition and which holds a ``text_encoder`` (a plain
+transformers ``BertModel``, Crystal CLIP's text tower) and its ``tokenizer`` samples from a
+description, ``pipe(prompt="a cubic perovskite SrTiO3", num_samples=8, guidance_scale=2.0)``
+(:mod:`hfmat.diffusion.text`); the unconditional half uses the text condition's null embedding.
+
 A denoiser whose config lists ``elements`` (the training data's, recorded by train_diffusion.py)
 draws de novo atom types among those elements only; without the field any element can be drawn.
 """
@@ -63,15 +68,25 @@ class CrystalPipelineOutput(BaseOutput):
 
 class CrystalDiffusionPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "denoiser"
-    _optional_components = ["type_scheduler"]
+    _optional_components = ["type_scheduler", "text_encoder", "tokenizer"]
 
-    def __init__(self, denoiser, lattice_scheduler, coord_scheduler, type_scheduler=None):
+    def __init__(
+        self,
+        denoiser,
+        lattice_scheduler,
+        coord_scheduler,
+        type_scheduler=None,
+        text_encoder=None,
+        tokenizer=None,
+    ):
         super().__init__()
         self.register_modules(
             denoiser=denoiser,
             lattice_scheduler=lattice_scheduler,
             coord_scheduler=coord_scheduler,
             type_scheduler=type_scheduler,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
         )
 
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
@@ -84,6 +99,10 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         hub = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "private", "token") if k in kwargs}
         super().save_pretrained(save_directory, *args, **kwargs)
         drop_load_paths(save_directory)  # no "_name_or_path" of a local folder in the saved configs
+        if getattr(self, "tokenizer", None) is not None:  # the prose tokenizer's own saved form
+            from hfmat.diffusion.text import save_tokenizer
+
+            save_tokenizer(self.tokenizer, save_directory)
         if not (Path(save_directory) / "README.md").exists():
             write_model_card(save_directory, repo_id=hub.get("repo_id"))
         if push_to_hub:
@@ -181,6 +200,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         return_dict: bool = True,
         conditions: dict | None = None,
         guidance_scale: float | None = None,
+        prompt: str | list[str] | None = None,
     ) -> CrystalPipelineOutput | tuple:
         """Sample crystals.
 
@@ -202,6 +222,10 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
                 one). Conditions not named use their null embeddings; ``None``: unconditional.
             guidance_scale: classifier-free guidance weight with ``conditions`` (default 1.0: plain
                 conditional sampling; 0: unconditional; above 1: pushed further toward the target).
+            prompt: a text-conditioned pipeline only (de novo): a description or a list of them,
+                ``num_samples`` crystals each (sample j of prompt i at ``i * num_samples + j``);
+                ``num_atoms`` may give one count for all or one per prompt, else counts are drawn.
+                ``guidance_scale`` applies to it as to ``conditions``.
         """
         if output_type not in OUTPUT_TYPES:
             raise PipelineInputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
@@ -226,24 +250,31 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             )
         if corrector_step_lr is not None and not corrector_step_lr >= 0:
             raise PipelineInputError(f"corrector_step_lr must be >= 0, got {corrector_step_lr!r}")
-        guidance = self._guidance(conditions, guidance_scale)
-        requests = self._requests(compositions, num_atoms, num_samples, generator)
+        prompts = self._prompts(prompt, compositions)
+        guidance = self._guidance(conditions, guidance_scale, prompts is not None)
+        if prompts is None:
+            requests = self._requests(compositions, num_atoms, num_samples, generator)
+        else:
+            requests = self._prompt_requests(prompts, num_atoms, num_samples, generator)
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise PipelineInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         size = len(requests) if batch_size is None else int(batch_size)
+        per_request = self._condition_tensors(guidance, prompts, len(requests), int(num_samples))
 
         structures = []
-        chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
-        with self.progress_bar(total=len(chunks) * len(schedule)) as bar:
-            for chunk in chunks:
+        starts = range(0, len(requests), size)
+        with self.progress_bar(total=len(starts) * len(schedule)) as bar:
+            for i in starts:
                 types, coords, lattices, counts = self._sample_batch(
-                    chunk,
+                    requests[i : i + size],
                     schedule.tolist(),
                     generator,
                     int(corrector_steps),
                     corrector_step_lr,
                     bar,
-                    guidance,
+                    None
+                    if guidance is None
+                    else ({k: v[i : i + size] for k, v in per_request.items()}, guidance[1]),
                 )
                 structures.extend(self._to_structures(types, coords, lattices, counts))
         cifs = None
@@ -257,8 +288,63 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             return (structures, cifs, formulas)
         return CrystalPipelineOutput(structures=structures, cifs=cifs, formulas=formulas)
 
-    def _guidance(self, conditions, guidance_scale) -> tuple[dict, float] | None:
-        """``(checked conditions, scale)``, or None for unconditional sampling."""
+    def _prompts(self, prompt, compositions) -> list[str] | None:
+        """The checked prompts (:func:`hfmat.diffusion.text.check_prompts`), or None without one."""
+        if prompt is None:
+            return None
+        from hfmat.diffusion.text import check_prompts, max_prompt_tokens, text_conditions
+
+        if self.text_encoder is None or self.tokenizer is None:
+            raise PipelineInputError(
+                "this pipeline has no text encoder (text_encoder and tokenizer components), so it "
+                "cannot read a prompt; use a text-conditioned pipeline (docs/text_guidance.md)"
+            )
+        if not text_conditions(self.denoiser):
+            raise PipelineInputError(
+                "this pipeline's denoiser has no text condition: it cannot take a prompt"
+            )
+        if compositions is not None:
+            raise PipelineInputError(
+                "prompt is for de novo generation: give prompt or compositions, not both"
+            )
+        return check_prompts(prompt, self.tokenizer, max_prompt_tokens(self.text_encoder, self.tokenizer))
+
+    def _prompt_requests(self, prompts, num_atoms, num_samples, generator) -> list[int]:
+        """Atom counts of the crystals to sample, ``num_samples`` per prompt: drawn from the
+        training distribution, or ``num_atoms`` (one count, or one per prompt)."""
+        if isinstance(num_samples, bool) or int(num_samples) != num_samples or int(num_samples) < 1:
+            raise PipelineInputError(f"num_samples must be a positive integer, got {num_samples!r}")
+        if not self.can_generate_de_novo:
+            raise PipelineInputError("prompt needs a de novo pipeline (atom-type scheduler and type head)")
+        total = len(prompts) * int(num_samples)
+        if num_atoms is None:
+            return self.sample_num_atoms(total, generator)
+        counts = [
+            check_num_atoms(n, self.max_atoms, f"num_atoms[{i}]") for i, n in enumerate(as_list(num_atoms))
+        ]
+        if len(counts) not in (1, len(prompts)):
+            raise PipelineInputError(
+                f"num_atoms: give one count or one per prompt ({len(prompts)}), got {len(counts)}"
+            )
+        counts = counts * len(prompts) if len(counts) == 1 else counts
+        return [n for n in counts for _ in range(int(num_samples))]
+
+    def _condition_tensors(self, guidance, prompts, num_requests: int, num_samples: int) -> dict:
+        """Each condition's value for every crystal to sample: [R] for a scalar or categorical
+        target, [R, dim] embeddings for the prompts (each repeated ``num_samples`` times)."""
+        if guidance is None:
+            return {}
+        out = {k: torch.full((num_requests,), v) for k, v in guidance[0].items()}
+        if prompts is not None:
+            from hfmat.diffusion.text import embed_texts, text_conditions
+
+            embeddings = embed_texts(self.text_encoder, self.tokenizer, prompts).cpu()
+            out[text_conditions(self.denoiser)[0]] = embeddings.repeat_interleave(num_samples, dim=0)
+        return out
+
+    def _guidance(self, conditions, guidance_scale, prompt: bool = False) -> tuple[dict, float] | None:
+        """``(checked conditions, scale)``, or None for unconditional sampling; with a prompt the
+        conditions may be empty (the prompt's embedding is added per crystal)."""
         specs = getattr(self.denoiser, "condition_specs", {})
         if guidance_scale is not None:
             if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)):
@@ -271,27 +357,32 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
                 raise PipelineInputError(
                     "guidance_scale needs a model trained with conditions; this pipeline's denoiser has none"
                 )
-            if not conditions:
+            if not conditions and not prompt:
                 raise PipelineInputError(
-                    f"guidance_scale needs conditions (the property values to guide toward); this "
-                    f"model's conditions: {', '.join(specs)}"
+                    f"guidance_scale needs conditions (the property values to guide toward) or a "
+                    f"prompt; this model's conditions: {', '.join(specs)}"
                 )
+        scale = 1.0 if guidance_scale is None else float(guidance_scale)
         if conditions is None:
-            return None
+            return ({}, scale) if prompt else None
         values = check_condition_values(conditions, specs)
-        return (values, 1.0 if guidance_scale is None else float(guidance_scale)) if values else None
+        return (values, scale) if values or prompt else None
 
     def _predict(self, guidance, types, coords, lattices, t_batch, num_atoms):
-        """One denoiser call; with guidance, the conditional and the null halves in one batch and
-        the classifier-free combination of their outputs (in float32)."""
+        """One denoiser call; with guidance (each condition's values for the batch's crystals, and
+        the scale), the conditional and the null halves in one batch and the classifier-free
+        combination of their outputs (in float32)."""
         if guidance is None:
             return self.denoiser(types, coords, lattices, t_batch, num_atoms)
         values, scale = guidance
         b, n = len(num_atoms), len(types)
+        values = {  # a tensor per crystal, or one value for all
+            k: v.to(lattices.device) if torch.is_tensor(v) else torch.full((b,), v, device=lattices.device)
+            for k, v in values.items()
+        }
         if scale == 1.0:  # plain conditional sampling: no unconditional half
-            conds = {k: torch.full((b,), v, device=lattices.device) for k, v in values.items()}
-            return self.denoiser(types, coords, lattices, t_batch, num_atoms, conditions=conds)
-        conds = {k: torch.full((2 * b,), v, device=lattices.device) for k, v in values.items()}
+            return self.denoiser(types, coords, lattices, t_batch, num_atoms, conditions=values)
+        conds = {k: torch.cat([v, v]) for k, v in values.items()}
         present = torch.arange(2 * b, device=lattices.device) < b  # first half conditional
         out = self.denoiser(
             torch.cat([types, types]),

@@ -110,12 +110,14 @@ def check_configs(folder: str | Path) -> None:
     if (folder / "model_index.json").is_file():
         for name in _components(folder):
             sub = folder / name
-            configs = [sub / "scheduler_config.json", sub / "config.json"]
+            configs = [sub / "scheduler_config.json", sub / "config.json", sub / "tokenizer_config.json"]
             if not sub.is_dir():
                 raise BrokenArtifactError(f"{sub} is missing: model_index.json lists a component {name!r}")
             present = [c for c in configs if c.is_file()]
             if not present:
-                raise BrokenArtifactError(f"{sub} has no scheduler_config.json or config.json")
+                raise BrokenArtifactError(
+                    f"{sub} has no scheduler_config.json, config.json or tokenizer_config.json"
+                )
             for config in present:
                 _json_file(config)
     elif (folder / "config.json").is_file():
@@ -131,7 +133,12 @@ def _failing_component(folder: Path) -> str | None:
             component.from_pretrained(folder, subfolder=name)
         except Exception as err:  # noqa: BLE001 - reported with the file
             config = next(
-                (c for c in ("scheduler_config.json", "config.json") if (folder / name / c).is_file()), "?"
+                (
+                    c
+                    for c in ("scheduler_config.json", "config.json", "tokenizer_config.json")
+                    if (folder / name / c).is_file()
+                ),
+                "?",
             )
             return f"{folder / name / config} ({cls}: {type(err).__name__}: {err})"
     return None
