@@ -24,6 +24,12 @@ de novo sampling draws atom types among them only. ``--init-from`` a structure-p
 with ``task: gen`` starts a de novo model from its weights (:meth:`CrystalDenoiser.for_generation`:
 a new zero type head, the mask state embedded as the mean of the training elements; it prints which
 weights were copied and which are new).
+
+A condition ``{name: text, kind: text}`` trains a text-conditioned model (docs/text_guidance.md):
+``text_encoder:`` names a Crystal CLIP folder (or a text-conditioned pipeline) whose frozen text
+tower embeds every crystal's templated descriptions (hfmat.data.descriptions, the ``text_columns``
+styles) once, before training (batched, cached by datasets); each step draws one style per crystal.
+The text encoder and its tokenizer are saved in the final pipeline folder.
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ DEFAULTS: dict = {
     # property conditions (classifier-free guidance): dataset columns, e.g. [{name: heat_ref, kind: scalar}]
     "conditions": None,
     "condition_drop_prob": 0.1,  # per crystal and condition: trained as absent (the null embedding)
+    # a text condition ({name: text, kind: text}): the frozen text tower that embeds the descriptions
+    "text_encoder": None,  # a Crystal CLIP or text-encoder folder, a shipped name or a repo id
+    "text_columns": None,  # description styles drawn from (default: all of hfmat.data.descriptions)
     # diffusion
     "num_train_timesteps": 1000,
     "sigma_min": 0.005,
@@ -137,7 +146,55 @@ def build_datasets(cfg: dict):
             f"{len(too_big)} training crystals have more than max_atoms={cfg['max_atoms']} atoms"
         )
     keep = tuple(c["name"] for c in condition_entries(cfg))
-    return to_graphs(train, keep), to_graphs(evalset, keep), common.data_scope(train)
+    scope = common.data_scope(train)
+    texts = [c["name"] for c in condition_entries(cfg) if c.get("kind") == "text"]
+    if texts:
+        train, evalset = (add_text_embeddings(d, texts[0], cfg) for d in (train, evalset))
+    return to_graphs(train, keep), to_graphs(evalset, keep), scope
+
+
+def text_columns_for(cfg: dict) -> list[str]:
+    from hfmat.data.descriptions import TEXT_COLUMNS
+
+    columns = list(cfg.get("text_columns") or TEXT_COLUMNS)
+    unknown = [c for c in columns if c not in TEXT_COLUMNS]
+    if unknown:
+        raise ValueError(
+            f"text_columns: {unknown} are not description columns; choose from {list(TEXT_COLUMNS)}"
+        )
+    return columns
+
+
+def add_text_embeddings(dataset, name: str, cfg: dict):
+    """``dataset`` with a column ``name``: for each crystal, the text encoder's embedding of each of
+    its descriptions in ``text_columns`` ([styles, dim] floats). The descriptions come from
+    :func:`hfmat.data.descriptions.add_descriptions`; both maps are cached by datasets (the
+    embedding's cache key includes the text encoder's weights)."""
+    import hashlib
+
+    from hfmat.data.descriptions import add_descriptions
+    from hfmat.diffusion.text import embed_texts, load_text_tower
+
+    if not cfg.get("text_encoder"):
+        raise ValueError(
+            f"condition {name!r} is a text condition: set text_encoder: to a Crystal CLIP folder or "
+            "a text-encoder repository (e.g. crystal-clip-perov5)"
+        )
+    columns = text_columns_for(cfg)
+    encoder, tokenizer = load_text_tower(cfg["text_encoder"])
+    digest = hashlib.sha256()
+    for key, tensor in sorted(encoder.state_dict().items()):
+        digest.update(key.encode() + tensor.detach().cpu().float().numpy().tobytes())
+    digest = digest.hexdigest()[:16]
+    described = add_descriptions(dataset, num_proc=cfg.get("num_proc"))
+
+    def embed(batch):
+        parts = [embed_texts(encoder, tokenizer, batch[c]) for c in columns]
+        return {name: torch.stack(parts, dim=1).tolist()}
+
+    key = f"{described._fingerprint} {digest} {columns} {name}"
+    fingerprint = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return described.map(embed, batched=True, batch_size=512, new_fingerprint=fingerprint, desc="embed texts")
 
 
 def data_statistics(train, max_atoms: int) -> tuple[float, list[float]]:
@@ -173,6 +230,10 @@ def condition_statistics(cfg: dict, train) -> list[dict]:
 
     out = []
     for entry in condition_entries(cfg):
+        if entry.get("kind") == "text":  # its width: the text encoder's (the embedded column's)
+            entry["dim"] = len(train[0][entry["name"]][0])
+            out.append(entry)
+            continue
         values = np.asarray(
             [np.nan if v is None else float(v) for v in train[entry["name"]]], dtype=np.float64
         )
@@ -274,12 +335,17 @@ def build_components(cfg: dict, train) -> dict:
         corrector_step_lr=float(cfg["corrector_step_lr"]),
     )
     types = D3PMScheduler(num_train_timesteps=T) if cfg["task"] == "gen" else None
-    return {
+    components = {
         "denoiser": denoiser,
         "lattice_scheduler": lattice_scheduler(T),
         "coord_scheduler": coord,
         "type_scheduler": types,
     }
+    if any(c["kind"] == "text" for c in conditions):  # saved with the pipeline, never trained
+        from hfmat.diffusion.text import load_text_tower
+
+        components["text_encoder"], components["tokenizer"] = load_text_tower(cfg["text_encoder"])
+    return components
 
 
 class NoiseGenerator:
@@ -299,9 +365,42 @@ class NoiseGenerator:
         self.generator.set_state(state["state"])
 
 
+class TextEmbeddingCollator:
+    """:class:`hfmat.data.GraphCollator` (scalar conditions as FloatTensor[B]) plus each text
+    condition's column stacked as FloatTensor[B, styles, dim]."""
+
+    def __init__(self, properties, texts):
+        from hfmat.data import GraphCollator
+
+        self.graphs, self.texts = GraphCollator(properties=properties), tuple(texts)
+
+    def __call__(self, rows):
+        batch = self.graphs(rows)
+        for name in self.texts:
+            batch[name] = torch.tensor([row[name] for row in rows], dtype=torch.float32)
+        return batch
+
+
+def draw_text_styles(batch, components, generator=None) -> dict:
+    """The batch with each text condition's [B, styles, dim] cut to one style per crystal, drawn
+    from ``generator`` (the checkpointed noise generator: a resumed run draws the same)."""
+    specs = components["denoiser"].condition_specs
+    names = [n for n, spec in specs.items() if spec["kind"] == "text"]
+    if not names:
+        return batch
+    batch = dict(batch)
+    for name in names:
+        styles = batch[name]
+        gen_device = generator.device if generator is not None else styles.device
+        pick = torch.randint(styles.shape[1], (styles.shape[0],), generator=generator, device=gen_device)
+        batch[name] = styles[torch.arange(styles.shape[0], device=styles.device), pick.to(styles.device)]
+    return batch
+
+
 def loss_fn(model, batch, components, cfg, generator=None):
     from hfmat.diffusion.loss import diffusion_loss
 
+    batch = draw_text_styles(batch, components, generator)
     return diffusion_loss(
         model,
         batch,
@@ -348,7 +447,10 @@ def main(argv=None) -> dict:
     components = build_components(cfg, train_ds)
     model = components["denoiser"]
 
-    collator = GraphCollator(properties=model.condition_specs)  # conditions' columns, as FloatTensor[B]
+    texts = [n for n, spec in model.condition_specs.items() if spec["kind"] == "text"]
+    scalars = [n for n in model.condition_specs if n not in texts]
+    # conditions' columns, as FloatTensor[B] (text: [B, styles, dim])
+    collator = TextEmbeddingCollator(scalars, texts) if texts else GraphCollator(properties=scalars)
     train_loader, eval_loader = common.dataloaders(train_ds, eval_ds, collator, cfg)
     batches_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
     total_steps = common.total_steps_for(cfg, batches_per_epoch)
