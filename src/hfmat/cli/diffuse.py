@@ -1,6 +1,7 @@
 """``hfmat diffuse``: sample crystals with a CrystalDiffusionPipeline: structure prediction for given
 compositions (``--composition``, or ``--reference DATASET:SPLIT --limit N``: predictions.jsonl then
-pairs with ``hfmat evaluate --task csp``) or de novo generation (neither)."""
+pairs with ``hfmat evaluate --task csp``) or de novo generation (neither), from a description with a
+text-conditioned pipeline (``--prompt``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ EXAMPLES = """\
 hfmat diffuse --composition SrTiO3 -n 4 --out diff-srtio3
 hfmat diffuse --reference perov_5:test --limit 20 -n 20 --out runs/diffusion_csp
 hfmat diffuse -n 8 --out runs/denovo            # de novo, with the shipped de novo model
-hfmat diffuse --model crystal-diffusion-perov5-gen --num-atoms 5 -n 4 --steps 100 --format extxyz --out d5"""
+hfmat diffuse --model crystal-diffusion-perov5-gen --num-atoms 5 -n 4 --steps 100 --format extxyz --out d5
+hfmat diffuse --model PIPELINE --prompt "a cubic perovskite SrTiO3" --guidance-scale 2 -n 8 --out srtio3"""
 
 #: library argument -> CLI flag, for error messages
 FLAGS = {
@@ -23,6 +25,7 @@ FLAGS = {
     "num_inference_steps": "--steps",
     "corrector_steps": "--corrector-steps",
     "guidance_scale": "--guidance-scale",
+    "prompt": "--prompt",
 }
 
 
@@ -72,10 +75,19 @@ def register(sub) -> None:
         "index for a categorical condition; repeatable; docs/guidance.md)",
     )
     p.add_argument(
+        "--prompt",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help='a text-conditioned pipeline: sample from this description, e.g. "a cubic perovskite '
+        'SrTiO3" (repeatable: -n samples each; docs/text_guidance.md)',
+    )
+    p.add_argument(
         "--guidance-scale",
         type=float,
         default=None,
-        help="classifier-free guidance weight with --condition (default 1: plain conditional; 0: unconditional)",
+        help="classifier-free guidance weight with --condition or --prompt (default 1: plain conditional; "
+        "0: unconditional)",
     )
     options.add_output_options(p, out_required=False)
     add_relax_option(p)
@@ -88,6 +100,13 @@ def _model_name(args) -> str:
     name = args.model or args.pipeline
     if name:
         return name
+    if args.prompt:
+        text_model = getattr(shipped, "DIFFUSION_TEXT", None)
+        if text_model is None:
+            raise ValueError(
+                "--prompt needs a text-conditioned pipeline: give --model (docs/text_guidance.md)"
+            )
+        return text_model
     return shipped.DIFFUSION_CSP if (args.composition or args.reference) else shipped.DIFFUSION_GEN
 
 
@@ -130,21 +149,26 @@ def run(args) -> int:
             batch_size=args.batch_size,
             conditions=conditions,
             guidance_scale=args.guidance_scale,
+            prompt=args.prompt[0] if args.prompt and len(args.prompt) == 1 else args.prompt,
             **kwargs,
         )
     except PipelineInputError as err:
         raise ValueError(options.reword(str(err), FLAGS)) from None
     writer = RunWriter.for_run(args, "diffuse", model_name, out, replace)
-    if conditions:  # they decide the samples too
-        writer.meta.update(conditions=conditions, guidance_scale=args.guidance_scale)
+    if conditions or args.prompt:  # they decide the samples too
+        writer.meta.update(conditions=conditions, prompts=args.prompt, guidance_scale=args.guidance_scale)
     n = args.num_samples
     for i, structure in enumerate(result.structures):
         ok, reason = structural_validity(structure)
         formula = structure.composition.formula.replace(" ", "")
         entry = {
-            "prompt": comps[i // n] if comps else f"de novo, {len(structure)} atoms",
+            "prompt": comps[i // n]
+            if comps
+            else args.prompt[i // n]
+            if args.prompt
+            else f"de novo, {len(structure)} atoms",
             "material_id": ids[i // n] if comps else None,
-            "sample": i % n if comps else i,
+            "sample": i % n if comps or args.prompt else i,
             "valid": bool(ok),
             "reason": reason,
             "formula": structure.composition.reduced_formula,

@@ -132,6 +132,11 @@ def conditions_text(conditions: list[dict[str, Any]], drop_prob: float | None) -
     for c in conditions:
         if c.get("kind") == "scalar":
             rows.append(f"| `{c['name']}` | scalar | mean {c['mean']:.4g}, std {c['std']:.4g} |")
+        elif c.get("kind") == "text":
+            rows.append(
+                f"| `{c['name']}` | text | a description, embedded ({c['dim']} wide) by the "
+                "pipeline's text_encoder; `prompt=` |"
+            )
         else:
             rows.append(f"| `{c['name']}` | categorical | classes 0..{int(c['num_classes']) - 1} |")
     dropped = (
@@ -148,6 +153,13 @@ def conditions_text(conditions: list[dict[str, Any]], drop_prob: float | None) -
         "the property's own units (the model normalises them with the training mean and std above); a "
         "value far outside the training range draws a warning. How to sample with a condition and how "
         "to add one: hfmat's docs/guidance.md."
+        + (
+            " A text condition takes a description as `prompt=` (`hfmat diffuse --prompt`), embedded by "
+            "the pipeline's own text encoder; without a prompt it uses its null embedding "
+            "(unconditional). hfmat's docs/text_guidance.md."
+            if any(c.get("kind") == "text" for c in conditions)
+            else ""
+        )
     )
 
 
@@ -240,7 +252,17 @@ def write_model_card(
             "print(out.cifs[0])"
         )
         cli_usage = f"--composition {example} --num-samples 4"
-    if conditions:
+    text = [c for c in conditions if c.get("kind") == "text"]
+    if text and de_novo:
+        from hfmat.diffusion.text import EXAMPLE_PROMPT
+
+        usage = (
+            f'out = pipe(prompt="{EXAMPLE_PROMPT}", num_samples=8, guidance_scale=2.0,\n'
+            "           num_inference_steps=200, generator=torch.Generator().manual_seed(0))\n"
+            "print([s.composition.reduced_formula for s in out.structures])"
+        )
+        cli_usage = f'--prompt "{EXAMPLE_PROMPT}" --num-samples 8 --guidance-scale 2'
+    elif conditions:
         c = conditions[0]
         value = f"{c['mean']:.3g}" if c.get("kind") == "scalar" else "0"
         example = EXAMPLE_COMPOSITION.get(dataset_type, "SrTiO3")
