@@ -357,3 +357,45 @@ def test_training_text_errors(text_run, tmp_path, script_exit):
     assert "set text_encoder: to a Crystal CLIP folder" in script_exit(script, no_encoder)
     bad_columns = _train_args(crystals, tower, tmp_path / "x", "text_columns=[text_poem]", steps=1)
     assert "text_columns: ['text_poem'] are not description columns" in script_exit(script, bad_columns)
+
+
+# --------------------------------------------------------------------------------- benchmark
+
+
+def test_bench_text_guidance_scores_real_crystals_fully_and_runs_on_the_tiny_model(text_run, tmp_path):
+    """The benchmark's scoring gives a crystal's own structure every target its descriptions name;
+    on the tiny model it runs end to end and its prompts beat the unconditional pool on composition."""
+    from pymatgen.core import Structure
+
+    bench = load_script("benchmarks/bench_text_guidance.py")
+    final = text_run[0]
+    crystals = final.parents[1] / "cu_w.csv"
+    argv = ["--pipeline", str(final), "--dataset", str(crystals), "--split", "train", "--num-prompts", "8"]
+    argv += [
+        "--samples",
+        "8",
+        "--steps",
+        "20",
+        "--styles",
+        "text_composition",
+        "text_system",
+        "--scales",
+        "1",
+    ]
+    rows = bench.load_prompts(bench.parse_args(argv))
+    real = [bench.analyse(Structure.from_str(r["cif"], fmt="cif")) for r in rows]
+    targets = [bench.targets_of(r) for r in rows]
+    own = bench.match_rates(real, targets, ("composition", "system", "spacegroup"), 1)
+    assert own == {"composition": 1.0, "system": 1.0, "spacegroup": 1.0}
+    report = bench.main([*argv, "--out", str(tmp_path)])
+    assert [(r["style"], r["scale"], r["num_samples"]) for r in report["rows"]] == [
+        ("text_composition", 1.0, 64),
+        ("text_system", 1.0, 64),
+    ]
+    first = report["rows"][0]
+    assert first["match"]["composition"] > first["unconditional_match"]["composition"]
+    saved = json.loads((tmp_path / "text_guidance.json").read_text())
+    assert (
+        saved["rows"] == report["rows"]
+        and "| composition | 1 | 64 |" in (tmp_path / "text_guidance.md").read_text()
+    )

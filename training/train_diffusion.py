@@ -28,7 +28,7 @@ weights were copied and which are new).
 A condition ``{name: text, kind: text}`` trains a text-conditioned model (docs/text_guidance.md):
 ``text_encoder:`` names a Crystal CLIP folder (or a text-conditioned pipeline) whose frozen text
 tower embeds every crystal's templated descriptions (hfmat.data.descriptions, the ``text_columns``
-styles) once, before training (batched, cached by datasets); each step draws one style per crystal.
+styles) once, before training, in batches; each step draws one style per crystal.
 The text encoder and its tokenizer are saved in the final pipeline folder.
 """
 
@@ -168,8 +168,9 @@ def text_columns_for(cfg: dict) -> list[str]:
 def add_text_embeddings(dataset, name: str, cfg: dict):
     """``dataset`` with a column ``name``: for each crystal, the text encoder's embedding of each of
     its descriptions in ``text_columns`` ([styles, dim] floats). The descriptions come from
-    :func:`hfmat.data.descriptions.add_descriptions`; both maps are cached by datasets (the
-    embedding's cache key includes the text encoder's weights)."""
+    :func:`hfmat.data.descriptions.add_descriptions`; the embedding map's fingerprint is made of
+    its input's, the text encoder's weights and the styles, so datasets' cache never mixes two
+    encoders."""
     import hashlib
 
     from hfmat.data.descriptions import add_descriptions
