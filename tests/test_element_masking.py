@@ -180,3 +180,14 @@ def test_training_records_elements_and_starts_de_novo_from_a_csp_pipeline(
     assert set(elements) == set(train["elements"]) and len(elements) > 3
     assert [Element(e).Z for e in elements] == sorted(Element(e).Z for e in elements)
     assert _elements(_sample(pipe).structures) <= set(elements)
+
+    # continuing a de novo pipeline: its elements and the data's, by atomic number
+    path = tmp_path / "gen" / "final" / "denoiser" / "config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({**config, "elements": ["U"]}))
+    argv = _train_args(perov_val_csv, tmp_path / "more", "task=gen", f"init_from={tmp_path / 'gen' / 'final'}")
+    cfg = script.common.config_from_args(script.parse_args(argv), script.DEFAULTS)
+    train, _, _ = script.build_datasets(cfg)
+    model = script.build_components(cfg, train)["denoiser"]
+    assert model.config.elements == [*elements, "U"]  # none of Perov-5's elements is heavier than U
+    assert model.allowed_atom_types().nonzero().flatten().tolist() == [Element(e).Z for e in [*elements, "U"]]
