@@ -13,7 +13,8 @@ system (system and sentence styles) and the space group (sentence style), all fr
 ``SpacegroupAnalyzer`` at ``symprec`` 0.1, as the descriptions were made.
 
 Per style and scale: structural validity (``hfmat.cif.structural_validity``) of all samples, then,
-over the structurally valid ones, the fraction whose reduced composition equals the prompt's, whose
+over the structurally valid ones, the fraction whose reduced composition equals the prompt's (and,
+as a diagnostic, whose set of elements does, in any proportion), whose
 crystal system equals the prompt's (where the prompt names one) and whose space-group number equals
 the prompt's (where it names one). Beside each, the same fractions for unconditional samples of
 ``--unconditional`` (default: the same pipeline without a prompt, its null embedding; or any de novo
@@ -37,9 +38,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 STYLES = {  # description column -> what its prompt names
-    "text_composition": ("composition",),
-    "text_system": ("composition", "system"),
-    "text_sentence": ("composition", "system", "spacegroup"),
+    "text_composition": ("composition", "elements"),
+    "text_system": ("composition", "elements", "system"),
+    "text_sentence": ("composition", "elements", "system", "spacegroup"),
 }
 TARGET = 0.80  # issue 15: composition and crystal-system match among valid samples
 SYMPREC = 0.1
@@ -92,6 +93,7 @@ def analyse(structure) -> dict:
     info = {
         "valid": bool(ok),
         "formula": structure.composition.reduced_formula,
+        "elements": _element_set(structure.composition),
         "system": None,
         "spacegroup": None,
     }
@@ -104,15 +106,22 @@ def analyse(structure) -> dict:
     return info
 
 
+def _element_set(composition) -> str:
+    return "-".join(sorted(el.symbol for el in composition.elements))
+
+
 def targets_of(row) -> dict:
+    from pymatgen.core import Composition
+
     return {
+        "elements": _element_set(Composition(row["text_composition"])),
         "composition": row["text_composition"],
         "system": row["crystal_system"],
         "spacegroup": row["spacegroup_number"],
     }
 
 
-KEY = {"composition": "formula", "system": "system", "spacegroup": "spacegroup"}
+KEY = {"composition": "formula", "elements": "elements", "system": "system", "spacegroup": "spacegroup"}
 
 
 def match_rates(samples: list[dict], targets: list[dict], names, per_prompt: int | None) -> dict:
@@ -227,8 +236,9 @@ def _row(r) -> str:
 
 def markdown_table(results, pool_validity) -> str:
     lines = [
-        "| prompt style | scale | samples | struct. valid | composition match | crystal-system match | space-group match |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| prompt style | scale | samples | struct. valid | composition match | element-set match "
+        "| crystal-system match | space-group match |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         m, u = r["match"], r["unconditional_match"]

@@ -385,8 +385,8 @@ def test_bench_text_guidance_scores_real_crystals_fully_and_runs_on_the_tiny_mod
     rows = bench.load_prompts(bench.parse_args(argv))
     real = [bench.analyse(Structure.from_str(r["cif"], fmt="cif")) for r in rows]
     targets = [bench.targets_of(r) for r in rows]
-    own = bench.match_rates(real, targets, ("composition", "system", "spacegroup"), 1)
-    assert own == {"composition": 1.0, "system": 1.0, "spacegroup": 1.0}
+    own = bench.match_rates(real, targets, ("composition", "elements", "system", "spacegroup"), 1)
+    assert own == {"composition": 1.0, "elements": 1.0, "system": 1.0, "spacegroup": 1.0}
     report = bench.main([*argv, "--out", str(tmp_path)])
     assert [(r["style"], r["scale"], r["num_samples"]) for r in report["rows"]] == [
         ("text_composition", 1.0, 64),
