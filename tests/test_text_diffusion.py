@@ -399,3 +399,47 @@ def test_bench_text_guidance_scores_real_crystals_fully_and_runs_on_the_tiny_mod
         saved["rows"] == report["rows"]
         and "| composition | 1 | 64 |" in (tmp_path / "text_guidance.md").read_text()
     )
+
+
+def test_a_prompt_and_a_property_condition_together(text_run):
+    """A denoiser with a scalar and a text condition takes both: each crystal's call carries the
+    target value and its prompt's embedding (both dropped in the null half)."""
+    from hfmat.diffusion import D3PMScheduler, WrappedNormalScheduler, lattice_scheduler
+    from hfmat.diffusion.text import load_text_tower
+
+    encoder, tokenizer = load_text_tower(text_run[1])
+    torch.manual_seed(0)
+    conditions = [
+        {"name": "heat_ref", "kind": "scalar", "mean": 0.0, "std": 1.0},
+        {"name": "text", "kind": "text", "dim": 16},
+    ]
+    denoiser = CrystalDenoiser(
+        hidden_dim=16, num_layers=1, num_frequencies=2, time_embed_dim=8, max_atoms=4, conditions=conditions
+    ).eval()
+    pipe = CrystalDiffusionPipeline(
+        denoiser,
+        lattice_scheduler(),
+        WrappedNormalScheduler(corrector_steps=0),
+        D3PMScheduler(),
+        encoder,
+        tokenizer,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    seen = []
+    hook = denoiser.register_forward_pre_hook(
+        lambda m, a, kw: seen.append(kw["conditions"]), with_kwargs=True
+    )
+    try:
+        pipe(
+            prompt=["Cu", "W"],
+            conditions={"heat_ref": 0.5},
+            guidance_scale=2.0,
+            num_atoms=2,
+            num_inference_steps=2,
+        )
+    finally:
+        hook.remove()
+    first = seen[0]
+    assert first["heat_ref"].tolist() == [0.5] * 4 and first["text"].shape == (4, 16)
+    expected = embed_texts(encoder, tokenizer, ["Cu", "W"])
+    torch.testing.assert_close(first["text"][:2], expected)
