@@ -363,73 +363,11 @@ def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path, his
 
 
 def write_card(folder: Path) -> Path:
-    """README.md of an RL fine-tuned CIF LM (template ``cif_lm``), from its training_summary.json."""
-    from transformers import AutoConfig
+    """README.md of an RL fine-tuned CIF LM: hfmat.lm.card.write_model_card reads the record's
+    ``method`` and writes the GRPO training section."""
+    from hfmat.lm.card import write_model_card
 
-    from hfmat.hub.cards import card_names, save_model_card
-    from hfmat.hub.provenance import read_training_record
-
-    record = read_training_record(folder)
-    cfg, s = record["config"], record["summary"]
-    mc = AutoConfig.from_pretrained(folder)
-    name, repo_id = card_names(folder, record, None)
-
-    def fmt(x, d=3):
-        return "n/a" if x is None else f"{x:.{d}f}"
-
-    start = record.get("base_model") or cfg["init_from"]
-    physics = ""
-    if "energy" in cfg["reward"] or "e_hull" in cfg["reward"]:
-        physics = f"; energies from {cfg['potential']} after at most {cfg['reward_steps']} FIRE steps"
-    training = "\n".join(
-        [
-            f"Reinforcement learning from `{start}` with trl's GRPO (`training/train_cif_lm_rl.py`): prompts are "
-            f"the cell compositions of the first {s['prompts']} rows of `{cfg['dataset']}` {cfg['split']}; "
-            f"{cfg['num_generations']} completions per prompt from hfmat's grammar-constrained sampler "
-            f"(temperature {cfg['temperature']}, top-k {cfg['top_k']}); reward `{cfg['reward']}` "
-            f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to the starting model, "
-            f"lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}.",
-            "",
-            "| measured | value |",
-            "|---|---|",
-            f"| optimizer steps | {s['step']} of {s['total_steps']} |",
-            f"| completions scored | {s['completions_scored']} |",
-            f"| mean reward, first / last quarter of the run | {fmt(s['reward_first_quarter'])} / "
-            f"{fmt(s['reward_last_quarter'])} |",
-            f"| validity of the samples, first / last quarter | {fmt(s['validity_first_quarter'])} / "
-            f"{fmt(s['validity_last_quarter'])} |",
-            f"| mean energy per atom (eV), first / last quarter | {fmt(s['energy_first_quarter'])} / "
-            f"{fmt(s['energy_last_quarter'])} |",
-            f"| KL to the start, last logged step | {fmt(s['kl_last'], 5)} |",
-            f"| wall time | {s['wall_s'] / 60:.1f} min |",
-            f"| hardware | {s['hardware']} |",
-        ]
-    )
-    return save_model_card(
-        folder,
-        "cif_lm",
-        name=name,
-        repo_id=repo_id,
-        library_name="transformers",
-        pipeline_tag="text-generation",
-        tags=["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2", "grpo", "trl"],
-        record=record,
-        description=cfg.get("description")
-        or f"A CIF language model fine-tuned with reinforcement learning (GRPO) from `{start}`.",
-        architecture=f"GPT-2, {mc.n_layer} layers, {mc.n_head} heads, width {mc.n_embd}",
-        n_params=f"{s['n_params']:,}",
-        context=mc.n_positions,
-        vocab_size=mc.vocab_size,
-        training=training,
-        evaluation="Not evaluated here: `benchmarks/bench_reward_guidance.py --rl-model FOLDER` compares it with "
-        "plain sampling and MCTS.",
-        results_table=None,
-        limitations=cfg.get("limitations")
-        or (
-            "The reward is a potential's energy and validity checks, not DFT: a lower CHGNet energy is not "
-            "proof of stability. Check generated structures (validity report, relaxation) before use."
-        ),
-    )
+    return write_model_card(folder)
 
 
 if __name__ == "__main__":

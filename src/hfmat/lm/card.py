@@ -47,6 +47,39 @@ def _training_text(record: dict, repo_id: str) -> str:
     return "\n".join(lines)
 
 
+def _rl_training_text(record: dict) -> str:
+    """The training section of a model fine-tuned with GRPO (``training/train_cif_lm_rl.py``)."""
+    cfg, s = record["config"], record["summary"]
+    start = record.get("base_model") or cfg["init_from"]
+    physics = ""
+    if "energy" in cfg["reward"] or "e_hull" in cfg["reward"]:
+        physics = f"; energies from {cfg['potential']} after at most {cfg['reward_steps']} FIRE steps"
+    return "\n".join(
+        [
+            f"Reinforcement learning from `{start}` with trl's GRPO (`training/train_cif_lm_rl.py`): prompts are "
+            f"the cell compositions of the first {s['prompts']} rows of `{cfg['dataset']}` {cfg['split']}; "
+            f"{cfg['num_generations']} completions per prompt from hfmat's grammar-constrained sampler "
+            f"(temperature {cfg['temperature']}, top-k {cfg['top_k']}); reward `{cfg['reward']}` "
+            f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to the starting model, "
+            f"lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}.",
+            "",
+            "| measured | value |",
+            "|---|---|",
+            f"| optimizer steps | {s['step']} of {s['total_steps']} |",
+            f"| completions scored | {s['completions_scored']} |",
+            f"| mean reward, first / last quarter of the run | {_fmt(s['reward_first_quarter'], 3)} / "
+            f"{_fmt(s['reward_last_quarter'], 3)} |",
+            f"| validity of the samples, first / last quarter | {_fmt(s['validity_first_quarter'], 3)} / "
+            f"{_fmt(s['validity_last_quarter'], 3)} |",
+            f"| mean energy per atom (eV), first / last quarter | {_fmt(s['energy_first_quarter'], 3)} / "
+            f"{_fmt(s['energy_last_quarter'], 3)} |",
+            f"| KL to the start, last logged step | {_fmt(s['kl_last'], 5)} |",
+            f"| wall time | {s['wall_s'] / 60:.1f} min |",
+            f"| hardware | {s['hardware']} |",
+        ]
+    )
+
+
 def _results(metrics: dict) -> tuple[str, str]:
     """(evaluation text, results table) from an eval_metrics.json dict."""
     from hfmat.evaluation import PUBLISHED_CSP
@@ -79,7 +112,10 @@ def _results(metrics: dict) -> tuple[str, str]:
 
 
 def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | None = None) -> Path:
-    """Render README.md in ``folder`` from training_summary.json (and eval_metrics.json if present)."""
+    """Render README.md in ``folder`` from training_summary.json (and eval_metrics.json if present).
+
+    A model fine-tuned with GRPO (its record says ``"method": "grpo"``) gets the reinforcement-learning
+    training section and tags instead of the supervised ones."""
     from transformers import AutoConfig
 
     from hfmat.hub.cards import benchmark_eval_results, card_names, save_model_card
@@ -95,7 +131,13 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
     model_config = AutoConfig.from_pretrained(folder)
     name, repo_id = card_names(folder, record, repo_id)
     results = None
+    rl = record.get("method") == "grpo"
     evaluation = "Not evaluated yet: run `benchmarks/eval_lm_csp.py` on this folder."
+    if rl:
+        evaluation = (
+            "Not evaluated here: `benchmarks/bench_reward_guidance.py --rl-model FOLDER` compares it with "
+            "plain sampling and MCTS."
+        )
     table = None
     if eval_metrics and eval_metrics.get("runs"):
         evaluation, table = _results(eval_metrics)
@@ -119,22 +161,31 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
         repo_id=repo_id,
         library_name="transformers",
         pipeline_tag="text-generation",
-        tags=["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2"],
+        tags=["hfmat", "crystal-structure-generation", "cif", "materials", "gpt2"]
+        + (["grpo", "trl"] if rl else []),
         record=record,
         eval_results=results,
         description=config.get("description")
-        or f"A {summary['n_params'] / 1e6:.2f}M-parameter CIF language model trained on "
-        f"`{portable_path(str(config.get('dataset')))}`.",
+        or (
+            f"A CIF language model fine-tuned with reinforcement learning (GRPO) from "
+            f"`{record.get('base_model') or config.get('init_from')}`."
+            if rl
+            else f"A {summary['n_params'] / 1e6:.2f}M-parameter CIF language model trained on "
+            f"`{portable_path(str(config.get('dataset')))}`."
+        ),
         architecture=f"GPT-2, {model_config.n_layer} layers, {model_config.n_head} heads, width {model_config.n_embd}",
         n_params=f"{summary['n_params']:,}",
         context=model_config.n_positions,
         vocab_size=model_config.vocab_size,
-        training=_training_text(record, repo_id),
+        training=_rl_training_text(record) if rl else _training_text(record, repo_id),
         evaluation=evaluation,
         results_table=table,
         limitations=config.get("limitations")
         or (
-            "A small model trained briefly: it writes well-formed CIFs most reliably with hfmat's constrained "
-            "decoding; generated structures need checking (validity report, relaxation) before use."
+            "The reward is a potential's energy and validity checks, not DFT: a lower CHGNet energy is not "
+            "proof of stability. Check generated structures (validity report, relaxation) before use."
+            if rl
+            else "A small model trained briefly: it writes well-formed CIFs most reliably with hfmat's "
+            "constrained decoding; generated structures need checking (validity report, relaxation) before use."
         ),
     )
