@@ -267,7 +267,7 @@ def test_bad_prompts_are_clear_errors(text_pipe, kwargs, message):
 def test_a_pipeline_without_a_text_tower_refuses_a_prompt(tiny_diffusion_pipeline):
     pipe = tiny_diffusion_pipeline(True)
     with pytest.raises(PipelineInputError, match="this pipeline has no text encoder"):
-        pipe(prompt="a cubic perovskite SrTiO3", num_inference_steps=STEPS)
+        pipe(prompt="SrTiO3, a cubic crystal", num_inference_steps=STEPS)
 
 
 # --------------------------------------------------------------------------------------- CLI
@@ -325,8 +325,8 @@ def test_cli_prompt_on_a_model_without_a_text_tower(tiny_diffusion_pipeline, tmp
 
 def test_the_card_of_a_text_pipeline_shows_a_prompt(text_run):
     card = (text_run[0] / "README.md").read_text()
-    assert "| `text` | text |" in card and 'prompt="a cubic perovskite SrTiO3"' in card
-    assert '--prompt "a cubic perovskite SrTiO3"' in card
+    assert "| `text` | text |" in card and 'prompt="SrTiO3, a cubic crystal"' in card
+    assert '--prompt "SrTiO3, a cubic crystal"' in card
 
 
 def test_training_embeds_each_style_and_draws_one_per_crystal(text_run):

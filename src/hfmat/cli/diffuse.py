@@ -14,7 +14,7 @@ hfmat diffuse --composition SrTiO3 -n 4 --out diff-srtio3
 hfmat diffuse --reference perov_5:test --limit 20 -n 20 --out runs/diffusion_csp
 hfmat diffuse -n 8 --out runs/denovo            # de novo, with the shipped de novo model
 hfmat diffuse --model crystal-diffusion-perov5-gen --num-atoms 5 -n 4 --steps 100 --format extxyz --out d5
-hfmat diffuse --model PIPELINE --prompt "a cubic perovskite SrTiO3" --guidance-scale 2 -n 8 --out srtio3"""
+hfmat diffuse --model PIPELINE --prompt "SrTiO3, a cubic crystal" --guidance-scale 2 -n 8 --out srtio3"""
 
 #: library argument -> CLI flag, for error messages
 FLAGS = {
@@ -79,8 +79,8 @@ def register(sub) -> None:
         action="append",
         default=None,
         metavar="TEXT",
-        help='a text-conditioned pipeline: sample from this description, e.g. "a cubic perovskite '
-        'SrTiO3" (repeatable: -n samples each; docs/text_guidance.md)',
+        help='a text-conditioned pipeline: sample from this description, e.g. "SrTiO3, a cubic crystal" '
+        "(repeatable: -n samples each; docs/text_guidance.md)",
     )
     p.add_argument(
         "--guidance-scale",

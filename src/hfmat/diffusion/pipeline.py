@@ -22,7 +22,7 @@ conditional sampling (no unconditional half), 0 is unconditional.
 
 Text: a pipeline whose denoiser has a text condition and which holds a ``text_encoder`` (a plain
 transformers ``BertModel``, Crystal CLIP's text tower) and its ``tokenizer`` samples from a
-description, ``pipe(prompt="a cubic perovskite SrTiO3", num_samples=8, guidance_scale=2.0)``
+description, ``pipe(prompt="SrTiO3, a cubic crystal", num_samples=8, guidance_scale=2.0)``
 (:mod:`hfmat.diffusion.text`); the unconditional half uses the text condition's null embedding.
 
 A denoiser whose config lists ``elements`` (the training data's, recorded by train_diffusion.py)

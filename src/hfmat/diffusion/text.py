@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from hfmat.diffusion.inputs import PipelineInputError
 
-EXAMPLE_PROMPT = "a cubic perovskite SrTiO3"
+EXAMPLE_PROMPT = "SrTiO3, a cubic crystal"
 
 
 def text_conditions(denoiser) -> list[str]:
