@@ -241,7 +241,11 @@ def main(argv=None) -> dict:
     out["description"] = (
         f"CSP on structures {args.start + 1}-{args.start + n} of the {total} of "
         f"{args.dataset}/{args.split}.csv ("
-        + ("file order" if args.shuffle_seed is None else f"a seeded random order: datasets' shuffle, seed {args.shuffle_seed}")
+        + (
+            "file order"
+            if args.shuffle_seed is None
+            else f"a seeded random order: datasets' shuffle, seed {args.shuffle_seed}"
+        )
         + "), prompted with each target's cell composition, "
         f"{args.k} samples per composition (temperature {args.temperature}, top-k {args.top_k}, seed "
         f"{args.seed}); k=1 uses the first sample. Match: StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3). "
