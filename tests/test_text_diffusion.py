@@ -443,3 +443,31 @@ def test_a_prompt_and_a_property_condition_together(text_run):
     assert first["heat_ref"].tolist() == [0.5] * 4 and first["text"].shape == (4, 16)
     expected = embed_texts(encoder, tokenizer, ["Cu", "W"])
     torch.testing.assert_close(first["text"][:2], expected)
+
+
+# ----------------------------------------------------------------------------- shipped model
+
+
+def test_the_shipped_text_pipeline_loads_by_repo_id_and_samples_from_a_prompt(hf_cache, tmp_path):
+    """crystal-diffusion-perov5-text: a complete folder with its text tower (plain transformers
+    classes), loadable by repo id offline; `hfmat diffuse --prompt` uses it by default (a few
+    steps: the plumbing, not the quality; docs/text_guidance.md has the measured figures)."""
+    from hfmat import shipped
+    from hfmat.cli import main
+
+    folder = shipped.shipped_model(shipped.DIFFUSION_TEXT)
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["text_encoder"] == ["transformers", "BertModel"]
+    assert index["tokenizer"] == ["transformers", "PreTrainedTokenizerFast"]
+    hf_cache(f"hfmat/{shipped.DIFFUSION_TEXT}", folder)
+    pipe = CrystalDiffusionPipeline.from_pretrained(f"hfmat/{shipped.DIFFUSION_TEXT}")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.denoiser.config.conditions == [{"name": "text", "kind": "text", "dim": 64}]
+    out = pipe(prompt="SrTiO3, a cubic crystal", num_samples=2, num_inference_steps=STEPS)
+    assert [len(s) for s in out.structures] == [5, 5]  # every Perov-5 cell has 5 atoms
+    out_dir = tmp_path / "p"
+    assert (
+        main(["diffuse", "--prompt", "BaZrO3", "-n", "2", "--steps", str(STEPS), "--out", str(out_dir)]) == 0
+    )
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["model"] == shipped.DIFFUSION_TEXT and summary["prompts"] == ["BaZrO3"]
