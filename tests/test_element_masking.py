@@ -159,9 +159,7 @@ def _train_args(csv, out, *sets):
     ]  # fmt: skip
 
 
-def test_training_records_elements_and_starts_de_novo_from_a_csp_pipeline(
-    perov_val_csv, tmp_path, capsys
-):
+def test_training_records_elements_and_starts_de_novo_from_a_csp_pipeline(perov_val_csv, tmp_path, capsys):
     from pymatgen.core.periodic_table import Element
 
     script = load_script("training/train_diffusion.py")
@@ -185,7 +183,9 @@ def test_training_records_elements_and_starts_de_novo_from_a_csp_pipeline(
     path = tmp_path / "gen" / "final" / "denoiser" / "config.json"
     config = json.loads(path.read_text())
     path.write_text(json.dumps({**config, "elements": ["U"]}))
-    argv = _train_args(perov_val_csv, tmp_path / "more", "task=gen", f"init_from={tmp_path / 'gen' / 'final'}")
+    argv = _train_args(
+        perov_val_csv, tmp_path / "more", "task=gen", f"init_from={tmp_path / 'gen' / 'final'}"
+    )
     cfg = script.common.config_from_args(script.parse_args(argv), script.DEFAULTS)
     train, _, _ = script.build_datasets(cfg)
     model = script.build_components(cfg, train)["denoiser"]
