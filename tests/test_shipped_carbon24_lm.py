@@ -56,3 +56,18 @@ def test_generate_with_a_non_carbon_prompt_warns_out_of_training_data(tmp_path, 
         "hfmat generate: warning: Si8 (8 atoms in the cell) is outside what the model was trained on" in err
     )
     assert "Si never occurs in its training data" in err and "Trained on carbon_24" in err
+
+
+def test_card_snippets_prompt_with_a_composition_the_model_was_trained_on():
+    from hfmat.hub.provenance import read_training_record
+    from hfmat.lm.card import example_composition
+
+    card = (shipped_model(LM_CARBON24) / "README.md").read_text()
+    assert 'compositions=["C8"]' in card and "--composition C8 " in card and "`<bos>data_C8\\n`" in card
+    snippet = card[card.index("```python") : card.index("## Model")]
+    assert "SrTiO3" not in snippet and "Sr1Ti1O3" not in snippet
+    record = read_training_record(shipped_model(LM_CARBON24))
+    assert example_composition(record) == "C8"
+    perov = {"config": {}, "data": {"elements": ["Sr", "Ti", "O", "Ba"], "num_atoms": [5]}}
+    assert example_composition(perov) == "SrTiO3"
+    assert example_composition({"config": {"card_example": "LiFePO4"}, "data": {}}) == "LiFePO4"

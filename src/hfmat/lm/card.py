@@ -80,6 +80,18 @@ def _rl_training_text(record: dict) -> str:
     )
 
 
+def example_composition(record: dict) -> str:
+    """The composition the card's snippets prompt with: the config's ``card_example``, else one the
+    model was trained on (``C8`` for a carbon-only model), else SrTiO3."""
+    config, data = record["config"], record.get("data") or {}
+    if config.get("card_example"):
+        return config["card_example"]
+    elements, sizes = data.get("elements") or [], data.get("num_atoms") or []
+    if len(elements) == 1 and sizes:
+        return f"{elements[0]}{8 if 8 in sizes else min(sizes)}"
+    return "SrTiO3"
+
+
 def _results(metrics: dict) -> tuple[str, str]:
     """(evaluation text, results table) from an eval_metrics.json dict."""
     from hfmat.evaluation import PUBLISHED_CSP
@@ -120,6 +132,7 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
 
     from hfmat.hub.cards import benchmark_eval_results, card_names, save_model_card
     from hfmat.hub.provenance import portable_path, read_training_record
+    from hfmat.lm.prompts import composition_prompt
 
     folder = Path(folder)
     record = read_training_record(folder)
@@ -132,6 +145,7 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
     name, repo_id = card_names(folder, record, repo_id)
     results = None
     rl = record.get("method") == "grpo"
+    example = example_composition(record)
     evaluation = "Not evaluated yet: run `benchmarks/eval_lm_csp.py` on this folder."
     if rl:
         evaluation = (
@@ -178,6 +192,8 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
         context=model_config.n_positions,
         vocab_size=model_config.vocab_size,
         training=_rl_training_text(record) if rl else _training_text(record, repo_id),
+        example=example,
+        example_prompt=composition_prompt(example).rstrip("\n"),
         evaluation=evaluation,
         results_table=table,
         limitations=config.get("limitations")
