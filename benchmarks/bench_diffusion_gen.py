@@ -131,12 +131,12 @@ def command_line(argv) -> str:
     return "python benchmarks/bench_diffusion_gen.py " + " ".join(shlex.quote(a) for a in argv)
 
 
-def run(args, argv=None) -> dict:
+def load_de_novo_pipeline(args):
+    """``args.pipeline`` loaded with ``args.threads`` torch threads; exits with a one-line message
+    if it is a structure-prediction pipeline (it cannot generate de novo)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     from hfmat.diffusion import CrystalDiffusionPipeline
-    from hfmat.evaluation import generation_metrics
-    from hfmat.hub.provenance import portable_config
 
     pipe = CrystalDiffusionPipeline.from_pretrained(args.pipeline)
     if pipe.type_scheduler is None:
@@ -144,6 +144,14 @@ def run(args, argv=None) -> dict:
             f"{args.pipeline} is a structure-prediction pipeline (no type_scheduler): not de novo"
         )
     pipe.set_progress_bar_config(disable=args.no_progress, desc="sampling")
+    return pipe
+
+
+def run(args, argv=None) -> dict:
+    from hfmat.evaluation import generation_metrics
+    from hfmat.hub.provenance import portable_config
+
+    pipe = load_de_novo_pipeline(args)
 
     start = time.perf_counter()
     reference = load_split(args, args.split, args.max_reference)

@@ -43,6 +43,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_diffusion_gen import load_de_novo_pipeline  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 FACTOR = 3.0  # issue 14: on-target fraction at the best scale >= 3x the unconditional one
 MIN_VALIDITY = 0.95
@@ -198,19 +202,11 @@ def check_targets(result: dict) -> list[dict]:
 
 
 def run(args, argv=None) -> dict:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from hfmat.diffusion import CrystalDiffusionPipeline
     from hfmat.evaluation import generation_metrics
     from hfmat.evaluation.property_predictor import SHIPPED, PropertyPredictor
     from hfmat.evaluation.reference import canonical_dataset
 
-    pipe = CrystalDiffusionPipeline.from_pretrained(args.pipeline)
-    if pipe.type_scheduler is None:
-        raise SystemExit(
-            f"{args.pipeline} is a structure-prediction pipeline (no type_scheduler): not de novo"
-        )
-    pipe.set_progress_bar_config(disable=args.no_progress, desc="sampling")
+    pipe = load_de_novo_pipeline(args)
     specs = {c["name"]: c for c in (pipe.denoiser.config.get("conditions") or [])}
     scalars = [n for n, c in specs.items() if c["kind"] == "scalar"]
     if not scalars:
