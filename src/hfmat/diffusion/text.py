@@ -112,16 +112,18 @@ def load_text_tower(folder):
 
 
 def save_tokenizer(tokenizer, pipeline_folder) -> None:
-    """Rewrite a saved pipeline's ``tokenizer/`` as hfmat's prose tokenizer is saved
-    (:func:`hfmat.text.tokenizer.save_prose_tokenizer`: the class by its public name, no load-time
-    keys) and name that class in model_index.json, so plain transformers reads it as it was."""
+    """Rewrite a saved pipeline's ``tokenizer/`` as hfmat's prose tokenizer is saved (the class by
+    its public name, no load-time keys: :func:`hfmat.tokenization.build.pin_tokenizer_config`) and
+    name that class in model_index.json, so plain transformers reads it as it was."""
     import json
     from pathlib import Path
 
-    from hfmat.text.tokenizer import save_prose_tokenizer
+    from hfmat.tokenization.build import pin_tokenizer_config
 
     folder = Path(pipeline_folder)
-    save_prose_tokenizer(tokenizer, folder / "tokenizer")
+    (folder / "tokenizer").mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(folder / "tokenizer"))
+    pin_tokenizer_config(folder / "tokenizer" / "tokenizer_config.json", bos_only=False)
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
     if index.get("tokenizer", [None])[0] == "transformers":

@@ -28,7 +28,6 @@ wraps a text as ``[CLS] ... [SEP]``.
 
 from __future__ import annotations
 
-import json
 import string
 from collections.abc import Iterable
 from functools import lru_cache
@@ -38,7 +37,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, proce
 from transformers import PreTrainedTokenizerFast
 
 from hfmat.chemistry import ELEMENTS, space_group_symbols
-from hfmat.tokenization.build import LOAD_TIME_KEYS
+from hfmat.tokenization.build import pin_tokenizer_config
 from hfmat.tokenization.pattern import trie_regex
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -141,12 +140,7 @@ def save_prose_tokenizer(tokenizer, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(out))
-    path = out / "tokenizer_config.json"
-    config = json.loads(path.read_text())
-    config["tokenizer_class"] = "PreTrainedTokenizerFast"
-    for key in LOAD_TIME_KEYS:
-        config.pop(key, None)
-    path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    pin_tokenizer_config(out / "tokenizer_config.json", bos_only=False)
     return out
 
 

@@ -78,16 +78,17 @@ def save_tokenizer(
 LOAD_TIME_KEYS = ("is_local", "local_files_only")
 
 
-def pin_tokenizer_config(path: str | Path) -> None:
+def pin_tokenizer_config(path: str | Path, bos_only: bool = True) -> None:
     """Record the class by its stable public name (transformers 5 writes ``TokenizersBackend``
-    for a loaded tokenizer) and the <bos>-only convention explicitly, so that a folder that also
-    holds a GPT-2 config.json still loads this tokenizer (not a GPT2Tokenizer), and drop the
-    load-time keys."""
+    for a loaded tokenizer) and, with ``bos_only`` (the CIF tokenizer), the <bos>-only convention
+    explicitly, so that a folder that also holds a GPT-2 or BERT config.json still loads this
+    tokenizer (not a GPT2Tokenizer or BertTokenizer), and drop the load-time keys."""
     path = Path(path)
     config = json.loads(path.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
-    config["add_bos_token"] = True
-    config["add_eos_token"] = False
+    if bos_only:
+        config["add_bos_token"] = True
+        config["add_eos_token"] = False
     for key in LOAD_TIME_KEYS:
         config.pop(key, None)
     path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
