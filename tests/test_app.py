@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from hfmat.app import commands, sampling
+from hfmat.app import commands, layout, sampling
 from hfmat.app.models import DIFFUSION, LM, Models
 from hfmat.app.results import CHECK_COLUMNS, COLUMNS, Result, check_rows, summary_row, validity_of, write_zip
 from hfmat.app.viewer import EDGES, cell_edges, cell_figure, element_color
@@ -41,14 +41,17 @@ def test_models_are_told_apart_by_their_folders(models):
     assert models.names(DIFFUSION, de_novo=True) == [
         "crystal-diffusion-perov5-gen",
         "crystal-diffusion-perov5-gen-conditioned",
+        "crystal-diffusion-perov5-text",
     ]
     assert set(models.names(DIFFUSION, de_novo=False)) == {
         "crystal-diffusion-perov5",
         "crystal-diffusion-carbon24",
     }
-    conditioned = {name for name, e in models.entries.items() if e.conditions}
+    conditioned = {name for name, e in models.entries.items() if e.properties}
     assert conditioned == {"crystal-diffusion-perov5-gen-conditioned"}
     assert models.entry("crystal-diffusion-perov5-gen-conditioned").condition_names == ["heat_ref", "dir_gap"]
+    assert [name for name, e in models.entries.items() if e.takes_prompt] == ["crystal-diffusion-perov5-text"]
+    assert models.entry("crystal-diffusion-perov5-text").condition_names == []
     with pytest.raises(FileNotFoundError, match="no folder"):
         Models.from_names(["no/such/folder/x"])
 
@@ -251,6 +254,33 @@ def test_de_novo_needs_a_de_novo_pipeline(models, tmp_path):
     assert run.commands == [
         "hfmat diffuse --model crystal-diffusion-perov5-gen --num-atoms 5 -n 2 --steps 5 --seed 0 --out denovo"
     ]
+
+
+def test_a_prompt_reaches_the_text_pipeline_and_its_command(models, tmp_path):
+    text = "crystal-diffusion-perov5-text"
+    run = sampling.generate_de_novo(
+        models, model=text, num_samples=2, num_atoms=None, seed=0, steps=5, prompt=" SrTiO3, a cubic crystal ",
+        guidance_scale=2, folder=tmp_path,
+    )  # fmt: skip
+    assert [len(r.structure) for r in run.results["diffusion"]] == [5, 5]
+    assert run.commands == [
+        f"hfmat diffuse --model {text} -n 2 --steps 5 --prompt 'SrTiO3, a cubic crystal' --guidance-scale 2 "
+        "--seed 0 --out denovo"
+    ]
+    assert (
+        "--prompt"
+        not in sampling.generate_de_novo(
+            models, model=text, num_samples=1, num_atoms=None, seed=0, steps=2, prompt="  ", folder=tmp_path
+        ).commands[0]
+    )  # an empty prompt is the unconditional branch
+    with pytest.raises(
+        sampling.AppInputError, match="prompt: crystal-diffusion-perov5-gen has no text condition"
+    ):
+        sampling.generate_de_novo(
+            models, model="crystal-diffusion-perov5-gen", num_samples=1, num_atoms=5, seed=0, prompt="SrTiO3",
+            folder=tmp_path,
+        )  # fmt: skip
+    assert "samples from a description" in layout._conditions_text(models.entry(text))
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ def test_predict_then_errors_then_predict_again(client, tmp_path, examples_dir):
 
 
 def test_de_novo_over_http(client):
-    out = client.predict("crystal-diffusion-perov5-gen", 2, 5, 0, 5, "", 1, False, api_name="/generate")
+    out = client.predict("crystal-diffusion-perov5-gen", 2, 5, 0, 5, "", 1, False, "", api_name="/generate")
     assert (
         out[0]
         == "hfmat diffuse --model crystal-diffusion-perov5-gen --num-atoms 5 -n 2 --steps 5 --seed 0 --out denovo"

@@ -42,6 +42,7 @@ def diffuse_command(
     seed: int,
     steps: int | None = None,
     conditions: dict | None = None,
+    prompt: str | None = None,
     guidance_scale: float | None = None,
     device: str = "cpu",
 ) -> str:
@@ -57,6 +58,8 @@ def diffuse_command(
         parts += ["--steps", str(steps)]
     for name, value in (conditions or {}).items():
         parts += ["--condition", _quote(f"{name}={value}")]
+    if prompt is not None:
+        parts += ["--prompt", _quote(prompt)]
     if guidance_scale is not None:
         parts += ["--guidance-scale", f"{guidance_scale:g}"]
     parts += ["--seed", str(seed)]

@@ -250,7 +250,15 @@ def build_app(models: Models | None = None):
             with gr.Group(visible=bool(first and first.conditions), elem_id="guidance") as guidance:
                 guidance_about = gr.Markdown(_conditions_text(first))
                 targets = gr.Textbox(
-                    label="property targets (NAME=VALUE, comma separated)", placeholder="heat_ref=-0.5"
+                    label="property targets (NAME=VALUE, comma separated)",
+                    placeholder="heat_ref=-0.5",
+                    visible=bool(first and first.properties),
+                )
+                prompt = gr.Textbox(
+                    label="description (text prompt; empty: unconditional)",
+                    placeholder="SrTiO3, a cubic crystal",
+                    visible=bool(first and first.takes_prompt),
+                    elem_id="prompt",
                 )
                 scale = gr.Number(label="guidance scale (1: plain conditional)", value=1.0)
             run_gen = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -312,6 +320,7 @@ def build_app(models: Models | None = None):
             target_text,
             guidance_scale,
             physics,
+            prompt_text,
             progress=tracked,
         ):
             folder = new_folder()
@@ -327,23 +336,31 @@ def build_app(models: Models | None = None):
                 physics=physics,
                 folder=folder,
                 progress=progress,
+                prompt=prompt_text,
             )
             return run_values(gr, run, physics, folder, ("diffusion",))
 
         run_gen.click(
             generate,
-            inputs=[gen_model, n_gen, atoms_gen, seed_gen, steps_gen, targets, scale, physics_gen],
+            inputs=[gen_model, n_gen, atoms_gen, seed_gen, steps_gen, targets, scale, physics_gen, prompt],
             outputs=[command_gen, notes_gen, zip_gen, state_gen, *gen_panel.outputs()],
             api_name="generate",
         )
 
         def show_guidance(model):
             entry = models.entries.get(model)
-            has = bool(entry and entry.conditions)
-            return gr.update(visible=has), _conditions_text(entry)
+            return (
+                gr.update(visible=bool(entry and entry.conditions)),
+                _conditions_text(entry),
+                gr.update(visible=bool(entry and entry.properties)),
+                gr.update(visible=bool(entry and entry.takes_prompt)),
+            )
 
         gen_model.change(
-            show_guidance, inputs=[gen_model], outputs=[guidance, guidance_about], api_name=False
+            show_guidance,
+            inputs=[gen_model],
+            outputs=[guidance, guidance_about, targets, prompt],
+            api_name=False,
         )
 
         def selector(key: str, panel: Panel, state):
@@ -385,7 +402,15 @@ def build_app(models: Models | None = None):
 def _conditions_text(entry) -> str:
     if entry is None or not entry.conditions:
         return ""
-    return (
-        f"**{entry.name}** samples toward property targets (classifier-free guidance, docs/guidance.md). "
-        f"Its conditions: {entry.describe_conditions()}. Leave the targets empty to sample unconditionally."
-    )
+    parts = []
+    if entry.properties:
+        parts.append(
+            f"**{entry.name}** samples toward property targets (classifier-free guidance, docs/guidance.md). "
+            f"Its conditions: {entry.describe_conditions()}. Leave the targets empty to sample unconditionally."
+        )
+    if entry.takes_prompt:
+        parts.append(
+            f"**{entry.name}** samples from a description (docs/text_guidance.md), written like its "
+            "training texts, e.g. `SrTiO3, a cubic crystal`. Leave it empty to sample unconditionally."
+        )
+    return " ".join(parts)

@@ -18,7 +18,8 @@ DIFFUSION = "diffusion"
 @dataclass(frozen=True)
 class ModelEntry:
     """One model as the app offers it. ``de_novo``: a pipeline that samples atom types (de novo
-    generation); ``conditions``: the property conditions its denoiser declares (docs/guidance.md)."""
+    generation); ``conditions``: the conditions its denoiser declares (docs/guidance.md): property
+    targets, and a text prompt for a text-conditioned pipeline (docs/text_guidance.md)."""
 
     name: str
     folder: Path
@@ -28,13 +29,23 @@ class ModelEntry:
     conditions: tuple[dict, ...] = ()
 
     @property
+    def properties(self) -> tuple[dict, ...]:
+        """The property conditions (scalar and categorical): the targets a user types as NAME=VALUE."""
+        return tuple(c for c in self.conditions if c.get("kind") != "text")
+
+    @property
+    def takes_prompt(self) -> bool:
+        """Whether the pipeline samples from a text prompt (a text condition and its text tower)."""
+        return any(c.get("kind") == "text" for c in self.conditions)
+
+    @property
     def condition_names(self) -> list[str]:
-        return [c["name"] for c in self.conditions]
+        return [c["name"] for c in self.properties]
 
     def describe_conditions(self) -> str:
         """``heat_ref (scalar, training mean 1.246 ± 0.642); spacegroup (class 0..230)``."""
         parts = []
-        for c in self.conditions:
+        for c in self.properties:
             if c.get("kind") == "scalar":
                 parts.append(f"{c['name']} (scalar, training mean {c['mean']:.4g} ± {c['std']:.4g})")
             else:
@@ -84,8 +95,9 @@ class Models:
 
     @classmethod
     def from_names(cls, names: list[str] | None = None, device: str = "cpu") -> Models:
-        """The models ``names`` (default: the shipped ones, :data:`hfmat.shipped.NAMES`)."""
-        names = list(names or shipped.NAMES)
+        """The models ``names`` (default: the shipped generators, :data:`hfmat.shipped.NAMES`, and
+        the text-conditioned pipelines, :data:`hfmat.shipped.TEXT_PIPELINES`)."""
+        names = list(names or shipped.NAMES + shipped.TEXT_PIPELINES)
         return cls({name: describe(name) for name in dict.fromkeys(names)}, device=device)
 
     def names(self, kind: str, de_novo: bool | None = None) -> list[str]:

@@ -182,10 +182,12 @@ def generate_de_novo(
     physics: bool = False,
     folder: Path,
     progress: Callable | None = None,
+    prompt: str | None = None,
 ) -> Run:
     """De novo generation with the pipeline ``model``: ``num_samples`` crystals of ``num_atoms``
     atoms (0 or empty: drawn from the training distribution), toward ``conditions`` (NAME=VALUE
-    text) when the pipeline has conditions."""
+    text) when the pipeline has property conditions and from ``prompt`` when it takes a text prompt
+    (empty: unconditional)."""
     import torch
 
     from hfmat.diffusion.inputs import check_num_atoms
@@ -205,10 +207,13 @@ def generate_de_novo(
     if atoms is not None:
         check_num_atoms(atoms, entry.max_atoms or 10**9, "atoms per cell")
     targets = parse_conditions(conditions)
+    prompt = (prompt or "").strip() or None
+    if prompt is not None and not entry.takes_prompt:
+        raise AppInputError(f"prompt: {model} has no text condition; choose a text-conditioned pipeline")
     scale = None
     if guidance_scale not in (None, ""):
         scale = float(guidance_scale)
-        if not targets or scale == 1.0:
+        if not (targets or prompt) or scale == 1.0:
             scale = None  # 1 is the plain conditional default; without targets there is nothing to guide
     pipe = models.pipeline(model)
     run = Run()
@@ -220,12 +225,15 @@ def generate_de_novo(
             seed=seed,
             steps=steps,
             conditions=targets,
+            prompt=prompt,
             guidance_scale=scale,
             device=models.device,
         )
     )
     _step(progress, 0.0, f"{model}: denoising")
     kwargs = {} if steps is None else {"num_inference_steps": steps}
+    if prompt is not None:
+        kwargs["prompt"] = prompt
     out = pipe(
         num_atoms=None if atoms is None else [atoms],
         num_samples=n,
