@@ -185,30 +185,16 @@ def tiny_diffusion_pipeline():
     atoms (``conditions``: the denoiser's, for guidance)."""
 
     def make(de_novo: bool, num_atoms: int = 4, conditions: list[dict] | None = None):
-        import torch
+        from tiny import tiny_denoiser
 
         from hfmat.diffusion import (
-            CrystalDenoiser,
             CrystalDiffusionPipeline,
             D3PMScheduler,
             WrappedNormalScheduler,
             lattice_scheduler,
         )
 
-        torch.manual_seed(0)
-        dist = [0.0] * 9
-        dist[num_atoms] = 1.0
-        denoiser = CrystalDenoiser(
-            hidden_dim=16,
-            num_layers=1,
-            num_frequencies=2,
-            time_embed_dim=8,
-            max_atoms=8,
-            lattice_scale=2.0,
-            num_atoms_distribution=dist,
-            predict_atom_types=de_novo,
-            conditions=conditions,
-        ).eval()
+        denoiser = tiny_denoiser(de_novo, num_atoms, conditions=conditions)
         return CrystalDiffusionPipeline(
             denoiser=denoiser,
             lattice_scheduler=lattice_scheduler(),

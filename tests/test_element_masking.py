@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 from scripts import load_script
+from tiny import tiny_denoiser
 
 from hfmat.diffusion import (
     CrystalDenoiser,
@@ -23,20 +24,7 @@ CONDITIONS = [{"name": "energy_per_atom", "kind": "scalar", "mean": -154.0, "std
 
 
 def _denoiser(predict_atom_types=True, **kwargs) -> CrystalDenoiser:
-    torch.manual_seed(0)
-    dist = [0.0] * 9
-    dist[6] = 1.0
-    return CrystalDenoiser(
-        hidden_dim=16,
-        num_layers=1,
-        num_frequencies=2,
-        time_embed_dim=8,
-        max_atoms=8,
-        lattice_scale=2.0,
-        num_atoms_distribution=dist,
-        predict_atom_types=predict_atom_types,
-        **kwargs,
-    ).eval()
+    return tiny_denoiser(predict_atom_types, num_atoms=6, **kwargs)
 
 
 def _pipe(denoiser) -> CrystalDiffusionPipeline:
