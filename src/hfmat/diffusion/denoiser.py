@@ -398,24 +398,18 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         total = None
         for name, embed in self.condition_embeddings.items():
             null = self.condition_null[name].expand(num_crystals, -1)
-            if name in conditions and self.condition_specs[name]["kind"] == "text":
+            if name in conditions:
+                width = self.condition_specs[name].get("dim")  # a text condition: [dim] per crystal
+                shape = (num_crystals,) if width is None else (num_crystals, width)
                 values = torch.as_tensor(conditions[name], device=device).float()
-                values = values.reshape(-1, embed.dim).expand(num_crystals, -1)
-                present = torch.isfinite(values).all(-1)
+                values = values.reshape(-1, *shape[1:]).expand(*shape)
+                present = torch.isfinite(values) if width is None else torch.isfinite(values).all(-1)
                 if condition_mask is not None and name in condition_mask:
                     present = (
                         present & torch.as_tensor(condition_mask[name], device=device).reshape(-1).bool()
                     )
-                values = torch.where(present.unsqueeze(-1), values, torch.zeros_like(values))
-                emb = torch.where(present.unsqueeze(-1), embed(values), null)
-            elif name in conditions:
-                values = torch.as_tensor(conditions[name], device=device).reshape(-1).expand(num_crystals)
-                present = torch.isfinite(values.float())
-                if condition_mask is not None and name in condition_mask:
-                    present = (
-                        present & torch.as_tensor(condition_mask[name], device=device).reshape(-1).bool()
-                    )
-                values = torch.where(present, values.float(), torch.zeros_like(values, dtype=torch.float32))
+                keep = present if width is None else present.unsqueeze(-1)
+                values = torch.where(keep, values, torch.zeros_like(values))
                 emb = torch.where(present.unsqueeze(-1), embed(values), null)
             else:
                 emb = null
