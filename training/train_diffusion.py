@@ -149,7 +149,8 @@ def build_datasets(cfg: dict):
     scope = common.data_scope(train)
     texts = [c["name"] for c in condition_entries(cfg) if c.get("kind") == "text"]
     if texts:
-        train, evalset = (add_text_embeddings(d, texts[0], cfg) for d in (train, evalset))
+        tower = text_tower(texts[0], cfg)  # loaded and fingerprinted once for both splits
+        train, evalset = (add_text_embeddings(d, texts[0], cfg, tower) for d in (train, evalset))
     return to_graphs(train, keep), to_graphs(evalset, keep), scope
 
 
@@ -165,28 +166,38 @@ def text_columns_for(cfg: dict) -> list[str]:
     return columns
 
 
-def add_text_embeddings(dataset, name: str, cfg: dict):
-    """``dataset`` with a column ``name``: for each crystal, the text encoder's embedding of each of
-    its descriptions in ``text_columns`` ([styles, dim] floats). The descriptions come from
-    :func:`hfmat.data.descriptions.add_descriptions`; the embedding map's fingerprint is made of
-    its input's, the text encoder's weights and the styles, so datasets' cache never mixes two
-    encoders."""
+def text_tower(name: str, cfg: dict) -> tuple:
+    """``(text_encoder, tokenizer, digest)`` of ``cfg["text_encoder"]`` for the text condition
+    ``name``; ``digest`` fingerprints the encoder's weights."""
     import hashlib
 
-    from hfmat.data.descriptions import add_descriptions
-    from hfmat.diffusion.text import embed_texts, load_text_tower
+    from hfmat.diffusion.text import load_text_tower
 
     if not cfg.get("text_encoder"):
         raise ValueError(
             f"condition {name!r} is a text condition: set text_encoder: to a Crystal CLIP folder or "
             "a text-encoder repository (e.g. crystal-clip-perov5)"
         )
-    columns = text_columns_for(cfg)
     encoder, tokenizer = load_text_tower(cfg["text_encoder"])
     digest = hashlib.sha256()
     for key, tensor in sorted(encoder.state_dict().items()):
         digest.update(key.encode() + tensor.detach().cpu().float().numpy().tobytes())
-    digest = digest.hexdigest()[:16]
+    return encoder, tokenizer, digest.hexdigest()[:16]
+
+
+def add_text_embeddings(dataset, name: str, cfg: dict, tower: tuple):
+    """``dataset`` with a column ``name``: for each crystal, the text encoder's embedding of each of
+    its descriptions in ``text_columns`` ([styles, dim] floats). The descriptions come from
+    :func:`hfmat.data.descriptions.add_descriptions`; the embedding map's fingerprint is made of
+    its input's, the text encoder's weights (``tower``, from :func:`text_tower`) and the styles, so
+    datasets' cache never mixes two encoders."""
+    import hashlib
+
+    from hfmat.data.descriptions import add_descriptions
+    from hfmat.diffusion.text import embed_texts
+
+    encoder, tokenizer, digest = tower
+    columns = text_columns_for(cfg)
     described = add_descriptions(dataset, num_proc=cfg.get("num_proc"))
 
     def embed(batch):
@@ -385,8 +396,9 @@ class TextEmbeddingCollator:
 def draw_text_styles(batch, components, generator=None) -> dict:
     """The batch with each text condition's [B, styles, dim] cut to one style per crystal, drawn
     from ``generator`` (the checkpointed noise generator: a resumed run draws the same)."""
-    specs = components["denoiser"].condition_specs
-    names = [n for n, spec in specs.items() if spec["kind"] == "text"]
+    from hfmat.diffusion.text import text_conditions
+
+    names = text_conditions(components["denoiser"])
     if not names:
         return batch
     batch = dict(batch)
@@ -448,7 +460,9 @@ def main(argv=None) -> dict:
     components = build_components(cfg, train_ds)
     model = components["denoiser"]
 
-    texts = [n for n, spec in model.condition_specs.items() if spec["kind"] == "text"]
+    from hfmat.diffusion.text import text_conditions
+
+    texts = text_conditions(model)
     scalars = [n for n in model.condition_specs if n not in texts]
     # conditions' columns, as FloatTensor[B] (text: [B, styles, dim])
     collator = TextEmbeddingCollator(scalars, texts) if texts else GraphCollator(properties=scalars)
