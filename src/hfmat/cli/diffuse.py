@@ -101,12 +101,7 @@ def _model_name(args) -> str:
     if name:
         return name
     if args.prompt:
-        text_model = getattr(shipped, "DIFFUSION_TEXT", None)
-        if text_model is None:
-            raise ValueError(
-                "--prompt needs a text-conditioned pipeline: give --model (docs/text_guidance.md)"
-            )
-        return text_model
+        return shipped.DIFFUSION_TEXT
     return shipped.DIFFUSION_CSP if (args.composition or args.reference) else shipped.DIFFUSION_GEN
 
 
