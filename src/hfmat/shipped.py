@@ -28,7 +28,8 @@ TEXT_ENCODER = "crystal-text-encoder-perov5"
 PROSE_TOKENIZER = "prose-tokenizer-perov5"
 TEXT_NAMES = (CLIP, TEXT_ENCODER, PROSE_TOKENIZER)
 #: The text-conditioned de novo pipeline (``pipe(prompt=...)``, ``hfmat diffuse --prompt``; its folder
-#: also holds the text encoder and tokenizer). The app has no prompt box, so it is not among NAMES.
+#: also holds the text encoder and tokenizer). It needs a prompt, so it is not among NAMES; the app
+#: serves it beside them (a description box for it).
 DIFFUSION_TEXT = "crystal-diffusion-perov5-text"
 TEXT_PIPELINES = (DIFFUSION_TEXT,)
 #: Every shipped folder, by the name :func:`shipped_model` and ``hfmat.hub.resolve`` take.
