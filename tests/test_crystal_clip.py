@@ -85,6 +85,7 @@ def tiny_run(perov_val_csv, tmp_path_factory):
 def test_tiny_run_learns_and_saves_a_loadable_folder(tiny_run):
     out, summary = tiny_run
     assert summary["step"] == 40 and summary["train_pairs"] == 32
+    assert "hard_negatives" not in summary  # no hard_negative_fraction: shuffled batches, as before
     assert summary["train_loss"] < summary["first_train_loss"] - 0.3  # 32 pairs, 2 batches: it memorises
     retrieval = summary["eval"]["retrieval"]["text_composition"]
     assert retrieval["num_candidates"] == 8 and retrieval["queries"] == 8

@@ -10,7 +10,13 @@ training pair takes one of ``text_columns`` at random per crystal. The prose tok
 the training rows' texts only (or loaded from ``tokenizer``). The eval loss and eval retrieval are
 measured on ``eval_holdout`` rows held out of the training split; at the end, retrieval among
 ``num_candidates`` is measured on ``test_split`` (never trained on), per text column, with chance
-beside it. The run ends in a folder (``<output_dir>/final`` unless ``final_dir`` is set):
+beside it. ``text_columns`` may also name ``text_structure`` (hfmat.text.data: the crystal
+system, space group and structure type without the formula).
+
+Hard negatives: with ``hard_negative_fraction`` > 0 the training batches come from
+hfmat.text.sampling.HardNegativeBatchSampler: rows that share ``hard_negative_key`` (a column; the
+reduced formula by default) are put in the same batch, up to that fraction of every batch, so the
+loss must tell two structures of one composition apart. 0 (the default) keeps shuffled batches. The run ends in a folder (``<output_dir>/final`` unless ``final_dir`` is set):
 text_encoder/, tokenizer/, crystal_encoder/, clip_config.json, training_summary.json and the card.
 """
 
@@ -50,6 +56,9 @@ DEFAULTS: dict = {
     "max_atoms": 24,
     "logit_scale_init": math.log(1 / 0.07),
     "num_candidates": 100,
+    # hard negatives (hfmat.text.sampling): 0 = shuffled batches
+    "hard_negative_fraction": 0.0,
+    "hard_negative_key": "text_composition",
     "weight_decay": 0.01,
     "output_dir": "runs/crystal_clip",
     "model_name": "crystal-clip",
@@ -97,6 +106,27 @@ def build_model(cfg: dict, tokenizer, train_ds):
     )
 
 
+def hard_negative_loader(train_ds, collate, cfg: dict):
+    """The training loader over :class:`hfmat.text.sampling.HardNegativeBatchSampler` batches (whole
+    batches only), and the sampler's statistics for the first epoch."""
+    from hfmat.text.sampling import HardNegativeBatchSampler
+
+    key = cfg["hard_negative_key"]
+    if key not in train_ds.column_names:
+        raise ValueError(
+            f"hard_negative_key: {key!r} is not a column of the training data; choose from {train_ds.column_names}"
+        )
+    sampler = HardNegativeBatchSampler(
+        train_ds[key],
+        int(cfg["per_device_batch_size"]),
+        hard_negative_fraction=float(cfg["hard_negative_fraction"]),
+        seed=int(cfg["seed"]),
+        drop_last=True,
+    )
+    loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate)
+    return loader, {"key": key, "fraction": float(cfg["hard_negative_fraction"]), **sampler.stats()}
+
+
 def retrieval_report(model, dataset, cfg: dict) -> dict:
     """Retrieval per text column among min(num_candidates, rows) candidates."""
     from hfmat.text import embed_pairs, retrieval_accuracy
@@ -119,14 +149,17 @@ def main(argv=None) -> dict:
     from transformers import AutoTokenizer
 
     from hfmat.data.descriptions import TEXT_COLUMNS
-    from hfmat.text.data import ClipCollator, clip_dataset
+    from hfmat.text.data import CLIP_TEXT_COLUMNS, ClipCollator, clip_dataset
     from hfmat.text.tokenizer import train_prose_tokenizer
 
-    unknown = [c for c in cfg["text_columns"] if c not in TEXT_COLUMNS]
+    unknown = [c for c in cfg["text_columns"] if c not in CLIP_TEXT_COLUMNS]
     if unknown or not cfg["text_columns"]:
         raise ValueError(
-            f"text_columns must be a non-empty subset of {list(TEXT_COLUMNS)}, got {cfg['text_columns']}"
+            f"text_columns must be a non-empty subset of {list(CLIP_TEXT_COLUMNS)}, got {cfg['text_columns']}"
         )
+    fraction = float(cfg["hard_negative_fraction"] or 0.0)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"hard_negative_fraction must be in [0, 1], got {cfg['hard_negative_fraction']}")
     accelerator = common.accelerator_for(cfg)
     with accelerator.main_process_first():
         data = {"source": cfg["dataset"], "data_dir": cfg["data_dir"], "num_proc": cfg["num_proc"]}
@@ -142,7 +175,8 @@ def main(argv=None) -> dict:
     if cfg["tokenizer"]:
         tokenizer = AutoTokenizer.from_pretrained(cfg["tokenizer"])
     else:
-        texts = [t for column in TEXT_COLUMNS for t in train_ds[column]]
+        columns = dict.fromkeys([*TEXT_COLUMNS, *cfg["text_columns"]])  # the descriptions, then any other
+        texts = [t for column in columns for t in train_ds[column]]
         tokenizer = train_prose_tokenizer(texts, vocab_size=int(cfg["tokenizer_vocab_size"]))
     tokenizer.model_max_length = int(cfg["max_text_length"])
     model = build_model(cfg, tokenizer, train_ds)
@@ -158,6 +192,9 @@ def main(argv=None) -> dict:
     )
     train_loader, eval_loader = common.dataloaders(train_ds, eval_ds, collate, cfg)
     eval_loader.collate_fn = eval_collate
+    hard_negatives = None
+    if fraction > 0:
+        train_loader, hard_negatives = hard_negative_loader(train_ds, collate, cfg)
     batches_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
     total_steps = common.total_steps_for(cfg, batches_per_epoch)
     optimizer, scheduler = common.optimizer_and_scheduler_for(
@@ -217,6 +254,7 @@ def main(argv=None) -> dict:
         "n_params": n_params,
         "stop_reason": stop_reason,
         "train_pairs": len(train_ds),
+        **({"hard_negatives": hard_negatives} if hard_negatives else {}),
         "eval_pairs": len(eval_ds),
         "command": command,
     }

@@ -10,6 +10,42 @@ import torch
 
 from hfmat.data.descriptions import TEXT_COLUMNS
 
+#: A text style that names no composition (:func:`structure_text`): the crystal system, the space
+#: group and the structure type alone, so a model trained on it must read the structure words.
+STRUCTURE_COLUMN = "text_structure"
+#: Every text column a Crystal CLIP can train on: the styles of :mod:`hfmat.data.descriptions` and
+#: :data:`STRUCTURE_COLUMN`.
+CLIP_TEXT_COLUMNS = (*TEXT_COLUMNS, STRUCTURE_COLUMN)
+
+
+def structure_text(row: Mapping[str, Any]) -> str:
+    """``"a cubic crystal in the Pm-3m space group (No. 221) with the perovskite structure"`` from a
+    row's description columns (``crystal_system``, ``spacegroup_symbol``, ``spacegroup_number``,
+    ``structure_type``): the sentence's structure words without the formula or the properties."""
+    system = row["crystal_system"]
+    text = (
+        f"{'an' if system[:1] in tuple('aeiou') else 'a'} {system} crystal in the "
+        f"{row['spacegroup_symbol']} space group (No. {row['spacegroup_number']})"
+    )
+    return text + (f" with the {row['structure_type']} structure" if row["structure_type"] else "")
+
+
+def add_structure_texts(ds):
+    """``ds`` with the :data:`STRUCTURE_COLUMN` column (batched ``Dataset.map``, cached by datasets)."""
+    columns = ("crystal_system", "spacegroup_symbol", "spacegroup_number", "structure_type")
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise ValueError(
+            f"add_structure_texts: the dataset lacks the description columns {missing} "
+            "(hfmat.data.descriptions.add_descriptions adds them)"
+        )
+
+    def batch(rows):
+        n = len(rows["crystal_system"])
+        return {STRUCTURE_COLUMN: [structure_text({c: rows[c][i] for c in columns}) for i in range(n)]}
+
+    return ds.map(batch, batched=True, desc="structure texts")
+
 
 def clip_dataset(
     source: str | os.PathLike,
@@ -21,13 +57,14 @@ def clip_dataset(
 ):
     """One split of ``source`` (any :func:`hfmat.data.load_crystal_dataset` source) with the
     description columns (:func:`hfmat.data.descriptions.add_descriptions`) and the graph columns
-    (:func:`hfmat.data.featurize_diffusion`); every step cached by datasets."""
+    (:func:`hfmat.data.featurize_diffusion`) and the formula-free :data:`STRUCTURE_COLUMN`; every step
+    cached by datasets."""
     from hfmat.data import featurize_diffusion, load_crystal_dataset
     from hfmat.data.descriptions import add_descriptions
 
     ds = load_crystal_dataset(source, data_dir=data_dir, splits=[split], num_proc=num_proc)[split]
     ds = add_descriptions(ds, properties=properties, num_proc=num_proc)
-    return featurize_diffusion(ds, num_proc=num_proc)
+    return add_structure_texts(featurize_diffusion(ds, num_proc=num_proc))
 
 
 class ClipCollator:
