@@ -34,6 +34,22 @@ RANDOM_NOTE = (
     "composition. The next table asks that."
 )
 
+STRUCTURE_NOTE = (
+    "What this measures: every text style here but `text_structure` names the crystal's composition, and "
+    "compositions rarely repeat within 100 random candidates, so for those styles this retrieval is mostly "
+    "matching the composition: it says that the two towers agree on chemistry. `text_structure` names no "
+    "composition, and many candidates share its crystal system and space group, so its row is low by "
+    "design. The next table asks whether the model tells apart two structures of one composition."
+)
+
+
+def random_note(records: dict) -> str:
+    """The note under the random-candidates table (none when no test retrieval was measured)."""
+    if not _test(records):
+        return ""
+    return STRUCTURE_NOTE if "text_structure" in records["clip"]["text_columns"] else RANDOM_NOTE
+
+
 LIMITATIONS = (
     "Trained on templated descriptions of one small benchmark (the texts name the composition, the "
     "crystal system, the space group, a structure type and the dataset's properties, in a fixed "
@@ -124,6 +140,7 @@ HARD_TEXTS = {
     "text_system": "composition, crystal system",
     "text_sentence": "the sentence (space group, structure type, properties)",
     "text_sentence_structure_only": "the sentence without its properties",
+    "text_structure": "no formula: crystal system, space group, structure type",
 }
 
 
@@ -187,9 +204,31 @@ def data_paragraph(records: dict) -> str:
         f"{summary['eval_pairs']:,} held out for the eval loss. Each crystal's text is drawn per step from the "
         f"columns {', '.join(f'`{c}`' for c in clip['text_columns'])} made by `hfmat.data.descriptions` "
         "(templates in Chemeleon's styles: the composition; composition and crystal system; a sentence with "
-        "the space group, the structure type where known and the dataset's properties in words). "
+        "the space group, the structure type where known and the dataset's properties in words)"
+        + (
+            " and `hfmat.text.data` (`text_structure`: the crystal system, space group and structure type "
+            "with no formula, as in \"a cubic crystal in the Pm-3m space group (No. 221) with the perovskite "
+            "structure\")"
+            if "text_structure" in clip["text_columns"]
+            else ""
+        )
+        + ". "
         + (cfg.get("dataset_note") or "")
     ).strip()
+
+
+def hard_negative_sentence(summary: dict) -> str:
+    """What the run's hard-negative batches were (training_summary.json), or "" for shuffled batches."""
+    hard = summary.get("hard_negatives")
+    if not hard:
+        return ""
+    return (
+        f" Hard negatives (`hfmat.text.sampling.HardNegativeBatchSampler`): up to {100 * hard['fraction']:.0f} % "
+        f"of every batch is crystals that share `{hard['key']}` with another crystal of the batch "
+        f"({hard['rows_in_groups']:,} of the {hard['rows']:,} training crystals are in {hard['groups']:,} such "
+        f"groups), {hard['same_key_pairs_per_batch']:.1f} same-`{hard['key']}` pairs per batch against "
+        f"{hard['same_key_pairs_per_random_batch']:.2f} in a shuffled batch."
+    )
 
 
 def training_paragraph(records: dict) -> str:
@@ -199,7 +238,7 @@ def training_paragraph(records: dict) -> str:
         f"{summary['step']:,} optimizer steps ({summary['epochs']:.1f} epochs) in {summary['wall_s'] / 60:.1f} "
         f"minutes; train loss {summary['first_train_loss']:.3f} at the first step, {summary['train_loss']:.3f} at "
         f"the last (batch {batch}; log({batch}) = {math.log(batch):.3f} is the loss of a model that knows "
-        f"nothing); eval loss {summary['eval']['loss']:.3f}."
+        f"nothing); eval loss {summary['eval']['loss']:.3f}." + hard_negative_sentence(summary)
     )
 
 
@@ -273,7 +312,7 @@ def clip_card(
         tokenizer_repo=tokenizer_repo,
         data=data_paragraph(records),
         random_table=random_table(records),
-        random_note=RANDOM_NOTE if _test(records) else "",
+        random_note=random_note(records),
         hard_section=hard_section(records),
         training=training_paragraph(records),
         reproduce=reproduce(records, model_path or name),
@@ -319,7 +358,7 @@ def text_encoder_card(
         tokenizer_repo=tokenizer_repo,
         data=data_paragraph(records),
         random_table=random_table(records, crystal_to_text=False),
-        random_note=RANDOM_NOTE if _test(records) else "",
+        random_note=random_note(records),
         hard_section=hard_section(records),
         limitations=LIMITATIONS,
     )
