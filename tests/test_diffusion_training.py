@@ -253,3 +253,38 @@ def test_training_summary_records_the_elements_and_cell_sizes_trained_on(full_ru
     expected = sorted({el.symbol for f in train["formula"] for el in Composition(f).elements})
     assert data == {"crystals": 32, "elements": expected, "num_atoms": [5]}
     assert training_scope(out / "final").elements == tuple(expected)
+
+
+def test_conditioned_training_under_torchrun(small_csv, tmp_path):
+    """Two processes training a conditioned de novo model (docs/guidance.md): condition dropout
+    leaves the null embeddings unused in some batches, which DDP must tolerate; the saved denoiser
+    carries the conditions with the training rows' statistics."""
+    from hfmat.diffusion import CrystalDiffusionPipeline
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    config = REPO / "training" / "configs" / "diffusion_tiny_conditioned.yaml"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+        str(SCRIPT), "--config", str(config), "--output-dir", str(tmp_path),
+        "--set", f"dataset={small_csv}", "data_dir=null", "train_split=train", "eval_holdout=8",
+        "max_train_samples=null", "max_steps=3", "per_device_batch_size=4", "save_every=3", "eval_every=3",
+        "hidden_dim=16", "num_layers=1", "num_frequencies=4", "time_embed_dim=8",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        _, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        import psutil
+
+        for worker in psutil.Process(proc.pid).children(recursive=True):
+            worker.kill()
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish in 180 s: {err[-3000:]}")
+    assert proc.returncode == 0, err[-3000:]
+    summary = json.loads((tmp_path / "final" / "training_summary.json").read_text())["summary"]
+    assert summary["num_processes"] == 2 and summary["step"] == 3
+    pipe = CrystalDiffusionPipeline.from_pretrained(tmp_path / "final")
+    names = [c["name"] for c in pipe.denoiser.config.conditions]
+    assert names == ["heat_ref", "dir_gap"]
+    assert all(c["std"] > 0 for c in pipe.denoiser.config.conditions)
