@@ -51,8 +51,17 @@ def portable_path(value: str | os.PathLike) -> str:
 
 
 def portable_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` with every absolute path among its string values made portable (:func:`portable_path`)."""
-    return {k: portable_path(v) if isinstance(v, str) and os.path.isabs(v) else v for k, v in config.items()}
+    """``config`` with every absolute path among its string values made portable (:func:`portable_path`),
+    also inside its lists and mappings (a ``datasets`` list of sources)."""
+
+    def portable(v):
+        if isinstance(v, str):
+            return portable_path(v) if os.path.isabs(v) else v
+        if isinstance(v, Mapping):
+            return {k: portable(x) for k, x in v.items()}
+        return [portable(x) for x in v] if isinstance(v, list) else v
+
+    return {k: portable(v) for k, v in config.items()}
 
 
 def base_model_of(init_from: str | os.PathLike | None) -> str | None:
@@ -116,6 +125,20 @@ def data_sentence(stage: Mapping[str, Any]) -> str:
     when the summary counts them, e.g. "`perov_5` split `val` (3,487 crystals; 300 held out for the
     eval loss)"."""
     config, summary = stage.get("config", {}), stage.get("summary", {})
+    sources = (stage.get("data") or {}).get("sources")
+    if sources:  # several sources (train_cif_lm.py's `datasets`), each counted
+        parts = [
+            f"`{label}` ({s['train_crystals']:,} crystals"
+            + (f", used {s['repeat']} times per epoch" if s.get("repeat", 1) > 1 else "")
+            + f"; {s['eval_crystals']:,} held out)"
+            for label, s in sources.items()
+        ]
+        return ", ".join(parts) + (
+            f": {summary['train_crystals']:,} training rows per epoch, {summary['eval_crystals']:,} crystals "
+            "held out for the eval loss"
+            if "train_crystals" in summary
+            else ""
+        )
     name = portable_path(str(config.get("dataset")))
     source = f"`{name}`" if _kind(stage) != "local" else f"local data `{name}`"
     text = f"{source} split `{config.get('train_split')}`"
@@ -145,12 +168,15 @@ def dataset_ids(record: Mapping[str, Any] | None, repo_id: str) -> list[str]:
 
     out: list[str] = []
     for stage in own_stages(record, repo_id) if record else []:
-        name, kind = str(stage.get("config", {}).get("dataset")), _kind(stage)
-        if kind == "local":
-            continue
-        name = dataset_repo_id(name) if kind == "benchmark" else name
-        if name not in out:
-            out.append(name)
+        config = stage.get("config", {})
+        several = [{"config": {"dataset": s.get("dataset")}} for s in config.get("datasets") or []]
+        for one in several or [stage]:
+            name, kind = str(one.get("config", {}).get("dataset")), _kind(one)
+            if kind == "local":
+                continue
+            name = dataset_repo_id(name) if kind == "benchmark" else name
+            if name not in out:
+                out.append(name)
     return out
 
 
