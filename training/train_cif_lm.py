@@ -32,6 +32,10 @@ DEFAULTS: dict = {
     "output_dir": "runs/cif_lm",
     "model_name": "cif-gpt2",
     # data
+    # several sources in one run, instead of `dataset`/`train_split`: a list of
+    # {dataset, split, data_dir, name, repeat} (hfmat.data.sources), concatenated; the eval rows
+    # (`eval_holdout` in all) are drawn from every source in proportion
+    "datasets": None,
     "tokenizer": "tokenizer",  # folder or repo id of the CIF tokenizer
     # model
     "init_from": None,  # folder or repo id of a GPT-2 checkpoint to fine-tune
@@ -68,6 +72,8 @@ def build_datasets(cfg: dict, tokenizer):
     """
     from hfmat.data import CifLMCollator, featurize_lm, load_crystal_dataset
 
+    if cfg["datasets"]:
+        return build_mixed_datasets(cfg, tokenizer)
     splits = [cfg["train_split"]] + ([cfg["eval_split"]] if cfg["eval_split"] else [])
     ds = load_crystal_dataset(cfg["dataset"], data_dir=cfg["data_dir"], splits=splits)
     skipped = {}
@@ -90,6 +96,45 @@ def build_datasets(cfg: dict, tokenizer):
     train = train.select_columns(keep)
     evalset = evalset.select_columns(keep)
     return train, evalset, CifLMCollator(tokenizer), skipped, scope
+
+
+def build_mixed_datasets(cfg: dict, tokenizer):
+    """``build_datasets`` for a config with ``datasets`` (several sources): the sources concatenated
+    (``hfmat.data.sources``) and featurized together, ``eval_holdout`` rows held out from every
+    source in proportion (under ``seed``), then each source's ``repeat``. ``scope`` also counts each
+    source's training and eval crystals (``sources``: label -> counts, before ``repeat``)."""
+    from hfmat.data import CifLMCollator, featurize_lm
+    from hfmat.data.sources import holdout_by_source, load_sources, parse_sources, repeat_by_source, source_counts
+    from hfmat.hub.provenance import portable_path
+
+    if cfg["eval_split"]:
+        raise common.ConfigError("eval_split is not used with datasets: the eval rows are held out from every source")
+    sources = parse_sources(cfg["datasets"], cfg["data_dir"])
+    data = load_sources(sources)
+    data, stats = featurize_lm(data, tokenizer, max_length=int(cfg["n_positions"]), return_stats=True)
+    train, evalset = holdout_by_source(data, int(cfg["eval_holdout"]), int(cfg["seed"]))
+    train, evalset = common.holdout_and_limit(train, evalset, cfg)  # max_train/eval_samples
+    n_train, n_eval = source_counts(train), source_counts(evalset)
+    scope = common.data_scope(train)
+    scope["sources"] = {
+        s.label: {
+            "dataset": portable_path(s.dataset),
+            "split": s.split,
+            "train_crystals": n_train.get(s.label, 0),
+            "eval_crystals": n_eval.get(s.label, 0),
+            "repeat": s.repeat,
+        }
+        for s in sources
+    }
+    train = repeat_by_source(train, sources)
+    keep = ["input_ids"]
+    return (
+        train.select_columns(keep),
+        evalset.select_columns(keep),
+        CifLMCollator(tokenizer),
+        {"sources": stats},
+        scope,
+    )
 
 
 # ------------------------------------------------------------------------------------ model
@@ -171,6 +216,10 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = common.config_from_args(args, DEFAULTS)
     common.set_threads(cfg["num_threads"])
+    if cfg["datasets"]:  # several sources: `dataset` names them all (the record, the card, hfmat.scope)
+        from hfmat.data.sources import parse_sources
+
+        cfg["dataset"] = " + ".join(s.label for s in parse_sources(cfg["datasets"], cfg["data_dir"]))
 
     from transformers import AutoTokenizer
 

@@ -22,6 +22,7 @@ _EXPORTS = {
     "hfmat.data.graph": ["GraphCollator", "GraphError", "graph_to_structure", "structure_to_graph"],
     "hfmat.data.hub_layout": ["to_hub_layout"],
     "hfmat.data.loaders": ["NORMALISED_COLUMNS", "load_crystal_dataset", "parse_cif"],
+    "hfmat.data.sources": ["load_sources"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "featurize_lm",
     "graph_to_structure",
     "load_crystal_dataset",
+    "load_sources",
     "parse_cif",
     "structure_to_graph",
     "to_hub_layout",
@@ -66,3 +68,4 @@ if TYPE_CHECKING:
     from hfmat.data.graph import GraphCollator, GraphError, graph_to_structure, structure_to_graph
     from hfmat.data.hub_layout import to_hub_layout
     from hfmat.data.loaders import NORMALISED_COLUMNS, load_crystal_dataset, parse_cif
+    from hfmat.data.sources import load_sources
