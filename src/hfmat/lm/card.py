@@ -94,7 +94,9 @@ def example_composition(record: dict) -> str:
 
 def _results(metrics: dict) -> tuple[str, str]:
     """(evaluation text, results table) from an eval_metrics.json dict."""
+    from hfmat.data.catalog import BENCHMARKS
     from hfmat.evaluation import PUBLISHED_CSP
+    from hfmat.evaluation.reference import canonical_dataset
 
     text = metrics.get("description", "")
     rows = [
@@ -107,7 +109,9 @@ def _results(metrics: dict) -> tuple[str, str]:
             f"{run['num_compositions']} | {run['validity_rate'] * 100:.2f} | {run['match_rate'] * 100:.2f} | "
             f"{_fmt(run.get('rmse'))} |"
         )
-    published = PUBLISHED_CSP.get(metrics.get("dataset_type", ""), {})
+    dataset = metrics.get("dataset_type", "")
+    benchmark = canonical_dataset(dataset)  # mp_20_subset -> mp_20: the published rows of its benchmark
+    published = PUBLISHED_CSP.get(benchmark or "", {})
     for k in sorted(published):
         for name, (rate, rmse) in published[k].items():
             rows.append(f"| {name} (published, full test split) | {k} | all | | {rate:.2f} | {rmse:.4f} |")
@@ -116,10 +120,19 @@ def _results(metrics: dict) -> tuple[str, str]:
             "\n\nCrystaLLM's own numbers on this benchmark are in its paper (Antunes et al. 2024) and are "
             "not repeated here: hfmat's reference table (`hfmat.evaluation.PUBLISHED_CSP`) does not carry them."
         )
-    text += (
-        "\n\nThe published models trained on the full training split (three times more data) and were "
-        "evaluated on every test structure; compare with care."
-    )
+    if benchmark and benchmark != dataset:  # a subset of a benchmark, e.g. mp_20_subset
+        bench = BENCHMARKS[benchmark]
+        text += (
+            f"\n\nThe published models trained on the full {bench.pretty_name} training split "
+            f"({bench.standard_splits['train']:,} crystals) and were evaluated on all "
+            f"{bench.standard_splits['test']:,} structures of its test split; these figures are on "
+            f"`{dataset}` split `{metrics.get('dataset_split')}`. Compare with care."
+        )
+    else:
+        text += (
+            "\n\nThe published models trained on the full training split (three times more data) and were "
+            "evaluated on every test structure; compare with care."
+        )
     return text, "\n".join(rows)
 
 
