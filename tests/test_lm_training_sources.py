@@ -7,7 +7,6 @@ import csv
 import json
 from pathlib import Path
 
-import pytest
 from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +24,9 @@ def _head(src: Path, n: int, out: Path) -> Path:
     return out
 
 
-def test_two_sources_both_reach_the_training_set_and_are_counted(shared_data, tmp_path, assert_no_local_paths):
+def test_two_sources_both_reach_the_training_set_and_are_counted(
+    shared_data, tmp_path, assert_no_local_paths
+):
     script = load_script("training/train_cif_lm.py")
     perov = _head(shared_data / "perov_5" / "val.csv", 10, tmp_path / "perov.csv")
     carbon = _head(shared_data / "carbon_24" / "val.csv", 5, tmp_path / "carbon.csv")
@@ -40,13 +41,32 @@ def test_two_sources_both_reach_the_training_set_and_are_counted(shared_data, tm
     assert summary["eval_crystals"] == 3 and summary["train_crystals"] == 8 + 2 * 4
     record = json.loads((out / "final" / "training_summary.json").read_text())
     assert record["data"]["sources"] == {
-        "perov:train": {"dataset": "perov.csv", "split": "train", "train_crystals": 8, "eval_crystals": 2, "repeat": 1},
-        "carbon:train": {"dataset": "carbon.csv", "split": "train", "train_crystals": 4, "eval_crystals": 1, "repeat": 2},
+        "perov:train": {
+            "dataset": "perov.csv",
+            "split": "train",
+            "train_crystals": 8,
+            "eval_crystals": 2,
+            "repeat": 1,
+        },
+        "carbon:train": {
+            "dataset": "carbon.csv",
+            "split": "train",
+            "train_crystals": 4,
+            "eval_crystals": 1,
+            "repeat": 2,
+        },
     }
-    assert record["data"]["crystals"] == 12 and "C" in record["data"]["elements"] and "O" in record["data"]["elements"]
+    assert (
+        record["data"]["crystals"] == 12
+        and "C" in record["data"]["elements"]
+        and "O" in record["data"]["elements"]
+    )
     assert record["config"]["dataset"] == "perov:train + carbon:train"
     card = (out / "final" / "README.md").read_text()
-    assert "`perov:train` (8 crystals; 2 held out)" in card and "`carbon:train` (4 crystals, used 2 times per epoch; 1 held out)" in card
+    assert (
+        "`perov:train` (8 crystals; 2 held out)" in card
+        and "`carbon:train` (4 crystals, used 2 times per epoch; 1 held out)" in card
+    )
     assert_no_local_paths(out / "final", str(tmp_path))
 
     from hfmat.scope import out_of_scope, training_scope
@@ -60,6 +80,15 @@ def test_eval_split_with_several_sources_is_refused(script_exit, tmp_path):
     script = load_script("training/train_cif_lm.py")
     sources = json.dumps([{"dataset": "perov_5", "split": "val"}])
     message = script_exit(
-        script, ["--config", str(TINY), "--output-dir", str(tmp_path), "--set", f"datasets={sources}", "eval_split=val"]
+        script,
+        [
+            "--config",
+            str(TINY),
+            "--output-dir",
+            str(tmp_path),
+            "--set",
+            f"datasets={sources}",
+            "eval_split=val",
+        ],
     )
     assert "eval_split is not used with datasets" in message

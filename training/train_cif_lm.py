@@ -104,11 +104,19 @@ def build_mixed_datasets(cfg: dict, tokenizer):
     source in proportion (under ``seed``), then each source's ``repeat``. ``scope`` also counts each
     source's training and eval crystals (``sources``: label -> counts, before ``repeat``)."""
     from hfmat.data import CifLMCollator, featurize_lm
-    from hfmat.data.sources import holdout_by_source, load_sources, parse_sources, repeat_by_source, source_counts
+    from hfmat.data.sources import (
+        holdout_by_source,
+        load_sources,
+        parse_sources,
+        repeat_by_source,
+        source_counts,
+    )
     from hfmat.hub.provenance import portable_path
 
     if cfg["eval_split"]:
-        raise common.ConfigError("eval_split is not used with datasets: the eval rows are held out from every source")
+        raise common.ConfigError(
+            "eval_split is not used with datasets: the eval rows are held out from every source"
+        )
     sources = parse_sources(cfg["datasets"], cfg["data_dir"])
     data = load_sources(sources)
     data, stats = featurize_lm(data, tokenizer, max_length=int(cfg["n_positions"]), return_stats=True)

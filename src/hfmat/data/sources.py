@@ -31,7 +31,14 @@ from datasets import Dataset, concatenate_datasets
 
 from hfmat.data.errors import DataError
 
-__all__ = ["Source", "holdout_by_source", "load_sources", "parse_sources", "repeat_by_source", "source_counts"]
+__all__ = [
+    "Source",
+    "holdout_by_source",
+    "load_sources",
+    "parse_sources",
+    "repeat_by_source",
+    "source_counts",
+]
 
 SOURCE_COLUMN = "source"
 _KEYS = {"dataset", "split", "data_dir", "name", "repeat"}
@@ -51,11 +58,15 @@ class Source:
         return f"{self.name or os.path.basename(str(self.dataset).rstrip('/')) or self.dataset}:{self.split}"
 
 
-def parse_sources(entries: Sequence[Mapping[str, Any] | Source], data_dir: str | os.PathLike | None = None) -> list[Source]:
+def parse_sources(
+    entries: Sequence[Mapping[str, Any] | Source], data_dir: str | os.PathLike | None = None
+) -> list[Source]:
     """``entries`` as :class:`Source` objects (``data_dir`` filled in where a source names none).
     A bad entry, an unknown key or two sources with the same label is a :class:`DataError` naming it."""
     if isinstance(entries, (str, Mapping)) or not entries:
-        raise DataError(f"datasets: expected a non-empty list of sources ({{dataset: NAME, split: SPLIT}}), got {entries!r}")
+        raise DataError(
+            f"datasets: expected a non-empty list of sources ({{dataset: NAME, split: SPLIT}}), got {entries!r}"
+        )
     out: list[Source] = []
     for i, entry in enumerate(entries):
         if isinstance(entry, Source):
@@ -81,7 +92,9 @@ def parse_sources(entries: Sequence[Mapping[str, Any] | Source], data_dir: str |
     labels = Counter(s.label for s in out)
     twice = sorted(label for label, n in labels.items() if n > 1)
     if twice:
-        raise DataError(f"datasets: the source(s) {twice} are listed more than once (give each a distinct 'name')")
+        raise DataError(
+            f"datasets: the source(s) {twice} are listed more than once (give each a distinct 'name')"
+        )
     return out
 
 
@@ -99,7 +112,11 @@ def load_sources(
     parts = []
     for source in parse_sources(entries, data_dir):
         ds = load_crystal_dataset(
-            source.dataset, data_dir=source.data_dir, splits=[source.split], symprec=symprec, num_proc=num_proc
+            source.dataset,
+            data_dir=source.data_dir,
+            splits=[source.split],
+            symprec=symprec,
+            num_proc=num_proc,
         )[source.split]
         ds = ds.select_columns(list(NORMALISED_COLUMNS))
         parts.append(ds.add_column(SOURCE_COLUMN, [source.label] * len(ds)))
