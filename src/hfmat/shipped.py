@@ -9,16 +9,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The shipped models by name: the CIF language models (Perov-5, Carbon-24) and the diffusion pipelines
-#: (Perov-5 structure prediction, de novo generation and de novo generation conditioned on properties,
-#: Carbon-24 structure prediction).
+#: The shipped models by name: the CIF language models (Perov-5, Carbon-24, general chemistry) and the
+#: diffusion pipelines (Perov-5 structure prediction, de novo generation and de novo generation
+#: conditioned on properties, Carbon-24 structure prediction).
 LM = "cif-gpt2-perov5"
 LM_CARBON24 = "cif-gpt2-carbon24"
+LM_GENERAL = "cif-gpt2-general"  # MP-20 subset train + Perov-5 val + Carbon-24 val
 DIFFUSION_CSP = "crystal-diffusion-perov5"
 DIFFUSION_GEN = "crystal-diffusion-perov5-gen"
 DIFFUSION_CARBON24 = "crystal-diffusion-carbon24"
 DIFFUSION_GEN_CONDITIONED = "crystal-diffusion-perov5-gen-conditioned"  # heat_ref, dir_gap
-NAMES = (LM, DIFFUSION_CSP, DIFFUSION_GEN, DIFFUSION_CARBON24, DIFFUSION_GEN_CONDITIONED, LM_CARBON24)
+NAMES = (
+    LM,
+    DIFFUSION_CSP,
+    DIFFUSION_GEN,
+    DIFFUSION_CARBON24,
+    DIFFUSION_GEN_CONDITIONED,
+    LM_CARBON24,
+    LM_GENERAL,
+)
 
 #: The shipped text models (docs/text_guidance.md): Crystal CLIP (both towers), and its text side as two
 #: repositories of their own, the text encoder (a BertModel with its tokenizer) and the prose tokenizer.
