@@ -47,7 +47,15 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="write the results as JSON here")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--card",
+        action="store_true",
+        help="with --rl-model FOLDER: save the results in FOLDER (reward_guidance.json) and rewrite its model card",
+    )
+    args = p.parse_args(argv)
+    if args.card and not args.rl_model:
+        p.error("--card needs --rl-model FOLDER")
+    return args
 
 
 def targets(data_dir: str, split: str, n: int):
@@ -134,6 +142,8 @@ def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     import torch
 
+    from hfmat.lm.card import REWARD_EVAL, write_model_card
+
     torch.set_num_threads(args.threads)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -179,38 +189,27 @@ def main(argv=None) -> list[dict]:
         row["model"] = os.path.basename(os.path.normpath(args.rl_model))
         rows.append(row)
     print_table(rows)
-    if args.out:
+    if args.out or args.card:
         record = {
             "args": vars(args),
             "hull": {"note": hull.note, "num_reference": hull.num_reference, "potential": hull.potential},
             "load_average": os.getloadavg(),
             "rows": rows,
         }
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=1))
-        print(f"wrote {args.out}")
+        for out in [args.out] + ([Path(args.rl_model) / REWARD_EVAL] if args.card else []):
+            if out:
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
+                Path(out).write_text(json.dumps(record, indent=1))
+                print(f"wrote {out}")
+        if args.card:
+            print(f"wrote {write_model_card(args.rl_model)}")
     return rows
 
 
 def print_table(rows):
-    def f(x, d=3, pct=False):
-        if x is None:
-            return "n/a"
-        return f"{x * 100:.0f} %" if pct else f"{x:.{d}f}"
+    from hfmat.lm.card import reward_table
 
-    print(
-        "| method | validity | mean E/atom (eV) | mean E_hull (eV/atom) | paired ΔE_hull vs sample | stable | "
-        "metastable | match k=1 | RMSE | s/structure |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        paired = "" if "paired_n" not in r else f"{f(r['paired_e_hull_delta'])} (n={r['paired_n']})"
-        print(
-            f"| {r['method']} | {f(r['validity'], pct=True)} | {f(r['mean_energy_per_atom'])} | "
-            f"{f(r['mean_e_hull'])} | {paired} | {f(r['stable_rate'], pct=True)} | "
-            f"{f(r['metastable_rate'], pct=True)} | {f(r['match_rate'], pct=True)} | {f(r['rmse'])} | "
-            f"{r['wall_s_per_structure']:.1f} |"
-        )
+    print(reward_table(rows))
 
 
 if __name__ == "__main__":

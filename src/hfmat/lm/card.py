@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["write_model_card"]
+__all__ = ["reward_table", "write_model_card"]
+
+REWARD_EVAL = "reward_guidance.json"  # benchmarks/bench_reward_guidance.py --card writes it into an RL model folder
 
 
 def _fmt(x, digits=4):
@@ -61,7 +63,7 @@ def _rl_training_text(record: dict) -> str:
             f"{cfg['num_generations']} completions per prompt from hfmat's grammar-constrained sampler "
             f"(temperature {cfg['temperature']}, top-k {cfg['top_k']}); reward `{cfg['reward']}` "
             f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to the starting model, "
-            f"lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}.",
+            f"lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}. {_earlier_rl_stages(record)}".rstrip(),
             "",
             "| measured | value |",
             "|---|---|",
@@ -78,6 +80,60 @@ def _rl_training_text(record: dict) -> str:
             f"| hardware | {s['hardware']} |",
         ]
     )
+
+
+def _earlier_rl_stages(record: dict) -> str:
+    """A sentence per earlier GRPO stage of ``record`` (a run continued from an RL folder)."""
+    out = []
+    for stage in record.get("previous") or []:
+        if stage.get("method") != "grpo":
+            continue
+        cfg, s = stage["config"], stage["summary"]
+        out.append(
+            f"It continues an earlier GRPO stage from `{stage.get('base_model') or cfg.get('init_from')}`: "
+            f"{s['step']} steps, reward `{cfg['reward']}`, lr {cfg['lr']}, seed {cfg['seed']}, "
+            f"{s['wall_s'] / 60:.1f} min (validity of its samples {_fmt(s['validity_first_quarter'], 3)} -> "
+            f"{_fmt(s['validity_last_quarter'], 3)})."
+        )
+    return " ".join(out)
+
+
+def reward_table(rows: list[dict]) -> str:
+    """The markdown table of ``benchmarks/bench_reward_guidance.py`` rows (one per method)."""
+
+    def f(x, d=3, pct=False):
+        if x is None:
+            return "n/a"
+        return f"{x * 100:.0f} %" if pct else f"{x:.{d}f}"
+
+    lines = [
+        "| method | validity | mean E/atom (eV) | mean E_hull (eV/atom) | paired ΔE_hull vs sample | stable | "
+        "metastable | match k=1 | RMSE | s/structure |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        paired = "" if "paired_n" not in r else f"{f(r['paired_e_hull_delta'])} (n={r['paired_n']})"
+        lines.append(
+            f"| {r['method']} | {f(r['validity'], pct=True)} | {f(r['mean_energy_per_atom'])} | "
+            f"{f(r['mean_e_hull'])} | {paired} | {f(r['stable_rate'], pct=True)} | "
+            f"{f(r['metastable_rate'], pct=True)} | {f(r['match_rate'], pct=True)} | {f(r['rmse'])} | "
+            f"{r['wall_s_per_structure']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _reward_results(bench: dict) -> tuple[str, str]:
+    """(evaluation text, table) from a bench_reward_guidance.py result saved in the model folder."""
+    a = bench["args"]
+    text = (
+        f"Reward-guided CSP on the first {a['n']} `perov_5` {a.get('split', 'test')} compositions, one structure "
+        f"each (k=1): `{a['model']}` sampled plainly (`sample`) and with MCTS (`mcts@N`, if run) against this "
+        f"model (`rl`), all with constrained decoding, every valid sample relaxed with {bench['hull']['potential']} (at most {a['relax_steps']} "
+        f"steps) and placed on the potential's hull of {bench['hull']['num_reference']} reference "
+        f"structures ({bench['hull']['note']}). Command: `python benchmarks/bench_reward_guidance.py "
+        f"--n {a['n']} --budgets '{a['budgets']}' --rl-model FOLDER --threads {a['threads']} --card`."
+    )
+    return text, reward_table(bench["rows"])
 
 
 def example_composition(record: dict) -> str:
@@ -166,6 +222,8 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
             "plain sampling and MCTS."
         )
     table = None
+    if rl and (folder / REWARD_EVAL).is_file():
+        evaluation, table = _reward_results(json.loads((folder / REWARD_EVAL).read_text()))
     if eval_metrics and eval_metrics.get("runs"):
         evaluation, table = _results(eval_metrics)
         numbers = {}
