@@ -37,7 +37,12 @@ def srtio3() -> Structure:
 
 
 def test_models_are_told_apart_by_their_folders(models):
-    assert models.names(LM) == ["cif-gpt2-perov5", "cif-gpt2-carbon24", "cif-gpt2-general", "cif-gpt2-perov5-rl"]
+    assert models.names(LM) == [
+        "cif-gpt2-perov5",
+        "cif-gpt2-carbon24",
+        "cif-gpt2-general",
+        "cif-gpt2-perov5-rl",
+    ]
     assert models.names(DIFFUSION, de_novo=True) == [
         "crystal-diffusion-perov5-gen",
         "crystal-diffusion-perov5-gen-conditioned",

@@ -12,7 +12,8 @@ from pathlib import Path
 
 __all__ = ["reward_table", "write_model_card"]
 
-REWARD_EVAL = "reward_guidance.json"  # benchmarks/bench_reward_guidance.py --card writes it into an RL model folder
+#: benchmarks/bench_reward_guidance.py --card writes its results into an RL model folder under this name
+REWARD_EVAL = "reward_guidance.json"
 
 
 def _fmt(x, digits=4):
