@@ -23,6 +23,7 @@ os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there: the H
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import pytest  # noqa: E402
+from csv_head import head_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -45,33 +46,16 @@ def examples_dir() -> Path:
 def perov_val_csv(shared_data, tmp_path_factory) -> Path:
     """The first 40 rows of perov_5/val.csv as a one-file dataset (its split is "train"), for the
     tests that run the training scripts."""
-    import csv
-
-    csv.field_size_limit(10**9)
-    with open(shared_data / "perov_5" / "val.csv", newline="") as f:
-        rows = [row for _, row in zip(range(40), csv.DictReader(f))]
     path = tmp_path_factory.mktemp("perov-val") / "perov_val_40.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return head_csv(shared_data / "perov_5" / "val.csv", 40, path)
 
 
 @pytest.fixture(scope="session")
 def perov_test_head(shared_data, tmp_path_factory) -> Path:
     """A benchmark data dir holding the first 4 rows of perov_5/test.csv as its test.csv (for
     ``--reference perov_5:test --data-dir`` without normalising all 3,785 rows)."""
-    import csv
-
-    csv.field_size_limit(10**9)
-    with open(shared_data / "perov_5" / "test.csv", newline="") as f:
-        rows = [row for _, row in zip(range(4), csv.DictReader(f))]
     data_dir = tmp_path_factory.mktemp("perov-test-head")
-    with open(data_dir / "test.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    head_csv(shared_data / "perov_5" / "test.csv", 4, data_dir / "test.csv")
     return data_dir
 
 

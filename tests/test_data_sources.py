@@ -3,10 +3,8 @@ repeats) and its clear errors."""
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
+from csv_head import head_csv
 
 from hfmat.data import DataError
 from hfmat.data.sources import (
@@ -19,22 +17,11 @@ from hfmat.data.sources import (
 )
 
 
-def _head(src: Path, n: int, out: Path) -> Path:
-    csv.field_size_limit(10**9)
-    with open(src, newline="") as f:
-        rows = [row for _, row in zip(range(n), csv.DictReader(f))]
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
-
-
 @pytest.fixture(scope="module")
 def two_sources(shared_data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("sources")
-    perov = _head(shared_data / "perov_5" / "val.csv", 12, folder / "perov.csv")
-    carbon = _head(shared_data / "carbon_24" / "val.csv", 6, folder / "carbon.csv")
+    perov = head_csv(shared_data / "perov_5" / "val.csv", 12, folder / "perov.csv")
+    carbon = head_csv(shared_data / "carbon_24" / "val.csv", 6, folder / "carbon.csv")
     return [{"dataset": str(perov), "name": "perov"}, {"dataset": str(carbon), "name": "carbon", "repeat": 2}]
 
 

@@ -135,18 +135,9 @@ def test_de_novo_training_saves_a_type_scheduler(small_csv, tmp_path):
     assert [len(s) for s in out.structures] == [5, 5]  # Perov-5: the stored distribution is all 5
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_two_processes_under_torchrun(small_csv, tmp_path):
+def _torchrun(cmd: list[str]) -> None:
+    """Run ``cmd`` (a torchrun command) to the end, or fail the test after 180 s."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-        str(SCRIPT), *_args(small_csv, tmp_path, steps=2),
-    ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         _, err = proc.communicate(timeout=180)
@@ -159,6 +150,20 @@ def test_two_processes_under_torchrun(small_csv, tmp_path):
         _, err = proc.communicate()
         pytest.fail(f"torchrun did not finish in 180 s: {err[-3000:]}")
     assert proc.returncode == 0, err[-3000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_under_torchrun(small_csv, tmp_path):
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+        str(SCRIPT), *_args(small_csv, tmp_path, steps=2),
+    ]  # fmt: skip
+    _torchrun(cmd)
     summary = json.loads((tmp_path / "final" / "training_summary.json").read_text())["summary"]
     assert summary["num_processes"] == 2 and summary["step"] == 2
 
@@ -261,7 +266,6 @@ def test_conditioned_training_under_torchrun(small_csv, tmp_path):
     carries the conditions with the training rows' statistics."""
     from hfmat.diffusion import CrystalDiffusionPipeline
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     config = REPO / "training" / "configs" / "diffusion_tiny_conditioned.yaml"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
@@ -270,18 +274,7 @@ def test_conditioned_training_under_torchrun(small_csv, tmp_path):
         "max_train_samples=null", "max_steps=3", "per_device_batch_size=4", "save_every=3", "eval_every=3",
         "hidden_dim=16", "num_layers=1", "num_frequencies=4", "time_embed_dim=8",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        _, err = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        import psutil
-
-        for worker in psutil.Process(proc.pid).children(recursive=True):
-            worker.kill()
-        proc.kill()
-        _, err = proc.communicate()
-        pytest.fail(f"torchrun did not finish in 180 s: {err[-3000:]}")
-    assert proc.returncode == 0, err[-3000:]
+    _torchrun(cmd)
     summary = json.loads((tmp_path / "final" / "training_summary.json").read_text())["summary"]
     assert summary["num_processes"] == 2 and summary["step"] == 3
     pipe = CrystalDiffusionPipeline.from_pretrained(tmp_path / "final")

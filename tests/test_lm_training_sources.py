@@ -3,33 +3,22 @@ training set, each is counted in the training record and the card, and hfmat.sco
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
+from csv_head import head_csv
 from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "training" / "configs" / "cif_lm_tiny.yaml"
 
 
-def _head(src: Path, n: int, out: Path) -> Path:
-    csv.field_size_limit(10**9)
-    with open(src, newline="") as f:
-        rows = [row for _, row in zip(range(n), csv.DictReader(f))]
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
-
-
 def test_two_sources_both_reach_the_training_set_and_are_counted(
     shared_data, tmp_path, assert_no_local_paths
 ):
     script = load_script("training/train_cif_lm.py")
-    perov = _head(shared_data / "perov_5" / "val.csv", 10, tmp_path / "perov.csv")
-    carbon = _head(shared_data / "carbon_24" / "val.csv", 5, tmp_path / "carbon.csv")
+    perov = head_csv(shared_data / "perov_5" / "val.csv", 10, tmp_path / "perov.csv")
+    carbon = head_csv(shared_data / "carbon_24" / "val.csv", 5, tmp_path / "carbon.csv")
     sources = json.dumps(
         [{"dataset": str(perov), "name": "perov"}, {"dataset": str(carbon), "name": "carbon", "repeat": 2}]
     )
