@@ -166,7 +166,9 @@ def bench_retrieval_hard(args) -> dict:
     _, crystals = embed_pairs(model, ds, model.text_columns[0])
     texts = {c: ds[c] for c in model.text_columns}
     texts["text_sentence_structure_only"] = [structure_sentence(r) for r in rows]
-    texts.setdefault(STRUCTURE_COLUMN, ds[STRUCTURE_COLUMN])  # no formula (a model may not have trained on it)
+    texts.setdefault(
+        STRUCTURE_COLUMN, ds[STRUCTURE_COLUMN]
+    )  # no formula (a model may not have trained on it)
     same = {
         column: grouped_retrieval(model.embed_texts(said), crystals, groups, texts=said)
         for column, said in texts.items()

@@ -207,8 +207,8 @@ def data_paragraph(records: dict) -> str:
         "the space group, the structure type where known and the dataset's properties in words)"
         + (
             " and `hfmat.text.data` (`text_structure`: the crystal system, space group and structure type "
-            "with no formula, as in \"a cubic crystal in the Pm-3m space group (No. 221) with the perovskite "
-            "structure\")"
+            'with no formula, as in "a cubic crystal in the Pm-3m space group (No. 221) with the perovskite '
+            'structure")'
             if "text_structure" in clip["text_columns"]
             else ""
         )

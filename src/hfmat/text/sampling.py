@@ -120,7 +120,9 @@ class HardNegativeBatchSampler(Sampler[list[int]]):
             pairs += sum(c * (c - 1) // 2 for c in counts.values())
         n, b = len(self.keys), self.batch_size
         # two rows of one key share a random batch of b (out of n rows) with probability (b - 1) / (n - 1)
-        random_pairs = sum(len(g) * (len(g) - 1) // 2 for g in self.groups) * (b - 1) / max(n - 1, 1) / (n / b)
+        random_pairs = (
+            sum(len(g) * (len(g) - 1) // 2 for g in self.groups) * (b - 1) / max(n - 1, 1) / (n / b)
+        )
         return {
             "rows": n,
             "rows_in_groups": sum(len(g) for g in self.groups),
