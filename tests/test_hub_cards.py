@@ -218,3 +218,28 @@ def test_shipped_models_name_no_local_path(name, assert_no_local_paths):
     assert_no_local_paths(folder, Path(__file__).resolve().parents[1], Path("/tmp"))
     for config in folder.glob("*/*config.json"):
         assert "_name_or_path" not in json.loads(config.read_text()), config
+
+
+def test_a_continued_model_names_the_model_its_first_own_stage_was_fine_tuned_from():
+    """A second GRPO stage continues this repo's first stage, which was fine-tuned from another repo:
+    the card's base_model is that other repo, never this one; a model continued from scratch has none."""
+    from hfmat.hub.cards import model_card
+    from hfmat.hub.provenance import fine_tuned_from
+
+    repo = "hfmat/cif-gpt2-perov5-rl"
+    stage = {"config": {"dataset": "perov_5", "init_from": "runs/x"}, "summary": {}}
+    record = {
+        **stage,
+        "base_model": repo,
+        "previous": [{**stage, "base_model": None}, {**stage, "base_model": "hfmat/cif-gpt2-perov5"}],
+    }
+    assert fine_tuned_from(record, repo) == "hfmat/cif-gpt2-perov5"
+    assert fine_tuned_from({**record, "previous": [{**stage, "base_model": None}]}, repo) is None
+    fields = (
+        "architecture context description evaluation example example_prompt limitations n_params training"
+    )
+    card = model_card(
+        "cif_lm", name="x", repo_id=repo, record=record, library_name="transformers", tags=["hfmat"],
+        results_table=None, vocab_size=1, **dict.fromkeys(fields.split(), "x"),
+    )  # fmt: skip
+    assert card.data.base_model == "hfmat/cif-gpt2-perov5"

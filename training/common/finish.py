@@ -46,9 +46,6 @@ def write_training_summary(folder: Path, cfg: dict[str, Any], summary: dict[str,
         "base_model": base_model_of(cfg.get("init_from")),
     }
     previous = earlier_stages(cfg.get("init_from"))
-    if previous and (record["base_model"] or "").split("/")[-1] == cfg.get("model_name"):
-        # a further stage of the same model: its base is the model the stage before started from
-        record["base_model"] = previous[-1].get("base_model")
     if previous:
         record["previous"] = previous
     record.update(extra)

@@ -267,9 +267,10 @@ def model_card(
     The family gives its ``template``, ``library_name``, ``tags`` (and ``pipeline_tag``) and the
     template's ``fields``; ``name`` and ``repo_id`` fill ``{{ model_name }}`` and ``{{ repo_id }}``.
     With a training ``record`` (``training_summary.json``, :mod:`hfmat.hub.provenance`) the metadata
-    lists the Hub ``datasets`` of every stage and the ``base_model`` the run started from, unless
-    that is this same repo (a continued run). ``metadata`` adds or overrides keys."""
-    from hfmat.hub.provenance import dataset_ids
+    lists the Hub ``datasets`` of every stage and the ``base_model`` the model was fine-tuned from
+    (:func:`~hfmat.hub.provenance.fine_tuned_from`: never this same repo, also through continued
+    runs). ``metadata`` adds or overrides keys."""
+    from hfmat.hub.provenance import dataset_ids, fine_tuned_from
 
     meta: dict[str, Any] = {"license": license, "library_name": library_name, "tags": list(tags)}
     if pipeline_tag:
@@ -277,8 +278,8 @@ def model_card(
     datasets = dataset_ids(record, repo_id)
     if datasets:
         meta["datasets"] = datasets
-    base = (record or {}).get("base_model")
-    if base and base != repo_id:
+    base = fine_tuned_from(record, repo_id)
+    if base:
         meta["base_model"] = base
     meta.update(metadata or {})
     return render_card(

@@ -24,6 +24,7 @@ from hfmat.hub.resolve import _is_repo_id
 
 __all__ = [
     "base_model_of",
+    "fine_tuned_from",
     "data_sentence",
     "dataset_ids",
     "dataset_kind",
@@ -159,6 +160,16 @@ def own_stages(record: Mapping[str, Any], repo_id: str) -> list[dict[str, Any]]:
         if base and base != repo_id:
             return runs[i:]
     return runs
+
+
+def fine_tuned_from(record: Mapping[str, Any] | None, repo_id: str) -> str | None:
+    """The Hub repo id this model was fine-tuned from: the base of the first of its own stages
+    (:func:`own_stages`), so a model continued from an earlier version of itself still names the
+    model its first stage started from; None for a model trained from scratch."""
+    if not record:
+        return None
+    base = own_stages(record, repo_id)[0].get("base_model")
+    return base if base and base != repo_id else None
 
 
 def dataset_ids(record: Mapping[str, Any] | None, repo_id: str) -> list[str]:

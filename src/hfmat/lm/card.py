@@ -50,10 +50,10 @@ def _training_text(record: dict, repo_id: str) -> str:
     return "\n".join(lines)
 
 
-def _rl_training_text(record: dict) -> str:
-    """The training section of a model fine-tuned with GRPO (``training/train_cif_lm_rl.py``)."""
+def _rl_training_text(record: dict, start: str) -> str:
+    """The training section of a model fine-tuned with GRPO (``training/train_cif_lm_rl.py``) from
+    ``start``."""
     cfg, s = record["config"], record["summary"]
-    start = record.get("base_model") or cfg["init_from"]
     physics = ""
     if "energy" in cfg["reward"] or "e_hull" in cfg["reward"]:
         physics = f"; energies from {cfg['potential']} after at most {cfg['reward_steps']} FIRE steps"
@@ -129,8 +129,8 @@ def _reward_results(bench: dict) -> tuple[str, str]:
     text = (
         f"Reward-guided CSP on the first {a['n']} `perov_5` {a.get('split', 'test')} compositions, one structure "
         f"each (k=1): `{a['model']}` sampled plainly (`sample`) and with MCTS (`mcts@N`, if run) against this "
-        f"model (`rl`), all with constrained decoding, every valid sample relaxed with {bench['hull']['potential']} (at most {a['relax_steps']} "
-        f"steps) and placed on the potential's hull of {bench['hull']['num_reference']} reference "
+        f"model (`rl`), all with constrained decoding, every valid sample relaxed with "
+        f"{bench['hull']['potential']} (at most {a['relax_steps']} steps) and placed on the potential's hull of {bench['hull']['num_reference']} reference "
         f"structures ({bench['hull']['note']}). Command: `python benchmarks/bench_reward_guidance.py "
         f"--n {a['n']} --budgets '{a['budgets']}' --rl-model FOLDER --threads {a['threads']} --card`."
     )
@@ -201,7 +201,7 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
     from transformers import AutoConfig
 
     from hfmat.hub.cards import benchmark_eval_results, card_names, save_model_card
-    from hfmat.hub.provenance import portable_path, read_training_record
+    from hfmat.hub.provenance import fine_tuned_from, portable_path, read_training_record
     from hfmat.lm.prompts import composition_prompt
 
     folder = Path(folder)
@@ -215,6 +215,7 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
     name, repo_id = card_names(folder, record, repo_id)
     results = None
     rl = record.get("method") == "grpo"
+    start = fine_tuned_from(record, repo_id) or config.get("init_from")  # what an RL model started from
     example = example_composition(record)
     evaluation = "Not evaluated yet: run `benchmarks/eval_lm_csp.py` on this folder."
     if rl:
@@ -253,8 +254,7 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
         eval_results=results,
         description=config.get("description")
         or (
-            f"A CIF language model fine-tuned with reinforcement learning (GRPO) from "
-            f"`{record.get('base_model') or config.get('init_from')}`."
+            f"A CIF language model fine-tuned with reinforcement learning (GRPO) from `{start}`."
             if rl
             else f"A {summary['n_params'] / 1e6:.2f}M-parameter CIF language model trained on "
             f"`{portable_path(str(config.get('dataset')))}`."
@@ -263,7 +263,7 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
         n_params=f"{summary['n_params']:,}",
         context=model_config.n_positions,
         vocab_size=model_config.vocab_size,
-        training=_rl_training_text(record) if rl else _training_text(record, repo_id),
+        training=_rl_training_text(record, start) if rl else _training_text(record, repo_id),
         example=example,
         example_prompt=composition_prompt(example).rstrip("\n"),
         evaluation=evaluation,
