@@ -16,8 +16,10 @@ system, space group and structure type without the formula).
 Hard negatives: with ``hard_negative_fraction`` > 0 the training batches come from
 hfmat.text.sampling.HardNegativeBatchSampler: rows that share ``hard_negative_key`` (a column; the
 reduced formula by default) are put in the same batch, up to that fraction of every batch, so the
-loss must tell two structures of one composition apart. 0 (the default) keeps shuffled batches. The run ends in a folder (``<output_dir>/final`` unless ``final_dir`` is set):
-text_encoder/, tokenizer/, crystal_encoder/, clip_config.json, training_summary.json and the card.
+loss must tell two structures of one composition apart. 0 (the default) keeps shuffled batches.
+
+The run ends in a folder (``<output_dir>/final`` unless ``final_dir`` is set): text_encoder/,
+tokenizer/, crystal_encoder/, clip_config.json, training_summary.json and the card.
 """
 
 from __future__ import annotations
