@@ -24,6 +24,7 @@ def test_good_structures_pass(examples_dir):
         assert report.valid, (path.name, str(report))
         assert [c.name for c in report.checks] == list(CHECKS)
         assert report.structure is not None and report.bond_fraction == 1.0
+        assert report.bond_score == 1.0
 
 
 def test_overlapping_atoms_fail_structural(srtio3):
@@ -90,6 +91,10 @@ def test_stretched_cell_fails_bond_lengths(srtio3):
     assert "bond_lengths" in _failed(report)
     assert report.bond_fraction is not None and report.bond_fraction < 1.0
     assert "of bonds reasonable" in report["bond_lengths"].reason
+    # the soft score sees how far: a cell stretched less scores higher though it fails as well
+    nearer = check_validity(srtio3.replace("3.9050", "5.6000"))
+    assert "bond_lengths" in _failed(nearer)
+    assert 0.0 <= report.bond_score < nearer.bond_score < 1.0
 
 
 def test_cell_sanity_angle_and_length(srtio3):

@@ -70,6 +70,18 @@ def test_partial_validity_and_half_credit_for_the_reduced_formula(canonical, exa
     assert doubled.terms["composition"] == 0.5
 
 
+def test_bonds_term_is_dense(canonical):
+    reward = CifReward("bonds=1")
+    sto = canonical["SrTiO3_perovskite"]
+    stretched = [sto.replace("3.9050", f"{a:.4f}") for a in (3.905, 5.6, 5.8, 6.0)]
+    scores = reward.score(stretched, [STO_PROMPT] * len(stretched))
+    bonds = [s.terms["bonds"] for s in scores]
+    assert bonds[0] == 1.0 and scores[0].valid
+    assert not any(s.valid for s in scores[1:])
+    # every bond fails in all three (bond_fraction 0), but the soft score sees them come closer
+    assert bonds[0] > bonds[1] > bonds[2] > bonds[3] > 0.0, bonds
+
+
 def test_bad_texts_get_the_lowest_reward_and_never_raise(canonical):
     reward = CifReward({"validity": 2.0, "composition": 1.0, "spacegroup": -0.5})
     assert reward.lowest == pytest.approx(-0.5) and reward.highest == pytest.approx(3.0)

@@ -78,6 +78,8 @@ class ValidityReport:
     checks: list[CheckResult] = field(default_factory=list)
     structure: Structure | None = None
     bond_fraction: float | None = None
+    #: A soft bond_fraction (:func:`bond_lengths`): 1.0 exactly when every bond passes.
+    bond_score: float | None = None
     mode: str = "subgroup"
 
     @property
@@ -99,6 +101,7 @@ class ValidityReport:
             "valid": self.valid,
             "mode": self.mode,
             "bond_fraction": self.bond_fraction,
+            "bond_score": self.bond_score,
             "checks": [{"name": c.name, "passed": c.passed, "reason": c.reason} for c in self.checks],
         }
 
@@ -220,15 +223,19 @@ def _expected_length(a: Element, b: Element) -> float | None:
 
 def bond_lengths(
     structure: Structure, weights: dict[int, int] | None = None
-) -> tuple[CheckResult, float | None]:
+) -> tuple[CheckResult, float | None, float | None]:
     """CrystaLLM's bond-length reasonableness: the fraction of CrystalNN bonds whose length is
     within BOND_TOLERANCE of the expected one must be at least BOND_PASS_FRACTION. ``weights``
-    (site index -> orbit size) lets symmetry-equivalent sites be counted once."""
+    (site index -> orbit size) lets symmetry-equivalent sites be counted once.
+
+    Returns the check, that fraction and a soft score: the weighted mean over bonds of 1 for a
+    bond that passes, falling linearly to 0 as its length leaves the tolerance band by one more
+    tolerance (a reward can see a bond come closer before it passes; 1.0 when all pass)."""
     from pymatgen.analysis.local_env import CrystalNN
 
     name = "bond_lengths"
     nn = CrystalNN()
-    good = total = 0.0
+    good = total = soft = 0.0
     worst = None
     indices = weights or {i: 1 for i in range(len(structure))}
     for i, weight in indices.items():
@@ -240,7 +247,7 @@ def bond_lengths(
             except Exception as err:
                 return CheckResult(
                     name, False, f"CrystalNN failed at site {i}: {type(err).__name__}: {err}"
-                ), None
+                ), None, None
         for info in neighbours:
             if info["site_index"] == i:  # the site's own image in another cell: skipped, as CrystaLLM does
                 continue
@@ -252,20 +259,23 @@ def bond_lengths(
             ratio = float(np.linalg.norm(other.coords - site.coords)) / expected
             if "H" in (site.specie.symbol, other.specie.symbol):
                 ok = ratio < H_FACTOR
+                excess = (ratio - H_FACTOR) / (H_FACTOR * BOND_TOLERANCE)
             else:
                 ok = 1 - BOND_TOLERANCE < ratio < 1 + BOND_TOLERANCE
+                excess = (abs(ratio - 1) - BOND_TOLERANCE) / BOND_TOLERANCE
             total += weight
             good += weight * ok
+            soft += weight * (1.0 if ok else min(max(1.0 - excess, 0.0), 1.0))
             if not ok and (worst is None or abs(ratio - 1) > abs(worst[0] - 1)):
                 worst = (ratio, site.specie.symbol, other.specie.symbol)
     if total == 0:
-        return CheckResult(name, False, "no bonds with a known expected length"), None
+        return CheckResult(name, False, "no bonds with a known expected length"), None, None
     fraction = good / total
     passed = fraction >= BOND_PASS_FRACTION - 1e-12
     reason = f"{fraction:.3f} of bonds reasonable"
     if worst is not None:
         reason += f"; worst {worst[1]}-{worst[2]} at {worst[0]:.2f} x expected"
-    return CheckResult(name, passed, reason), fraction
+    return CheckResult(name, passed, reason), fraction, soft / total
 
 
 def _check_mode(mode: str) -> str:
@@ -421,7 +431,7 @@ def validity_report(text: str, mode: str = "subgroup") -> ValidityReport:
     if ok:
         bonds = _guarded("bond_lengths", lambda: bond_lengths(structure, weights))
         if isinstance(bonds, tuple):
-            bonds, report.bond_fraction = bonds
+            bonds, report.bond_fraction, report.bond_score = bonds
     else:
         bonds = CheckResult("bond_lengths", False, f"not computed: {reason}")
     report.checks.append(bonds)

@@ -6,6 +6,9 @@ included) and the prompt it was given:
 
 - ``validity``: the fraction of :data:`hfmat.cif.validity.CHECKS` that ``check_validity(text,
   mode="strict")`` passes (1.0 exactly when the text is valid);
+- ``bonds``: the soft bond-length score of that check (``ValidityReport.bond_score``: each bond
+  scores 1 inside the tolerance band and falls linearly to 0 one more tolerance outside it), 0.0
+  when no bonds could be checked; a dense signal for the check generated CIFs fail most;
 - ``composition``: 1.0 when the structure's cell composition is the prompted one, 0.5 when only
   the reduced formula is, else 0.0 (no prompt: the text's own ``data_`` line is the promise);
 - ``spacegroup``: 1.0 when spglib finds the prompted space group in the structure (strict, as the
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 __all__ = ["TERMS", "CifReward", "RewardError", "RewardScore", "parse_weights", "prompt_target"]
 
 #: The reward terms, in the order they are reported.
-TERMS = ("validity", "composition", "spacegroup", "energy", "e_hull")
+TERMS = ("validity", "bonds", "composition", "spacegroup", "energy", "e_hull")
 PHYSICS_TERMS = ("energy", "e_hull")
 
 
@@ -168,12 +171,14 @@ class CifReward:
         # term -> (lowest, highest) value; the physics terms are minus the clipped energies
         self.bounds = {
             "validity": (0.0, 1.0),
+            "bonds": (0.0, 1.0),
             "composition": (0.0, 1.0),
             "spacegroup": (0.0, 1.0),
             "energy": (-energy_range[1], -energy_range[0]),
             "e_hull": (-e_hull_range[1], -e_hull_range[0]),
         }
-        self._validity: dict[str, tuple] = {}  # text -> (fraction passed, valid, structure, canonical)
+        # text -> (fraction passed, valid, structure, canonical, bond score)
+        self._validity: dict[str, tuple] = {}
         self._physics: dict[str, _Physics] = {}  # canonical CIF -> energies
         self.stats = {"calls": 0, "texts": 0, "relaxed": 0, "physics_cache_hits": 0}
 
@@ -227,7 +232,8 @@ class CifReward:
         return RewardScore(total=self.lowest, terms=terms, error=error)
 
     def _parse(self, text) -> tuple | None:
-        """(fraction of checks passed, valid, structure, canonical CIF or None), cached by text."""
+        """(fraction of checks passed, valid, structure, canonical CIF or None, soft bond score or
+        None), cached by text."""
         if not isinstance(text, str):
             return None
         hit = self._validity.get(text)
@@ -241,14 +247,14 @@ class CifReward:
         canonical = None
         if structure is not None and self.needs_physics:
             canonical = _canonical(structure)
-        info = (passed, report.valid, structure, canonical)
+        info = (passed, report.valid, structure, canonical, report.bond_score)
         self._validity[text] = info
         return info
 
     def _compute_physics(self, parsed: list[tuple]) -> None:
         """Relax every structure whose canonical CIF has not been scored yet, in one batch."""
         todo: dict[str, object] = {}
-        for _, _, structure, canonical in parsed:
+        for _, _, structure, canonical, _ in parsed:
             if structure is None or canonical is None:
                 continue
             if canonical in self._physics or canonical in todo:
@@ -285,11 +291,11 @@ class CifReward:
             self._physics[key] = _Physics(float(result.energy_final), e_hull, error)
 
     def _score_one(self, text: str, prompt: str | None, info: tuple) -> RewardScore:
-        passed, valid, structure, canonical = info
+        passed, valid, structure, canonical, bond_score = info
         if structure is None:
             return self._lowest_score("the text does not parse")
         target = prompt_target(prompt if prompt is not None else text.split("\n", 1)[0])
-        values: dict[str, float | None] = {"validity": passed}
+        values: dict[str, float | None] = {"validity": passed, "bonds": bond_score}
         if "composition" in self.weights:
             values["composition"] = _composition_term(structure.composition, target.composition)
         if "spacegroup" in self.weights:
