@@ -104,43 +104,22 @@ def build_mixed_datasets(cfg: dict, tokenizer):
     source in proportion (under ``seed``), then each source's ``repeat``. ``scope`` also counts each
     source's training and eval crystals (``sources``: label -> counts, before ``repeat``)."""
     from hfmat.data import CifLMCollator, featurize_lm
-    from hfmat.data.sources import (
-        holdout_by_source,
-        load_sources,
-        parse_sources,
-        repeat_by_source,
-        source_counts,
-    )
-    from hfmat.hub.provenance import portable_path
 
-    if cfg["eval_split"]:
-        raise common.ConfigError(
-            "eval_split is not used with datasets: the eval rows are held out from every source"
+    stats = {}
+
+    def featurize(data):
+        out, stats["sources"] = featurize_lm(
+            data, tokenizer, max_length=int(cfg["n_positions"]), return_stats=True
         )
-    sources = parse_sources(cfg["datasets"], cfg["data_dir"])
-    data = load_sources(sources)
-    data, stats = featurize_lm(data, tokenizer, max_length=int(cfg["n_positions"]), return_stats=True)
-    train, evalset = holdout_by_source(data, int(cfg["eval_holdout"]), int(cfg["seed"]))
-    train, evalset = common.holdout_and_limit(train, evalset, cfg)  # max_train/eval_samples
-    n_train, n_eval = source_counts(train), source_counts(evalset)
-    scope = common.data_scope(train)
-    scope["sources"] = {
-        s.label: {
-            "dataset": portable_path(s.dataset),
-            "split": s.split,
-            "train_crystals": n_train.get(s.label, 0),
-            "eval_crystals": n_eval.get(s.label, 0),
-            "repeat": s.repeat,
-        }
-        for s in sources
-    }
-    train = repeat_by_source(train, sources)
+        return out
+
+    train, evalset, scope = common.split_sources(cfg, prepare=featurize)
     keep = ["input_ids"]
     return (
         train.select_columns(keep),
         evalset.select_columns(keep),
         CifLMCollator(tokenizer),
-        {"sources": stats},
+        stats,
         scope,
     )
 
@@ -225,9 +204,7 @@ def main(argv=None) -> dict:
     cfg = common.config_from_args(args, DEFAULTS)
     common.set_threads(cfg["num_threads"])
     if cfg["datasets"]:  # several sources: `dataset` names them all (the record, the card, hfmat.scope)
-        from hfmat.data.sources import parse_sources
-
-        cfg["dataset"] = " + ".join(s.label for s in parse_sources(cfg["datasets"], cfg["data_dir"]))
+        cfg["dataset"] = common.sources_label(cfg)
 
     from transformers import AutoTokenizer
 

@@ -43,7 +43,7 @@ from .config import (
     set_threads,
     training_arguments,
 )
-from .data import data_scope, dataloaders, holdout_and_limit
+from .data import data_scope, dataloaders, holdout_and_limit, sources_label, split_sources
 from .finish import earlier_stages, final_dir_for, finish, run_main, write_training_summary
 from .loop import StepTimer, TrainingLoop, start_trackers
 from .optim import (
@@ -64,6 +64,8 @@ __all__ = [
     "dataloaders",
     "end_training",
     "holdout_and_limit",
+    "sources_label",
+    "split_sources",
     "start_trackers",
     "write_training_summary",
     "final_dir_for",

@@ -57,3 +57,54 @@ def data_scope(train) -> dict[str, Any]:
         "elements": sorted(elements),
         "num_atoms": sorted({int(n) for n in train["num_atoms"]}),
     }
+
+
+def sources_label(cfg: dict[str, Any]) -> str:
+    """The ``dataset`` name of a run with several sources (``datasets:``): their labels joined with
+    ``" + "``, for the training record, the card and ``hfmat.scope``."""
+    from hfmat.data.sources import parse_sources
+
+    return " + ".join(s.label for s in parse_sources(cfg["datasets"], cfg["data_dir"]))
+
+
+def split_sources(cfg: dict[str, Any], prepare=None):
+    """``(train, evalset, scope)`` of a config with ``datasets:`` (several sources,
+    ``hfmat.data.sources``): the sources loaded and concatenated, ``prepare`` (e.g. featurization)
+    applied to all of them, ``eval_holdout`` rows held out from every source in proportion (under
+    ``seed``), ``max_train/eval_samples`` applied, then each source's ``repeat``. ``scope`` is
+    :func:`data_scope` of the training rows plus ``sources`` (label -> dataset, split, train and eval
+    crystals before ``repeat``, repeat)."""
+    from hfmat.data.sources import (
+        holdout_by_source,
+        load_sources,
+        parse_sources,
+        repeat_by_source,
+        source_counts,
+    )
+    from hfmat.hub.provenance import portable_path
+
+    from .config import ConfigError
+
+    if cfg["eval_split"]:
+        raise ConfigError(
+            "eval_split is not used with datasets: the eval rows are held out from every source"
+        )
+    sources = parse_sources(cfg["datasets"], cfg["data_dir"])
+    data = load_sources(sources)
+    if prepare is not None:
+        data = prepare(data)
+    train, evalset = holdout_by_source(data, int(cfg["eval_holdout"]), int(cfg["seed"]))
+    train, evalset = holdout_and_limit(train, evalset, cfg)  # max_train/eval_samples
+    n_train, n_eval = source_counts(train), source_counts(evalset)
+    scope = data_scope(train)
+    scope["sources"] = {
+        s.label: {
+            "dataset": portable_path(s.dataset),
+            "split": s.split,
+            "train_crystals": n_train.get(s.label, 0),
+            "eval_crystals": n_eval.get(s.label, 0),
+            "repeat": s.repeat,
+        }
+        for s in sources
+    }
+    return repeat_by_source(train, sources), evalset, scope
