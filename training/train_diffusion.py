@@ -56,6 +56,9 @@ DEFAULTS: dict = {
     "num_frequencies": 32,
     "time_embed_dim": 128,
     "max_atoms": 20,
+    # several sources in one run, instead of `dataset`/`train_split`: a list of
+    # {dataset, split, data_dir, name, repeat} (hfmat.data.sources), as in train_cif_lm.py
+    "datasets": None,
     # property conditions (classifier-free guidance): dataset columns, e.g. [{name: heat_ref, kind: scalar}]
     "conditions": None,
     "condition_drop_prob": 0.1,  # per crystal and condition: trained as absent (the null embedding)
@@ -131,22 +134,25 @@ def to_graphs(dataset, keep: tuple[str, ...] = ()):
 def build_datasets(cfg: dict):
     from hfmat.data import load_crystal_dataset
 
-    kwargs = {"data_dir": cfg["data_dir"]} if cfg["data_dir"] else {}
-    wanted = [cfg["train_split"]] + ([cfg["eval_split"]] if cfg["eval_split"] else [])
-    ds = load_crystal_dataset(cfg["dataset"], splits=wanted, **kwargs)
-    if cfg["train_split"] not in ds:
-        raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['train_split']!r}: {list(ds)}")
-    if cfg["eval_split"] and cfg["eval_split"] not in ds:
-        raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['eval_split']!r}: {list(ds)}")
-    evalset = ds[cfg["eval_split"]] if cfg["eval_split"] else None
-    train, evalset = common.holdout_and_limit(ds[cfg["train_split"]], evalset, cfg)
+    if cfg["datasets"]:  # several sources, each counted in scope["sources"]
+        train, evalset, scope = common.split_sources(cfg)
+    else:
+        kwargs = {"data_dir": cfg["data_dir"]} if cfg["data_dir"] else {}
+        wanted = [cfg["train_split"]] + ([cfg["eval_split"]] if cfg["eval_split"] else [])
+        ds = load_crystal_dataset(cfg["dataset"], splits=wanted, **kwargs)
+        if cfg["train_split"] not in ds:
+            raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['train_split']!r}: {list(ds)}")
+        if cfg["eval_split"] and cfg["eval_split"] not in ds:
+            raise ValueError(f"dataset {cfg['dataset']!r} has no split {cfg['eval_split']!r}: {list(ds)}")
+        evalset = ds[cfg["eval_split"]] if cfg["eval_split"] else None
+        train, evalset = common.holdout_and_limit(ds[cfg["train_split"]], evalset, cfg)
+        scope = common.data_scope(train)
     too_big = [n for n in train["num_atoms"] if n > int(cfg["max_atoms"])]
     if too_big:
         raise ValueError(
             f"{len(too_big)} training crystals have more than max_atoms={cfg['max_atoms']} atoms"
         )
     keep = tuple(c["name"] for c in condition_entries(cfg))
-    scope = common.data_scope(train)
     texts = [c["name"] for c in condition_entries(cfg) if c.get("kind") == "text"]
     if texts:
         tower = text_tower(texts[0], cfg)  # loaded and fingerprinted once for both splits
@@ -449,6 +455,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = common.config_from_args(args, DEFAULTS)
     common.set_threads(cfg["num_threads"])
+    if cfg["datasets"]:  # several sources: `dataset` names them all (the record, the card, hfmat.scope)
+        cfg["dataset"] = common.sources_label(cfg)
 
     from diffusers.training_utils import EMAModel
 
