@@ -62,6 +62,12 @@ def parse_args(argv=None):
         "--card-limitations", default=None, help="with --card-from: the card's limitations paragraph"
     )
     p.add_argument(
+        "--card-dataset",
+        default=None,
+        help="with --card-from: the dataset the card names (e.g. mp_20_subset for a subset of a "
+        "benchmark's CSVs; default: the runs' --dataset)",
+    )
+    p.add_argument(
         "--timesteps-power",
         type=float,
         default=None,
@@ -128,18 +134,19 @@ def write_card(args) -> None:
             + (f" --timesteps-power {a['timesteps_power']:g}" if a.get("timesteps_power") else "")
             + "`"
         )
-    dataset = runs[0]["args"].get("dataset", args.dataset)
+    dataset = args.card_dataset or runs[0]["args"].get("dataset", args.dataset)
+    split = runs[0]["args"].get("split", "test")
     bench = BENCHMARKS.get(dataset)
-    n_test = bench.standard_splits.get("test") if bench else None
+    n_test = bench.standard_splits.get(split) if bench else None
     text = (
-        f"Crystal structure prediction on {bench.pretty_name if bench else dataset} **test** compositions "
-        f"(a seeded random subset of test.csv; the number of compositions of each row is in the table, "
+        f"Crystal structure prediction on {bench.pretty_name if bench else dataset} **{split}** compositions "
+        f"(a seeded random subset of {split}.csv; the number of compositions of each row is in the table, "
         f"{max(r['n'] for r in rows)} at most" + (f", not all {n_test:,}" if n_test else "") + "), "
         "matched with `hfmat.evaluation.csp_metrics`. Measured with:\n\n"
         + "\n".join(f"- {n}" for n in notes)
         + (f"\n\n{args.card_note}" if args.card_note else "")
     )
-    evaluation = {"text": text, "rows": rows, "dataset": dataset}
+    evaluation = {"text": text, "rows": rows, "dataset": dataset, "split": split}
     if args.card_limitations:
         evaluation["limitations"] = args.card_limitations
     write_model_card(args.pipeline, evaluation=evaluation)

@@ -217,7 +217,8 @@ def write_model_card(
     for a structure-prediction model, or, for a de novo model, {"text": ..., "generation": {metric:
     value, ...}, "dataset": "perov_5"} with the :data:`GENERATION_METRICS` keys (validity, COV,
     uniqueness and novelty in %; None = not measured) and optionally "published" (model -> metrics,
-    default :data:`PUBLISHED_GENERATION_PEROV5` for perov_5). Either may carry "limitations"."""
+    default :data:`PUBLISHED_GENERATION_PEROV5` for perov_5). Either may carry "limitations" and
+    "split" (the split evaluated on, default "test")."""
     from hfmat.evaluation.reference import PUBLISHED_CSP
     from hfmat.hub.cards import benchmark_eval_results, card_names, save_model_card
     from hfmat.hub.provenance import read_training_record
@@ -300,7 +301,14 @@ def write_model_card(
         table = generation_table(generation, published)
         comparison = GENERATION_COMPARISON if published else ""
     results = (
-        benchmark_eval_results(metrics, task_type=task_type, dataset_type=dataset_type) if metrics else None
+        benchmark_eval_results(
+            metrics,
+            task_type=task_type,
+            dataset_type=dataset_type,
+            dataset_split=evaluation.get("split", "test"),
+        )
+        if metrics
+        else None
     )
     return save_model_card(
         folder,
