@@ -211,6 +211,11 @@ def sample_and_score(pipe, refs, args, steps: int) -> dict:
         "rmse_k1": m["rmse_k1"],
         "match_rate": 100 * m["match_rate"],
         "rmse": m["rmse"],
+        # % of all samples that pass hfmat's structural validity check (interatomic distances)
+        "structural_validity": 100 * m["structural_validity"],
+        "structural_validity_k1": 100
+        * sum(bool(t["candidates"] and t["candidates"][0]["valid"]) for t in m["per_target"])
+        / len(refs),
     }
 
 
