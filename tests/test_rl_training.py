@@ -99,3 +99,39 @@ def test_left_padded_prompts_score_as_unpadded_ones(rl_script):
         rl_script.positions_from_mask(model)
         fixed = model(input_ids=padded, attention_mask=mask).logits[0, 3:]
     assert torch.allclose(alone, fixed, atol=1e-4)
+
+
+def test_hard_prompts_keep_the_failing_ones(rl_script, monkeypatch):
+    """The probe keeps every prompt with a failing sample and the asked share of the others."""
+    from types import SimpleNamespace
+
+    import hfmat.lm
+    from datasets import Dataset
+
+    prompts = [f"data_{f}\n" for f in ("Sr1Ti1O3", "Ba1Ti1O3", "Ca1Ti1O3", "K1Nb1O3", "Na1Nb1O3")]
+    fails = {("Ba1Ti1O3", 1), ("K1Nb1O3", 0)}  # (formula, sample index) that fail a check
+    asked = {}
+
+    def fake_generate(model, tok, compositions, num_samples, **kwargs):
+        asked.update(kwargs, compositions=compositions, n=num_samples)
+        return [
+            SimpleNamespace(valid=(f, k) not in fails) for f in compositions for k in range(num_samples)
+        ]
+
+    monkeypatch.setattr(hfmat.lm, "generate_cifs", fake_generate)
+    data = Dataset.from_dict({"prompt": prompts})
+    cfg = {"hard_prompt_samples": 2, "hard_keep_passing": 0.0, "temperature": 1.0, "top_k": 10, "seed": 3}
+    kept, counts = rl_script.hard_prompts(data, None, None, cfg)
+    assert list(kept["prompt"]) == [prompts[1], prompts[3]]
+    assert asked["compositions"][0] == "Sr1Ti1O3" and asked["n"] == 2 and asked["seed"] == 3
+    assert counts == {
+        "probed": 5,
+        "samples_per_prompt": 2,
+        "probe_validity": 0.8,
+        "hard": 2,
+        "passing_kept": 0,
+    }
+    everything, counts = rl_script.hard_prompts(data, None, None, {**cfg, "hard_keep_passing": 1.0})
+    assert list(everything["prompt"]) == prompts and counts["passing_kept"] == 3
+    with pytest.raises(rl_script.common.ConfigError, match="hard_keep_passing"):
+        rl_script.hard_prompts(data, None, None, {**cfg, "hard_keep_passing": 1.5})

@@ -37,6 +37,10 @@ DEFAULTS: dict = {
     "data_dir": "../shared/data",
     "split": "val",  # the split whose compositions are the prompts
     "num_prompts": 256,  # its first rows (None: all)
+    # hard prompts: before training, sample this many CIFs per prompt with the start model and keep
+    # the prompts where any fails a validity check, plus hard_keep_passing of the others (0: off)
+    "hard_prompt_samples": 0,
+    "hard_keep_passing": 0.25,
     "dataset_note": None,
     # reward (hfmat.lm.rewards.CifReward)
     "reward": "validity=1,composition=1,energy=0.1",
@@ -118,6 +122,50 @@ def prompt_dataset(cfg: dict):
     if not prompts:
         raise ValueError(f"{source}: no composition could be read for a prompt")
     return Dataset.from_dict({"prompt": prompts})
+
+
+def hard_prompts(dataset, model, tokenizer, cfg: dict):
+    """The prompts the start model still gets wrong, where GRPO's groups carry signal: each prompt
+    is sampled ``hard_prompt_samples`` times (``generate_cifs``, constrained, the run's temperature
+    and top-k, seeded); the prompts with a sample that fails any validity check are kept, with a
+    seeded ``hard_keep_passing`` fraction of the others so the rest of the chemistry stays in the
+    batches. Returns the filtered dataset and the counts for the training record."""
+    import random
+
+    from hfmat.lm import generate_cifs
+
+    n = int(cfg["hard_prompt_samples"])
+    keep = float(cfg["hard_keep_passing"])
+    if not 0.0 <= keep <= 1.0:
+        raise common.ConfigError(f"hard_keep_passing must be in [0, 1], got {keep}")
+    prompts = list(dataset["prompt"])
+    formulas = [p[len("data_") :].strip() for p in prompts]
+    samples = generate_cifs(
+        model,
+        tokenizer,
+        compositions=formulas,
+        num_samples=n,
+        temperature=float(cfg["temperature"]),
+        top_k=cfg["top_k"],
+        seed=int(cfg["seed"]),
+        progress=True,
+    )
+    failing = {i for i, s in enumerate(samples) if not s.valid}
+    hard = sorted({i // n for i in failing})
+    rng = random.Random(int(cfg["seed"]))
+    hard_set = set(hard)
+    passing = [i for i in range(len(prompts)) if i not in hard_set]
+    kept = sorted(hard + [i for i in passing if rng.random() < keep])
+    counts = {
+        "probed": len(prompts),
+        "samples_per_prompt": n,
+        "probe_validity": 1 - len(failing) / len(samples),
+        "hard": len(hard),
+        "passing_kept": len(kept) - len(hard),
+    }
+    if not kept:
+        raise ValueError("no prompt is left after the hard-prompt probe (hard_keep_passing is 0 and all passed)")
+    return dataset.select(kept), counts
 
 
 # ---------------------------------------------------------------------------- reward, rollouts
@@ -227,6 +275,13 @@ def main(argv=None) -> dict:
     if model.config.model_type != "gpt2":
         raise ValueError(f"init_from {cfg['init_from']}: a GPT-2 is needed, got {model.config.model_type}")
     dataset = prompt_dataset(cfg)
+    probe = None
+    if cfg["hard_prompt_samples"]:
+        dataset, probe = hard_prompts(dataset, model, tokenizer, cfg)
+        print(
+            f"hard prompts: {probe['hard']} of {probe['probed']} failed a probe sample (validity "
+            f"{probe['probe_validity']:.1%}); training on those and {probe['passing_kept']} others"
+        )
 
     use_cpu = not torch.cuda.is_available()
     batch = int(cfg["num_generations"]) * int(cfg["prompts_per_step"])
@@ -285,6 +340,7 @@ def main(argv=None) -> dict:
         "train_loss": result.training_loss,
         "wall_s": wall,
         "prompts": len(dataset),
+        "hard_prompt_probe": probe,
         "completions_scored": sum(r["n"] for r in batches),
         "reward_first_quarter": mean(first, "reward"),
         "reward_last_quarter": mean(last, "reward"),
