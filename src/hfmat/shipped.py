@@ -12,7 +12,7 @@ from pathlib import Path
 #: The shipped models by name: the CIF language models (Perov-5, its GRPO fine-tune, Carbon-24, general
 #: chemistry) and the
 #: diffusion pipelines (Perov-5 structure prediction, de novo generation and de novo generation
-#: conditioned on properties, Carbon-24 structure prediction).
+#: conditioned on properties, Carbon-24 structure prediction, general-chemistry structure prediction).
 LM = "cif-gpt2-perov5"
 LM_CARBON24 = "cif-gpt2-carbon24"
 LM_GENERAL = "cif-gpt2-general"  # MP-20 subset train + Perov-5 val + Carbon-24 val
@@ -21,6 +21,7 @@ DIFFUSION_CSP = "crystal-diffusion-perov5"
 DIFFUSION_GEN = "crystal-diffusion-perov5-gen"
 DIFFUSION_CARBON24 = "crystal-diffusion-carbon24"
 DIFFUSION_GEN_CONDITIONED = "crystal-diffusion-perov5-gen-conditioned"  # heat_ref, dir_gap
+DIFFUSION_GENERAL = "crystal-diffusion-general"  # MP-20 subset train + Perov-5 val + Carbon-24 val
 NAMES = (
     LM,
     DIFFUSION_CSP,
@@ -30,6 +31,7 @@ NAMES = (
     LM_CARBON24,
     LM_GENERAL,
     LM_RL,
+    DIFFUSION_GENERAL,
 )
 
 #: The shipped text models (docs/text_guidance.md): Crystal CLIP (both towers), and its text side as two
