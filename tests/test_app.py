@@ -51,6 +51,7 @@ def test_models_are_told_apart_by_their_folders(models):
     assert set(models.names(DIFFUSION, de_novo=False)) == {
         "crystal-diffusion-perov5",
         "crystal-diffusion-carbon24",
+        "crystal-diffusion-general",
     }
     conditioned = {name for name, e in models.entries.items() if e.properties}
     assert conditioned == {"crystal-diffusion-perov5-gen-conditioned"}
