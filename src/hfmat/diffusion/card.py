@@ -89,12 +89,15 @@ Validity: pymatgen bond lengths above 0.5 Å and a cell volume above 0.1 Å^3 (s
 charge neutrality with electronegativity ordering (compositional)."""
 
 
-def results_table(rows: list[dict[str, Any]], published: dict[int, tuple[float, float]] | None = None) -> str:
-    """Markdown table of measured CSP rows: steps, corrector, k, match rate, RMSE, targets, and
-    DiffCSP's published figure for the same k (``published``: k -> (match %, RMSE); Perov-5's by default)."""
+def results_table(
+    rows: list[dict[str, Any]], published: dict[int, tuple[float, float]] | None = None, split: str = "test"
+) -> str:
+    """Markdown table of measured CSP rows: steps, corrector, k, match rate, RMSE, targets (of
+    ``split``), and DiffCSP's published figure for the same k (``published``: k -> (match %, RMSE);
+    Perov-5's by default)."""
     published = DIFFCSP_PEROV5 if published is None else published
     lines = [
-        "| steps | corrector | samples (k) | match rate % | RMSE | test compositions | DiffCSP (1000 steps) |",
+        f"| steps | corrector | samples (k) | match rate % | RMSE | {split} compositions | DiffCSP (1000 steps) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -287,7 +290,7 @@ def write_model_card(
             metrics.setdefault(f"rmse@{r['k']} ({r['steps']} steps)", float(r["rmse"]))
     task_type = "crystal-structure-prediction"
     diffcsp = {k: by_model["DiffCSP"] for k, by_model in PUBLISHED_CSP.get(dataset_type, {}).items()}
-    table = results_table(rows, diffcsp) if rows else None
+    table = results_table(rows, diffcsp, evaluation.get("split", "test")) if rows else None
     comparison = "" if de_novo else csp_comparison(dataset_type)
     if generation is not None:
         unknown = sorted(set(generation) - set(GENERATION_METRICS))
