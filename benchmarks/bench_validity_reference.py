@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     for split, r in rows.items():
         checks = ", ".join(f"{k} {v}" for k, v in r["failed_checks"].items()) or "-"
         pairs = ", ".join(f"{k} {v}" for k, v in list(r["worst_bond_pairs"].items())[:4])
-        print(f"{split:20s} {r['structures']:6d} {r['valid_percent']:8.1f}  {checks}" + (f" ({pairs})" if pairs else ""))
+        print(
+            f"{split:20s} {r['structures']:6d} {r['valid_percent']:8.1f}  {checks}"
+            + (f" ({pairs})" if pairs else "")
+        )
     if args.out:
         args.out.write_text(json.dumps({"limit": args.limit, "splits": rows}, indent=1))
     return 0

@@ -105,8 +105,9 @@ def test_hard_prompts_keep_the_failing_ones(rl_script, monkeypatch):
     """The probe keeps every prompt with a failing sample and the asked share of the others."""
     from types import SimpleNamespace
 
-    import hfmat.lm
     from datasets import Dataset
+
+    import hfmat.lm
 
     prompts = [f"data_{f}\n" for f in ("Sr1Ti1O3", "Ba1Ti1O3", "Ca1Ti1O3", "K1Nb1O3", "Na1Nb1O3")]
     fails = {("Ba1Ti1O3", 1), ("K1Nb1O3", 0)}  # (formula, sample index) that fail a check
@@ -114,9 +115,7 @@ def test_hard_prompts_keep_the_failing_ones(rl_script, monkeypatch):
 
     def fake_generate(model, tok, compositions, num_samples, **kwargs):
         asked.update(kwargs, compositions=compositions, n=num_samples)
-        return [
-            SimpleNamespace(valid=(f, k) not in fails) for f in compositions for k in range(num_samples)
-        ]
+        return [SimpleNamespace(valid=(f, k) not in fails) for f in compositions for k in range(num_samples)]
 
     monkeypatch.setattr(hfmat.lm, "generate_cifs", fake_generate)
     data = Dataset.from_dict({"prompt": prompts})

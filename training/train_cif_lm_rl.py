@@ -164,7 +164,9 @@ def hard_prompts(dataset, model, tokenizer, cfg: dict):
         "passing_kept": len(kept) - len(hard),
     }
     if not kept:
-        raise ValueError("no prompt is left after the hard-prompt probe (hard_keep_passing is 0 and all passed)")
+        raise ValueError(
+            "no prompt is left after the hard-prompt probe (hard_keep_passing is 0 and all passed)"
+        )
     return dataset.select(kept), counts
 
 

@@ -245,9 +245,11 @@ def bond_lengths(
             try:
                 neighbours = nn.get_nn_info(structure, i)
             except Exception as err:
-                return CheckResult(
-                    name, False, f"CrystalNN failed at site {i}: {type(err).__name__}: {err}"
-                ), None, None
+                return (
+                    CheckResult(name, False, f"CrystalNN failed at site {i}: {type(err).__name__}: {err}"),
+                    None,
+                    None,
+                )
         for info in neighbours:
             if info["site_index"] == i:  # the site's own image in another cell: skipped, as CrystaLLM does
                 continue
