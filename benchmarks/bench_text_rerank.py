@@ -53,28 +53,12 @@ def parse_args(argv=None):
     return args
 
 
-def rerank(similarity: torch.Tensor, per_prompt: int) -> list[int]:
-    """Sample indices, prompt by prompt, best first: ``similarity[i * per_prompt + j]`` is sample j of
-    prompt i; ties keep the drawn order."""
-    order = []
-    for i in range(len(similarity) // per_prompt):
-        block = similarity[i * per_prompt : (i + 1) * per_prompt]
-        ranked = sorted(range(per_prompt), key=lambda j: (-float(block[j]), j))
-        order += [i * per_prompt + j for j in ranked]
-    return order
-
-
-def kept(samples: list, order: list[int], per_prompt: int, keep: int) -> list:
-    """The first ``keep`` of each prompt's ``per_prompt`` samples in ``order``."""
-    return [samples[order[i * per_prompt + j]] for i in range(len(order) // per_prompt) for j in range(keep)]
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     from hfmat.diffusion import CrystalDiffusionPipeline
     from hfmat.hub import load
-    from hfmat.text import CrystalCLIP
+    from hfmat.text import CrystalCLIP, clip_similarity, keep_top, rerank
 
     t0 = time.time()
     rows = bench.load_prompts(args)
@@ -87,16 +71,14 @@ def main(argv=None) -> dict:
     structures = bench.sample(pipe, args, prompts=prompts)
     sampled_s = time.time() - t0
     info = [bench.analyse(s) for s in structures]
-    text = clip.embed_texts(prompts)
-    crystal = clip.embed_structures(structures)
-    similarity = (crystal * text.repeat_interleave(args.candidates, dim=0)).sum(-1)
+    similarity = clip_similarity(clip, [p for p in prompts for _ in range(args.candidates)], structures)
     drawn = list(range(len(structures)))
     best = rerank(similarity, args.candidates)
     names = bench.STYLES[args.style]
     results = []
     for keep in args.keep:
         for label, order in (("first drawn", drawn), ("CLIP top", best)):
-            chosen = kept(info, order, args.candidates, keep)
+            chosen = keep_top(info, order, args.candidates, keep)
             results.append(
                 {
                     "keep": keep,

@@ -3,6 +3,7 @@
 
 from hfmat.text.clip import CrystalCLIP, clip_loss, embed_pairs, text_encoder_config
 from hfmat.text.crystal_encoder import CrystalEncoder
+from hfmat.text.rerank import clip_similarity, keep_top, rerank
 from hfmat.text.retrieval import attribute_retrieval, grouped_retrieval, retrieval_accuracy
 from hfmat.text.tokenizer import general_tokenizer, save_prose_tokenizer, train_prose_tokenizer
 
@@ -11,9 +12,12 @@ __all__ = [
     "CrystalEncoder",
     "attribute_retrieval",
     "clip_loss",
+    "clip_similarity",
     "embed_pairs",
     "general_tokenizer",
     "grouped_retrieval",
+    "keep_top",
+    "rerank",
     "retrieval_accuracy",
     "save_prose_tokenizer",
     "text_encoder_config",
