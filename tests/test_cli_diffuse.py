@@ -5,6 +5,7 @@ the out-of-distribution warning."""
 from __future__ import annotations
 
 import json
+import re
 
 from hfmat.cli import main
 
@@ -72,3 +73,59 @@ def test_errors_name_flags_and_ood_warns(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "hfmat diffuse: warning: NaCl (2 atoms in the cell)" in err
     assert "its training cells have 5 atoms, not 2" in err and "Cl never occurs" in err
+
+
+TEXT = ["--model", "crystal-diffusion-perov5-text", "--steps", "5", "--seed", "3", "--threads", "1"]
+PROMPTS = ["--prompt", "SrTiO3, a cubic crystal", "--prompt", "BaZrO3"]
+
+
+def test_rerank_keeps_the_candidates_most_similar_to_the_prompt(tmp_path, capsys):
+    """--rerank: the -n kept of --candidates are the plain run's samples (same seed) that Crystal CLIP
+    scores highest against their prompt, best first, with their similarity and rank recorded."""
+    from pymatgen.core import Structure
+
+    from hfmat.text import CrystalCLIP, clip_similarity
+
+    kept, drawn = tmp_path / "kept", tmp_path / "drawn"
+    rerank = ["--rerank", "crystal-clip-perov5", "--candidates", "4"]
+    assert main(["diffuse", *TEXT, *PROMPTS, "-n", "2", *rerank, "--out", str(kept)]) == 0
+    assert main(["diffuse", *TEXT, *PROMPTS, "-n", "4", "--out", str(drawn)]) == 0
+    assert "CLIP" in capsys.readouterr().out
+    summary = json.loads((kept / "summary.json").read_text())
+    assert summary["rerank"] == "crystal-clip-perov5" and summary["candidates"] == 4
+    assert summary["n_files"] == 4 and len(list(kept.glob("*.cif"))) == 4
+    candidates = json.loads((drawn / "summary.json").read_text())["files"]
+    clip = CrystalCLIP.from_pretrained("crystal-clip-perov5")
+    for i, prompt in enumerate(["SrTiO3, a cubic crystal", "BaZrO3"]):
+        files = summary["files"][2 * i : 2 * i + 2]
+        assert [f["prompt"] for f in files] == [prompt] * 2 and [f["clip_rank"] for f in files] == [1, 2]
+        for f in files:  # the very sample the plain run drew as this candidate
+            source = drawn / candidates[4 * i + f["candidate"]]["file"]
+            assert (kept / f["file"]).read_text() == source.read_text()
+        own = [Structure.from_file(drawn / c["file"]) for c in candidates[4 * i : 4 * i + 4]]
+        similarity = sorted(clip_similarity(clip, prompt, own).tolist(), reverse=True)
+        recorded = [f["clip_similarity"] for f in files]
+        assert recorded == sorted(recorded, reverse=True)
+        assert all(abs(a - b) < 2e-3 for a, b in zip(recorded, similarity[:2])), (recorded, similarity)
+
+
+def test_rerank_errors_name_the_flags(capsys):
+    cases = [
+        (["--rerank", "crystal-clip-perov5", "-n", "2"], "--rerank needs --prompt"),
+        ([*PROMPTS, "-n", "2", "--candidates", "4"], "--candidates needs --rerank"),
+        (
+            [*PROMPTS, "-n", "3", "--rerank", "crystal-clip-perov5", "--candidates", "2"],
+            "--candidates 2 is fewer than -n 3",
+        ),
+        (
+            [*PROMPTS, "--rerank", "crystal-diffusion-perov5-text"],
+            "--rerank crystal-diffusion-perov5-text: .* is not a Crystal CLIP folder: it has no clip_config.json",
+        ),
+        (
+            [*PROMPTS, "--rerank", "crystal-clip-perov5", "--candidates", "0"],
+            "--candidates must be at least 1",
+        ),
+    ]
+    for flags, message in cases:
+        assert main(["diffuse", *TEXT, *flags]) == 2, flags
+        assert re.search(message, capsys.readouterr().err), (flags, message)

@@ -1,7 +1,8 @@
 """``hfmat diffuse``: sample crystals with a CrystalDiffusionPipeline: structure prediction for given
 compositions (``--composition``, or ``--reference DATASET:SPLIT --limit N``: predictions.jsonl then
 pairs with ``hfmat evaluate --task csp``) or de novo generation (neither), from a description with a
-text-conditioned pipeline (``--prompt``)."""
+text-conditioned pipeline (``--prompt``), optionally the best ``-n`` of ``--candidates`` by Crystal CLIP
+(``--rerank``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ hfmat diffuse --composition SrTiO3 -n 4 --out diff-srtio3
 hfmat diffuse --reference perov_5:test --limit 20 -n 20 --out runs/diffusion_csp
 hfmat diffuse -n 8 --out runs/denovo            # de novo, with the shipped de novo model
 hfmat diffuse --model crystal-diffusion-perov5-gen --num-atoms 5 -n 4 --steps 100 --format extxyz --out d5
-hfmat diffuse --model PIPELINE --prompt "SrTiO3, a cubic crystal" --guidance-scale 2 -n 8 --out srtio3"""
+hfmat diffuse --model PIPELINE --prompt "SrTiO3, a cubic crystal" --guidance-scale 2 -n 8 --out srtio3
+hfmat diffuse --model crystal-diffusion-perov5-text --prompt "SrTiO3, a cubic crystal" --guidance-scale 2 \
+    -n 2 --rerank crystal-clip-perov5 --candidates 10 --out srtio3-best   # best 2 of 10 by Crystal CLIP"""
 
 #: library argument -> CLI flag, for error messages
 FLAGS = {
@@ -89,6 +92,16 @@ def register(sub) -> None:
         help="classifier-free guidance weight with --condition or --prompt (default 1: plain conditional; "
         "0: unconditional)",
     )
+    p.add_argument(
+        "--rerank",
+        default=None,
+        metavar="CLIP",
+        help="with --prompt: draw --candidates samples per prompt and keep the -n most similar to it by this "
+        "Crystal CLIP, e.g. crystal-clip-perov5 (docs/text_guidance.md)",
+    )
+    p.add_argument(
+        "--candidates", type=int, default=None, help="with --rerank: samples drawn per prompt (default 10)"
+    )
     options.add_output_options(p, out_required=False)
     add_relax_option(p)
     p.set_defaults(func=run)
@@ -105,6 +118,27 @@ def _model_name(args) -> str:
     return shipped.DIFFUSION_CSP if (args.composition or args.reference) else shipped.DIFFUSION_GEN
 
 
+def _reranker(args):
+    """(the Crystal CLIP of --rerank, samples to draw per prompt); (None, -n) without --rerank."""
+    if args.rerank is None:
+        if args.candidates is not None:
+            raise ValueError("--candidates needs --rerank (the Crystal CLIP that chooses among them)")
+        return None, args.num_samples
+    if not args.prompt:
+        raise ValueError("--rerank needs --prompt: Crystal CLIP ranks samples by their similarity to it")
+    candidates = 10 if args.candidates is None else args.candidates
+    if candidates < args.num_samples:
+        raise ValueError(
+            f"--candidates {candidates} is fewer than -n {args.num_samples}: the best -n are kept"
+        )
+    from hfmat.text import CrystalCLIP
+
+    try:
+        return CrystalCLIP.from_pretrained(args.rerank), candidates
+    except (FileNotFoundError, ValueError) as err:
+        raise ValueError(f"--rerank {args.rerank}: {err}") from None
+
+
 def run(args) -> int:
     from pathlib import Path
 
@@ -118,7 +152,7 @@ def run(args) -> int:
     from hfmat.diffusion.inputs import read_conditions
     from hfmat.hub import load, resolve
 
-    options.check_counts(args, "-n", "--batch-size", "--limit", "--threads", "--steps")
+    options.check_counts(args, "-n", "--batch-size", "--limit", "--threads", "--steps", "--candidates")
     comps, ids = prompts_from_args(args)
     conditions = read_conditions(args.condition or [])  # before loading anything
     device = options.torch_device(args.device)
@@ -128,6 +162,7 @@ def run(args) -> int:
         raise ValueError("--relax needs --out (the folder the relaxed structures go to)")
     potential = relax_potential(args.relax)
     options.set_threads(args.threads)
+    clip, per_prompt = _reranker(args)  # before sampling
     model_name = _model_name(args)
     folder = resolve(model_name)
     if comps and not args.reference:
@@ -138,7 +173,7 @@ def run(args) -> int:
         result = pipe(
             compositions=comps,
             num_atoms=args.num_atoms,
-            num_samples=args.num_samples,
+            num_samples=per_prompt,
             generator=torch.Generator().manual_seed(args.seed),
             corrector_steps=args.corrector_steps,
             batch_size=args.batch_size,
@@ -153,7 +188,18 @@ def run(args) -> int:
     if conditions or args.prompt:  # they decide the samples too
         writer.meta.update(conditions=conditions, prompts=args.prompt, guidance_scale=args.guidance_scale)
     n = args.num_samples
-    for i, structure in enumerate(result.structures):
+    chosen, ranked = list(range(len(result.structures))), {}
+    if clip is not None:
+        from hfmat.text import clip_similarity, keep_top, rerank
+
+        texts = [p for p in args.prompt for _ in range(per_prompt)]
+        similarity = clip_similarity(clip.to(device), texts, result.structures)
+        chosen = keep_top(chosen, rerank(similarity, per_prompt), per_prompt, n)
+        writer.meta.update(rerank=args.rerank, candidates=per_prompt)
+        for i, j in enumerate(chosen):
+            ranked[j] = {"candidate": j % per_prompt, "clip_rank": i % n + 1}
+            ranked[j]["clip_similarity"] = round(float(similarity[j]), 4)
+    for i, structure in enumerate(result.structures[j] for j in chosen):
         ok, reason = structural_validity(structure)
         formula = structure.composition.formula.replace(" ", "")
         entry = {
@@ -167,9 +213,11 @@ def run(args) -> int:
             "valid": bool(ok),
             "reason": reason,
             "formula": structure.composition.reduced_formula,
+            **ranked.get(chosen[i], {}),
         }
         name = writer.add(f"{i:04d}_{formula}", structure, entry)
-        writer.table(f"{i:4d}  {name:28s}  {'valid' if ok else 'invalid: ' + reason}")
+        clip_note = f"  CLIP {entry['clip_similarity']:.3f}" if clip is not None else ""
+        writer.table(f"{i:4d}  {name:28s}  {'valid' if ok else 'invalid: ' + reason}{clip_note}")
     if potential is not None:
         relax_written(writer, potential)
     writer.finish()
