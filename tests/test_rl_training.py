@@ -134,3 +134,47 @@ def test_hard_prompts_keep_the_failing_ones(rl_script, monkeypatch):
     assert list(everything["prompt"]) == prompts and counts["passing_kept"] == 3
     with pytest.raises(rl_script.common.ConfigError, match="hard_keep_passing"):
         rl_script.hard_prompts(data, None, None, {**cfg, "hard_keep_passing": 1.5})
+
+
+def test_rl_card_text_names_the_hard_prompts_and_numbers_the_stages():
+    from hfmat.lm.card import _rl_training_text
+
+    cfg = {
+        "reward": "validity=7,bonds=10",
+        "potential": "chgnet",
+        "reward_steps": 50,
+        "dataset": "perov_5",
+        "split": "val",
+        "num_generations": 8,
+        "temperature": 1.0,
+        "top_k": 10,
+        "beta": 0.04,
+        "lr": 1e-4,
+        "epsilon": 0.2,
+        "seed": 3,
+    }
+    summary = dict.fromkeys(
+        "step total_steps completions_scored reward_first_quarter reward_last_quarter validity_first_quarter "
+        "validity_last_quarter energy_first_quarter energy_last_quarter kl_last hardware".split(),
+        1,
+    )
+    summary.update(wall_s=60.0, prompts=319)
+    probe = {
+        "probed": 1024,
+        "samples_per_prompt": 1,
+        "probe_validity": 0.922,
+        "hard": 80,
+        "passing_kept": 239,
+    }
+    earlier = [
+        {"method": "grpo", "config": {**cfg, "reward": f"validity={n}"}, "summary": {**summary, "step": n}}
+        for n in (100, 400)
+    ]
+    text = _rl_training_text(
+        {"config": cfg, "summary": {**summary, "hard_prompt_probe": probe}, "previous": earlier}, "hfmat/base"
+    )
+    assert "the last of 3 GRPO stages" in text
+    assert "319 of the first 1024 rows of `perov_5` val: the 80 where a probe sample" in text
+    assert text.index("Stage 1: 100 steps, reward `validity=100`") < text.index("Stage 2: 400 steps")
+    plain = _rl_training_text({"config": cfg, "summary": summary, "previous": []}, "hfmat/base")
+    assert "the first 319 rows of `perov_5` val" in plain and "Stage" not in plain and "stages" not in plain

@@ -57,10 +57,24 @@ def _rl_training_text(record: dict, start: str) -> str:
     physics = ""
     if "energy" in cfg["reward"] or "e_hull" in cfg["reward"]:
         physics = f"; energies from {cfg['potential']} after at most {cfg['reward_steps']} FIRE steps"
+    earlier = [st for st in record.get("previous") or [] if st.get("method") == "grpo"]
+    stages = f", the last of {len(earlier) + 1} GRPO stages; this one:" if earlier else ":"
+    probe = s.get("hard_prompt_probe")
+    if probe:
+        prompts = (
+            f"the cell compositions of {s['prompts']} of the first {probe['probed']} rows of "
+            f"`{cfg['dataset']}` {cfg['split']}: the {probe['hard']} where a probe sample of the starting "
+            f"model failed a validity check (its validity {probe['probe_validity']:.1%}) and "
+            f"{probe['passing_kept']} of the others"
+        )
+    else:
+        prompts = (
+            f"the cell compositions of the first {s['prompts']} rows of `{cfg['dataset']}` {cfg['split']}"
+        )
     return "\n".join(
         [
-            f"Reinforcement learning from `{start}` with trl's GRPO (`training/train_cif_lm_rl.py`): prompts are "
-            f"the cell compositions of the first {s['prompts']} rows of `{cfg['dataset']}` {cfg['split']}; "
+            f"Reinforcement learning from `{start}` with trl's GRPO (`training/train_cif_lm_rl.py`){stages} "
+            f"prompts are {prompts}; "
             f"{cfg['num_generations']} completions per prompt from hfmat's grammar-constrained sampler "
             f"(temperature {cfg['temperature']}, top-k {cfg['top_k']}); reward `{cfg['reward']}` "
             f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to the starting model, "
@@ -86,17 +100,15 @@ def _rl_training_text(record: dict, start: str) -> str:
 def _earlier_rl_stages(record: dict) -> str:
     """A sentence per earlier GRPO stage of ``record`` (a run continued from an RL folder)."""
     out = []
-    for stage in record.get("previous") or []:
-        if stage.get("method") != "grpo":
-            continue
+    stages = [st for st in record.get("previous") or [] if st.get("method") == "grpo"]
+    for number, stage in enumerate(stages, 1):
         cfg, s = stage["config"], stage["summary"]
         out.append(
-            f"It continues an earlier GRPO stage from `{stage.get('base_model') or cfg.get('init_from')}`: "
-            f"{s['step']} steps, reward `{cfg['reward']}`, lr {cfg['lr']}, seed {cfg['seed']}, "
+            f"Stage {number}: {s['step']} steps, reward `{cfg['reward']}`, lr {cfg['lr']}, seed {cfg['seed']}, "
             f"{s['wall_s'] / 60:.1f} min (validity of its samples {_fmt(s['validity_first_quarter'], 3)} -> "
             f"{_fmt(s['validity_last_quarter'], 3)})."
         )
-    return " ".join(out)
+    return ("Earlier stages, oldest first: " + " ".join(out)) if out else ""
 
 
 def reward_table(rows: list[dict]) -> str:
