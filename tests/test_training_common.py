@@ -32,8 +32,9 @@ init_from hidden_dim num_layers num_frequencies time_embed_dim max_atoms num_tra
 cost_lattice cost_coord cost_type predictor corrector_steps corrector_step_lr lr min_lr_ratio weight_decay betas
 warmup_steps epochs max_steps per_device_batch_size eval_batch_size gradient_accumulation_steps max_grad_norm
 mixed_precision ema_decay seed output_dir final_dir log_every eval_every save_every total_limit num_threads
-max_minutes model_name dataset_note conditions condition_drop_prob text_encoder text_columns""".split()
-# conditions, condition_drop_prob: property guidance; text_encoder, text_columns: text guidance
+max_minutes model_name dataset_note conditions condition_drop_prob text_encoder text_columns datasets""".split()
+# conditions, condition_drop_prob: property guidance; text_encoder, text_columns: text guidance;
+# datasets: several sources in one run, as train_cif_lm
 
 
 def test_each_script_extends_the_shared_defaults_with_its_own(common):
