@@ -197,9 +197,13 @@ def run(args) -> int:
         chosen = keep_top(chosen, rerank(similarity, per_prompt), per_prompt, n)
         writer.meta.update(rerank=args.rerank, candidates=per_prompt)
         for i, j in enumerate(chosen):
-            ranked[j] = {"candidate": j % per_prompt, "clip_rank": i % n + 1}
-            ranked[j]["clip_similarity"] = round(float(similarity[j]), 4)
-    for i, structure in enumerate(result.structures[j] for j in chosen):
+            ranked[j] = {
+                "candidate": j % per_prompt,
+                "clip_rank": i % n + 1,
+                "clip_similarity": round(float(similarity[j]), 4),
+            }
+    for i, j in enumerate(chosen):
+        structure = result.structures[j]
         ok, reason = structural_validity(structure)
         formula = structure.composition.formula.replace(" ", "")
         entry = {
@@ -213,7 +217,7 @@ def run(args) -> int:
             "valid": bool(ok),
             "reason": reason,
             "formula": structure.composition.reduced_formula,
-            **ranked.get(chosen[i], {}),
+            **ranked.get(j, {}),
         }
         name = writer.add(f"{i:04d}_{formula}", structure, entry)
         clip_note = f"  CLIP {entry['clip_similarity']:.3f}" if clip is not None else ""
