@@ -62,3 +62,31 @@ def test_parse_sources_fills_data_dir_and_names_bad_entries():
         parse_sources([{"dataset": "perov_5"}, {"dataset": "perov_5"}])
     with pytest.raises(DataError, match="non-empty list"):
         parse_sources({"dataset": "perov_5"})
+
+
+def test_keep_columns_keeps_every_sources_properties_with_none_where_a_source_lacks_one(two_sources):
+    from hfmat.data.descriptions import add_descriptions
+
+    ds = load_sources(two_sources, keep_columns=True)
+    assert ds.column_names[:5] == ["material_id", "cif", "formula", "num_atoms", "spacegroup"]
+    assert set(ds.column_names[5:]) == {"heat_all", "heat_ref", "dir_gap", "ind_gap", "energy_per_atom", "source"}
+    perov = ds.filter(lambda r: r["source"] == "perov:train")
+    carbon = ds.filter(lambda r: r["source"] == "carbon:train")
+    assert perov["energy_per_atom"] == [None] * 12 and None not in perov["dir_gap"]
+    assert carbon["dir_gap"] == [None] * 6 and None not in carbon["energy_per_atom"]
+    # the sentences name each source's own properties and leave the missing ones out
+    described = add_descriptions(ds)
+    by_source = {label: described.filter(lambda r: r["source"] == label)["text_sentence"] for label in source_counts(ds)}
+    assert all("direct band gap of" in t and "energy of" not in t for t in by_source["perov:train"])
+    assert all("an energy of -" in t and "band gap" not in t for t in by_source["carbon:train"])
+    assert all(t.startswith("C crystallizes in the ") for t in by_source["carbon:train"])
+
+
+def test_keep_columns_as_a_list_and_its_errors(two_sources):
+    ds = load_sources(two_sources, keep_columns=["energy_per_atom"])
+    assert ds.column_names[-2:] == ["energy_per_atom", "source"]
+    assert load_sources(two_sources).column_names[-1] == "source"  # the default keeps none
+    with pytest.raises(DataError, match=r"keep_columns: \['band_gap'\] are columns of none of the sources"):
+        load_sources(two_sources, keep_columns=["band_gap"])
+    with pytest.raises(DataError, match="keep_columns: expected True or a list"):
+        load_sources(two_sources, keep_columns="dir_gap")

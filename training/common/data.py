@@ -67,9 +67,10 @@ def sources_label(cfg: dict[str, Any]) -> str:
     return " + ".join(s.label for s in parse_sources(cfg["datasets"], cfg["data_dir"]))
 
 
-def split_sources(cfg: dict[str, Any], prepare=None):
+def split_sources(cfg: dict[str, Any], prepare=None, *, keep_columns=False):
     """``(train, evalset, scope)`` of a config with ``datasets:`` (several sources,
-    ``hfmat.data.sources``): the sources loaded and concatenated, ``prepare`` (e.g. featurization)
+    ``hfmat.data.sources``): the sources loaded and concatenated (with ``keep_columns``, their
+    property columns too: :func:`hfmat.data.sources.load_sources`), ``prepare`` (e.g. featurization)
     applied to all of them, ``eval_holdout`` rows held out from every source in proportion (under
     ``seed``), ``max_train/eval_samples`` applied, then each source's ``repeat``. ``scope`` is
     :func:`data_scope` of the training rows plus ``sources`` (label -> dataset, split, train and eval
@@ -90,7 +91,7 @@ def split_sources(cfg: dict[str, Any], prepare=None):
             "eval_split is not used with datasets: the eval rows are held out from every source"
         )
     sources = parse_sources(cfg["datasets"], cfg["data_dir"])
-    data = load_sources(sources)
+    data = load_sources(sources, keep_columns=keep_columns)
     if prepare is not None:
         data = prepare(data)
     train, evalset = holdout_by_source(data, int(cfg["eval_holdout"]), int(cfg["seed"]))

@@ -16,7 +16,10 @@ A source is a mapping with ``dataset`` (any source :func:`load_crystal_dataset` 
 optionally ``split`` (default ``train``), ``data_dir`` (else the ``data_dir`` passed for all) and
 ``name`` (the label's first half; default ``dataset``) and ``repeat`` (how many times its training
 rows are used per epoch, :func:`repeat_by_source`; default 1). The sources' property columns differ, so
-only :data:`~hfmat.data.loaders.NORMALISED_COLUMNS` are kept, plus ``source``.
+by default only :data:`~hfmat.data.loaders.NORMALISED_COLUMNS` are kept, plus ``source``;
+``keep_columns=True`` also keeps every other column any source has (the union, in the order first
+met), a list keeps those, and a source that lacks one gets ``None`` there (so
+:func:`hfmat.data.descriptions.add_descriptions` leaves that property out of its sentences).
 """
 
 from __future__ import annotations
@@ -104,23 +107,64 @@ def load_sources(
     *,
     symprec: float = 0.1,
     num_proc: int | None = None,
+    keep_columns: bool | Sequence[str] = False,
 ) -> Dataset:
-    """One ``Dataset`` of every source's split in the order given: the normalised columns and
+    """One ``Dataset`` of every source's split in the order given: the normalised columns, the
+    ``keep_columns`` (module docstring; ``None`` in the rows of a source that lacks one) and
     ``source`` (each row's :attr:`Source.label`). Rows a loader skips are warned about as usual."""
     from hfmat.data.loaders import NORMALISED_COLUMNS, load_crystal_dataset
 
-    parts = []
-    for source in parse_sources(entries, data_dir):
-        ds = load_crystal_dataset(
+    sources = parse_sources(entries, data_dir)
+    loaded = [
+        load_crystal_dataset(
             source.dataset,
             data_dir=source.data_dir,
             splits=[source.split],
             symprec=symprec,
             num_proc=num_proc,
         )[source.split]
-        ds = ds.select_columns(list(NORMALISED_COLUMNS))
+        for source in sources
+    ]
+    extra = _extra_columns(loaded, sources, keep_columns, NORMALISED_COLUMNS)
+    parts = []
+    for source, ds in zip(sources, loaded):
+        for name, feature in extra.items():
+            if name not in ds.column_names:
+                ds = ds.add_column(name, [None] * len(ds), feature=feature)
+            elif ds.features[name] != feature:
+                try:
+                    ds = ds.cast_column(name, feature)
+                except (TypeError, ValueError) as err:
+                    raise DataError(
+                        f"datasets: column {name!r} of {source.label} ({ds.features[name]}) does not "
+                        f"cast to {feature}, its type in an earlier source: {err}"
+                    ) from None
+        ds = ds.select_columns([*NORMALISED_COLUMNS, *extra])
         parts.append(ds.add_column(SOURCE_COLUMN, [source.label] * len(ds)))
     return concatenate_datasets(parts)
+
+
+def _extra_columns(loaded, sources, keep_columns, normalised) -> dict:
+    """``{column: feature}`` of the columns ``keep_columns`` asks for beyond ``normalised``, each
+    typed as in the first source that has it."""
+    if keep_columns is False or keep_columns is None:
+        return {}
+    found: dict = {}
+    for ds in loaded:
+        for name, feature in ds.features.items():
+            if name not in normalised and name != SOURCE_COLUMN:
+                found.setdefault(name, feature)
+    if keep_columns is True:
+        return found
+    if isinstance(keep_columns, str) or not all(isinstance(c, str) for c in keep_columns):
+        raise DataError(f"keep_columns: expected True or a list of column names, got {keep_columns!r}")
+    missing = [c for c in keep_columns if c not in found and c not in normalised]
+    if missing:
+        raise DataError(
+            f"keep_columns: {missing} are columns of none of the sources "
+            f"{[s.label for s in sources]} (their other columns: {sorted(found)})"
+        )
+    return {c: found[c] for c in keep_columns if c in found}
 
 
 def source_counts(data: Dataset) -> dict[str, int]:
