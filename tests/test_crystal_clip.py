@@ -141,3 +141,44 @@ def test_shipped_perov5_clip_matches_texts_to_their_crystals(perov_test_head):
     out = retrieval_accuracy(texts, crystals, num_candidates=len(ds), ks=(1,))
     assert out["text_to_crystal_top1"] == 1.0 and out["crystal_to_text_top1"] == 1.0
     assert model.config["format"] == "hfmat-crystal-clip"
+
+
+def test_tiny_run_on_two_sources_reports_retrieval_on_each_sources_test_split(shared_data, tmp_path):
+    """``datasets:`` (hfmat.data.sources): perov-5 and carbon-24 rows trained together, each source's
+    sentences naming its own properties; retrieval on all test rows and on each source's alone."""
+    import yaml
+    from csv_head import head_csv
+
+    sources = []
+    for name, folder in (("perov", "perov_5"), ("carbon", "carbon_24")):
+        data = tmp_path / name
+        data.mkdir()
+        head_csv(shared_data / folder / "val.csv", 20, data / "val.csv")
+        head_csv(shared_data / folder / "test.csv", 8, data / "test.csv")
+        sources.append({"dataset": folder, "data_dir": str(data), "split": "val", "name": name})
+    config = {**yaml.safe_load(TINY.read_text()), "datasets": sources, "test_split": "test"}
+    config.update(eval_holdout=8, max_train_samples=None, max_steps=12, num_candidates=8)
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    summary = load_script("training/train_crystal_clip.py").main(["--config", str(path), "--output-dir", str(out)])
+    assert summary["step"] == 12 and summary["train_pairs"] == 32 and summary["eval_pairs"] == 8
+    assert summary["test"]["pairs"] == 16 and summary["test"]["text_sentence"]["num_candidates"] == 8
+    by_source = summary["test_by_source"]
+    assert sorted(by_source) == ["carbon:test", "perov:test"]
+    assert [by_source[k]["pairs"] for k in sorted(by_source)] == [8, 8]
+    assert by_source["carbon:test"]["text_composition"]["queries"] == 8
+    record = json.loads((out / "final" / "training_summary.json").read_text())
+    assert record["config"]["dataset"] == "perov:val + carbon:val"
+    assert {k: v["train_crystals"] for k, v in record["data"]["sources"].items()} == {
+        "perov:val": 16,
+        "carbon:val": 16,
+    }
+    assert "C" in record["data"]["elements"] and max(record["data"]["num_atoms"]) > 5
+    # the prose tokenizer keeps carbon's element, space group and energy words
+    model = CrystalCLIP.from_pretrained(out / "final")
+    tokens = model.tokenizer.tokenize(
+        "C crystallizes in the hexagonal P6_3/mmc space group (No. 194). It has an energy of -154.22 eV/atom."
+    )
+    assert tokens[:2] == ["C", " crystallizes"] and " P6_3/mmc" in tokens and " 194" in tokens
+    assert "[UNK]" not in tokens

@@ -18,6 +18,14 @@ hfmat.text.sampling.HardNegativeBatchSampler: rows that share ``hard_negative_ke
 reduced formula by default) are put in the same batch, up to that fraction of every batch, so the
 loss must tell two structures of one composition apart. 0 (the default) keeps shuffled batches.
 
+Several sources: ``datasets:`` (a list of ``{dataset, split, data_dir, name, repeat}``,
+hfmat.data.sources, as in train_diffusion.py) instead of ``dataset``/``train_split``. The sources'
+property columns are kept (the union; a source's sentences name its own properties),
+``eval_holdout`` rows are held out of every source in proportion, the tokenizer is trained on all
+of them, and ``test_split`` is each source's split of that name: retrieval is reported on all of
+them together (``test``, blocks of random candidates across the sources) and on each alone
+(``test_by_source``).
+
 The run ends in a folder (``<output_dir>/final`` unless ``final_dir`` is set): text_encoder/,
 tokenizer/, crystal_encoder/, clip_config.json, training_summary.json and the card.
 """
@@ -62,6 +70,9 @@ DEFAULTS: dict = {
     "hard_negative_fraction": 0.0,
     "hard_negative_key": "text_composition",
     "weight_decay": 0.01,
+    # several sources in one run, instead of `dataset`/`train_split`: a list of
+    # {dataset, split, data_dir, name, repeat} (hfmat.data.sources), as in train_diffusion.py
+    "datasets": None,
     "output_dir": "runs/crystal_clip",
     "model_name": "crystal-clip",
 }
@@ -141,6 +152,44 @@ def retrieval_report(model, dataset, cfg: dict) -> dict:
     return out
 
 
+def source_datasets(cfg: dict):
+    """``(train, eval, test, scope)`` of a config with ``datasets:`` (several sources): the train and
+    eval rows of :func:`common.split_sources` with their property columns and CLIP columns, and the
+    rows of every source's ``test_split`` (None without one), labelled by source."""
+    from hfmat.data.sources import Source, load_sources, parse_sources
+    from hfmat.text.data import add_clip_columns
+
+    def prepare(ds):
+        return add_clip_columns(ds, properties=cfg["properties"], num_proc=cfg["num_proc"])
+
+    train, evalset, scope = common.split_sources(cfg, prepare=prepare, keep_columns=True)
+    test = None
+    if cfg["test_split"]:
+        sources = [
+            Source(s.dataset, str(cfg["test_split"]), s.data_dir, s.name)
+            for s in parse_sources(cfg["datasets"], cfg["data_dir"])
+        ]
+        test = prepare(load_sources(sources, keep_columns=True))
+    return train, evalset, test, scope
+
+
+def test_report(model, test_ds, cfg: dict) -> tuple[dict, dict | None]:
+    """Retrieval on the test rows (``{split, pairs, column: ...}``) and, when they come from several
+    sources, on each source's rows alone (``{label: {split, pairs, column: ...}}``)."""
+    model.eval()
+    report = {"split": cfg["test_split"], "pairs": len(test_ds), **retrieval_report(model, test_ds, cfg)}
+    if "source" not in test_ds.column_names:
+        return report, None
+    from hfmat.data.sources import source_counts
+
+    by_source = {}
+    labels = test_ds["source"]
+    for label in source_counts(test_ds):
+        part = test_ds.select([i for i, x in enumerate(labels) if x == label])
+        by_source[label] = {"split": label, "pairs": len(part), **retrieval_report(model, part, cfg)}
+    return report, by_source
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = common.config_from_args(args, DEFAULTS)
@@ -162,18 +211,25 @@ def main(argv=None) -> dict:
     fraction = float(cfg["hard_negative_fraction"] or 0.0)
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"hard_negative_fraction must be in [0, 1], got {cfg['hard_negative_fraction']}")
+    if cfg["datasets"]:  # several sources: `dataset` names them all (the record and the card)
+        cfg["dataset"] = common.sources_label(cfg)
     accelerator = common.accelerator_for(cfg)
-    with accelerator.main_process_first():
-        data = {"source": cfg["dataset"], "data_dir": cfg["data_dir"], "num_proc": cfg["num_proc"]}
-        full = clip_dataset(**data, split=cfg["train_split"], properties=cfg["properties"])
-        test_ds = (
-            clip_dataset(**data, split=cfg["test_split"], properties=cfg["properties"])
-            if cfg["test_split"]
-            else None
-        )
-    eval_split = cfg["eval_split"]
-    evalset = clip_dataset(**data, split=eval_split, properties=cfg["properties"]) if eval_split else None
-    train_ds, eval_ds = common.holdout_and_limit(full, evalset, cfg)
+    scope = None
+    if cfg["datasets"]:
+        with accelerator.main_process_first():
+            train_ds, eval_ds, test_ds, scope = source_datasets(cfg)
+    else:
+        with accelerator.main_process_first():
+            data = {"source": cfg["dataset"], "data_dir": cfg["data_dir"], "num_proc": cfg["num_proc"]}
+            full = clip_dataset(**data, split=cfg["train_split"], properties=cfg["properties"])
+            test_ds = (
+                clip_dataset(**data, split=cfg["test_split"], properties=cfg["properties"])
+                if cfg["test_split"]
+                else None
+            )
+        eval_split = cfg["eval_split"]
+        evalset = clip_dataset(**data, split=eval_split, properties=cfg["properties"]) if eval_split else None
+        train_ds, eval_ds = common.holdout_and_limit(full, evalset, cfg)
     if cfg["tokenizer"]:
         tokenizer = AutoTokenizer.from_pretrained(cfg["tokenizer"])
     else:
@@ -266,19 +322,16 @@ def main(argv=None) -> dict:
         summary["eval"] = evaluate()
     unwrapped = accelerator.unwrap_model(model)
     if test_ds is not None:
-        unwrapped.eval()
-        summary["test"] = {
-            "split": cfg["test_split"],
-            "pairs": len(test_ds),
-            **retrieval_report(unwrapped, test_ds, cfg),
-        }
+        summary["test"], by_source = test_report(unwrapped, test_ds, cfg)
+        if by_source:
+            summary["test_by_source"] = by_source
     final_dir = common.final_dir_for(cfg)
 
     def write():
         from hfmat.text.card import write_clip_card
 
         unwrapped.save_pretrained(final_dir, model_name=cfg["model_name"])
-        common.write_training_summary(final_dir, cfg, summary)
+        common.write_training_summary(final_dir, cfg, summary, **({"data": scope} if scope else {}))
         write_clip_card(final_dir)
         accelerator.print(f"final Crystal CLIP written to {final_dir}")
 

@@ -59,10 +59,18 @@ def clip_dataset(
     description columns (:func:`hfmat.data.descriptions.add_descriptions`) and the graph columns
     (:func:`hfmat.data.featurize_diffusion`) and the formula-free :data:`STRUCTURE_COLUMN`; every step
     cached by datasets."""
-    from hfmat.data import featurize_diffusion, load_crystal_dataset
-    from hfmat.data.descriptions import add_descriptions
+    from hfmat.data import load_crystal_dataset
 
     ds = load_crystal_dataset(source, data_dir=data_dir, splits=[split], num_proc=num_proc)[split]
+    return add_clip_columns(ds, properties=properties, num_proc=num_proc)
+
+
+def add_clip_columns(ds, *, properties: list[str] | None = None, num_proc: int | None = None):
+    """A loaded split (or several sources' rows, :func:`hfmat.data.sources.load_sources`) with what
+    :func:`clip_dataset` adds: the descriptions, the graph columns and :data:`STRUCTURE_COLUMN`."""
+    from hfmat.data import featurize_diffusion
+    from hfmat.data.descriptions import add_descriptions
+
     ds = add_descriptions(ds, properties=properties, num_proc=num_proc)
     return add_structure_texts(featurize_diffusion(ds, num_proc=num_proc))
 
