@@ -20,7 +20,9 @@ probability ``condition_drop_prob``. With ``--init-from`` an unconditional pipel
 embeddings are added zero-initialised, so the fine-tune starts from that model exactly.
 
 ``task: gen`` records the training split's elements in the denoiser's config (``elements``), and
-de novo sampling draws atom types among them only. ``--init-from`` a structure-prediction pipeline
+de novo sampling draws atom types among them only; a de novo run ``--init-from`` any pipeline samples
+its own data's cell sizes (the denoiser's ``max_atoms`` becomes the config's and its atom-count
+distribution is recomputed from the training rows). ``--init-from`` a structure-prediction pipeline
 with ``task: gen`` starts a de novo model from its weights (:meth:`CrystalDenoiser.for_generation`:
 a new zero type head, the mask state embedded as the mean of the training elements; it prints which
 weights were copied and which are new).
@@ -135,7 +137,7 @@ def build_datasets(cfg: dict):
     from hfmat.data import load_crystal_dataset
 
     if cfg["datasets"]:  # several sources, each counted in scope["sources"]
-        train, evalset, scope = common.split_sources(cfg)
+        train, evalset, scope = common.split_sources(cfg, keep_columns=True)  # properties: conditions, texts
     else:
         kwargs = {"data_dir": cfg["data_dir"]} if cfg["data_dir"] else {}
         wanted = [cfg["train_split"]] + ([cfg["eval_split"]] if cfg["eval_split"] else [])
@@ -318,6 +320,15 @@ def build_components(cfg: dict, train) -> dict:
             known = set(denoiser.config.elements or [])
             if not set(elements) <= known:
                 denoiser.record_elements(sorted(known | set(elements), key=_atomic_number))
+        if cfg["task"] == "gen":  # de novo: sample this run's cell sizes, up to the config's max_atoms
+            _, dist = data_statistics(train, int(cfg["max_atoms"]))
+            was = denoiser.config.max_atoms
+            if (was, denoiser.config.num_atoms_distribution) != (int(cfg["max_atoms"]), dist):
+                denoiser.register_to_config(max_atoms=int(cfg["max_atoms"]), num_atoms_distribution=dist)
+                print(
+                    f"--init-from {cfg['init_from']}: max_atoms {was} -> {cfg['max_atoms']}, atom-count "
+                    "distribution recomputed from the training data"
+                )
         has = [(c["name"], c["kind"]) for c in denoiser.config.conditions or []]
         if conditions and not has:  # the adapter: zero-initialised condition embeddings
             denoiser = CrystalDenoiser.with_conditions(denoiser, conditions)
