@@ -42,6 +42,14 @@ LIMITATIONS = (
 )
 
 
+#: How the cards name the benchmark datasets.
+DATASET_NAMES = {"perov_5": "Perov-5", "carbon_24": "Carbon-24", "mp_20": "MP-20"}
+
+
+def _dataset(report: dict) -> str:
+    return DATASET_NAMES.get(report["dataset"], report["dataset"])
+
+
 def _table(report: dict) -> str:
     return markdown_table(report["rows"], report["unconditional_validity"]).split("\n\nUnconditional")[0]
 
@@ -52,10 +60,12 @@ def _command(report: dict, name: str | None) -> str:
     return report["command"].replace(f"--pipeline {report['pipeline']}", f"--pipeline {name}")
 
 
-def _caption(report: dict) -> str:
+def _caption(report: dict, main: dict | None = None) -> str:
     styles = sorted({r["style"].removeprefix("text_") for r in report["rows"]})
+    other = main is not None and (report["dataset"], report["split"]) != (main["dataset"], main["split"])
+    where = f" ({_dataset(report)} {report['split']})" if other else ""
     return (
-        f"{', '.join(styles).capitalize()} prompts of {report['num_prompts']} crystals, {report['samples_per_prompt']} "
+        f"{', '.join(styles).capitalize()} prompts of {report['num_prompts']} crystals{where}, {report['samples_per_prompt']} "
         f"samples each, {report['steps']} steps"
         + (
             f", {report['corrector_steps']} corrector steps"
@@ -66,14 +76,20 @@ def _caption(report: dict) -> str:
     )
 
 
-def evaluation_text(reports: list[dict], train_command: str | None = None, name: str | None = None) -> str:
-    """The card's evaluation section: protocol, the main table, further tables, targets, commands
-    (with ``name`` in place of the pipeline folder each report was measured on)."""
+def evaluation_text(
+    reports: list[dict],
+    train_command: str | None = None,
+    name: str | None = None,
+    tower: str = "crystal-clip-perov5",
+) -> str:
+    """The card's evaluation section: protocol, the main table, further tables (a report on another
+    dataset says which), the targets (on the main report's dataset), commands (with ``name`` in place
+    of the pipeline folder each report was measured on) and the text tower ``tower``."""
     main = reports[0]
     scales = sorted({r["scale"] for r in main["rows"]})
     parts = [
         PROTOCOL.format(
-            dataset=main["dataset"].replace("perov_5", "Perov-5"),
+            dataset=_dataset(main),
             split=main["split"],
             n=main["num_prompts"],
             seed=main["seed"],
@@ -85,8 +101,8 @@ def evaluation_text(reports: list[dict], train_command: str | None = None, name:
         _table(main),
     ]
     for report in reports[1:]:
-        parts += [_caption(report), _table(report)]
-    rows = [r for report in reports for r in report["rows"]]
+        parts += [_caption(report, main), _table(report)]
+    rows = [r for report in reports if report["dataset"] == main["dataset"] for r in report["rows"]]
     met = all(": MET (" in line for line in check_targets(rows))
     parts.append(
         f"The issue's targets are {'met' if met else '**not met**'}: "
@@ -100,7 +116,7 @@ def evaluation_text(reports: list[dict], train_command: str | None = None, name:
     )
     if train_command:
         parts.append(
-            "Trained with (one CPU thread; the text tower is Crystal CLIP's, `crystal-clip-perov5`):\n\n"
+            f"Trained with (one CPU thread; the text tower is Crystal CLIP's, `{tower}`):\n\n"
             f"```bash\nOMP_NUM_THREADS=1 {train_command}\n```"
         )
     return "\n\n".join(parts)
@@ -118,10 +134,12 @@ def main(argv=None) -> Path:
         default=None,
         help="the name the commands give the pipeline (the shipped name of a folder measured under runs/)",
     )
+    p.add_argument("--tower", default="crystal-clip-perov5", help="the Crystal CLIP whose text tower it uses")
+    p.add_argument("--limitations", default=LIMITATIONS, help="the card's limitations (default: Perov-5's)")
     args = p.parse_args(argv)
     reports = [json.loads(Path(r).read_text()) for r in args.reports]
-    text = evaluation_text(reports, args.train_command, args.name)
-    path = write_model_card(args.folder, evaluation={"text": text, "limitations": LIMITATIONS})
+    text = evaluation_text(reports, args.train_command, args.name, args.tower)
+    path = write_model_card(args.folder, evaluation={"text": text, "limitations": args.limitations})
     print(f"wrote {path}")
     return path
 
