@@ -219,6 +219,56 @@ def test_unconditional_and_unconstrained_generation(tok, random_model, constrain
     assert all(not constraint.accepts(o.text) for o in raw)
 
 
+def test_generation_takes_the_models_own_temperature(tok, random_model):
+    """temperature=None samples at the checkpoint's generation_config temperature; do_sample false
+    there means greedy; an explicit temperature overrides both."""
+    import copy
+
+    from hfmat.lm.generation import model_temperature
+
+    base, _ = random_model
+    model = copy.deepcopy(base)
+
+    def texts(**kwargs):
+        out = generate_cifs(
+            model,
+            tok,
+            compositions=["SrTiO3"],
+            num_samples=2,
+            constrained=False,
+            max_new_tokens=24,
+            seed=3,
+            validate=False,
+            **kwargs,
+        )
+        return [o.text for o in out]
+
+    model.generation_config.temperature, model.generation_config.do_sample = 0.5, True
+    assert model_temperature(model) == 0.5
+    assert texts() == texts(temperature=0.5)
+    assert texts() != texts(temperature=1.0)
+    model.generation_config.do_sample = False
+    assert model_temperature(model) == 0.0
+    assert texts() == texts(temperature=0)
+
+
+def test_cli_generate_records_the_temperature_it_sampled_at(tok, random_model, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from hfmat.cli import main
+
+    _, folder = random_model
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    model.generation_config.temperature, model.generation_config.do_sample = 0.7, True
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    for extra, expected in (([], 0.7), (["--temperature", "1.5"], 1.5)):
+        out = tmp_path / f"out{expected}"
+        args = ["generate", "--model", str(tmp_path / "m"), "-n", "1", "--max-new-tokens", "8"]
+        assert main([*args, "--composition", "SrTiO3", "--out", str(out), *extra]) == 0
+        assert json.loads((out / "summary.json").read_text())["temperature"] == expected
+
+
 # ------------------------------------------------------------------------------------- CLI
 
 

@@ -63,7 +63,10 @@ def register(sub) -> None:
     options.add_output_options(p, out_required=True)
     add_relax_option(p)
     p.add_argument(
-        "--temperature", type=float, default=1.0, help="sampling temperature; 0: greedy (default 1.0)"
+        "--temperature",
+        type=float,
+        default=None,
+        help="sampling temperature; 0: greedy (default: the model's generation_config.json, else 1.0)",
     )
     p.add_argument("--top-k", type=int, default=10, help="sample among the k likeliest tokens (default 10)")
     p.add_argument(
@@ -171,7 +174,7 @@ def run(args) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hfmat.hub import load, resolve
-    from hfmat.lm.generation import generate_cifs
+    from hfmat.lm.generation import generate_cifs, model_temperature
 
     model_name = args.model or shipped.LM
     folder = resolve(model_name)
@@ -202,6 +205,7 @@ def run(args) -> int:
     except PromptError as err:
         raise ValueError(options.reword(str(err), FLAGS)) from None
     writer = RunWriter.for_run(args, "generate", model_name, out, replace)
+    writer.meta["temperature"] = model_temperature(model) if args.temperature is None else args.temperature
     if reward is not None:
         writer.meta["search"] = {
             "method": "mcts",

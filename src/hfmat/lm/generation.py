@@ -142,6 +142,18 @@ def _prompts(compositions, spacegroup, formula_units) -> list[tuple[str, str | N
     return out
 
 
+def model_temperature(model) -> float:
+    """The sampling temperature a checkpoint asks for in its ``generation_config.json``: its
+    ``temperature`` (1.0 when it names none), or 0 (greedy) when it sets ``do_sample`` false."""
+    config = getattr(model, "generation_config", None)
+    if config is None:
+        return 1.0
+    if getattr(config, "do_sample", True) is False:
+        return 0.0
+    temperature = getattr(config, "temperature", None)
+    return 1.0 if temperature is None else float(temperature)
+
+
 @torch.no_grad()
 def generate_cifs(
     model,
@@ -149,7 +161,7 @@ def generate_cifs(
     compositions=None,
     spacegroup=None,
     num_samples: int = 1,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     top_k: int | None = 10,
     max_new_tokens: int | None = None,
     batch_size: int = 32,
@@ -171,7 +183,9 @@ def generate_cifs(
     composition first). Every input is checked before anything is generated: unknown elements,
     empty or unparseable compositions, unknown space groups and compositions whose CIF cannot
     fit in the model's context raise :class:`PromptError`. Sampling is reproducible under
-    ``seed`` for the same ``batch_size``. ``temperature=0`` means greedy decoding.
+    ``seed`` for the same ``batch_size``. ``temperature=None`` takes the model's own
+    (:func:`model_temperature`: its ``generation_config.json``, 1.0 when it names none);
+    ``temperature=0`` means greedy decoding.
     ``cache_implementation`` is passed to ``generate``: "static" preallocates the KV cache (the
     default dynamic cache re-concatenates it at every step, which dominates on CPU).
 
@@ -190,7 +204,9 @@ def generate_cifs(
         raise PromptError(f"num_samples must be at least 1, got {num_samples}")
     if batch_size < 1:
         raise PromptError(f"batch_size must be at least 1, got {batch_size}")
-    if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
+    if temperature is None:
+        temperature = model_temperature(model)
+    if not (math.isfinite(temperature) and temperature >= 0):
         raise PromptError(f"temperature must be 0 (greedy) or positive, got {temperature}")
     if search not in SEARCHES:
         raise PromptError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
