@@ -44,6 +44,12 @@ def parse_args(argv=None):
     p.add_argument("--corrector-steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--num-atoms",
+        default="drawn",
+        choices=["drawn", "target"],
+        help="cell sizes: drawn from the training distribution, or each prompt's crystal's (bench_text_guidance.py)",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -68,7 +74,8 @@ def main(argv=None) -> dict:
     pipe.set_progress_bar_config(disable=True)
     clip = CrystalCLIP.from_pretrained(args.clip).eval()
     args.samples = args.candidates
-    structures = bench.sample(pipe, args, prompts=prompts)
+    atoms = list(rows["num_atoms"]) if args.num_atoms == "target" else None
+    structures = bench.sample(pipe, args, prompts=prompts, atoms=atoms)
     sampled_s = time.time() - t0
     info = [bench.analyse(s) for s in structures]
     similarity = clip_similarity(clip, [p for p in prompts for _ in range(args.candidates)], structures)
@@ -98,6 +105,7 @@ def main(argv=None) -> dict:
         "scale": args.scale,
         "steps": args.steps,
         "seed": args.seed,
+        "num_atoms": args.num_atoms,
         "rows": results,
         "timings_s": {"sampling_s": round(sampled_s, 1), "total_s": round(time.time() - t0, 1)},
     }

@@ -401,6 +401,18 @@ def test_bench_text_guidance_scores_real_crystals_fully_and_runs_on_the_tiny_mod
     )
 
 
+def test_bench_text_guidance_gives_each_prompt_its_crystals_atom_count(text_run):
+    """``--num-atoms target``: every sample of a prompt (and of an unconditional group) has the count
+    given for it, not one drawn from the training distribution."""
+    bench = load_script("benchmarks/bench_text_guidance.py")
+    args = bench.parse_args(["--pipeline", str(text_run[0]), "--samples", "2", "--steps", "2", "--num-atoms", "target"])
+    args.scale = 1.0
+    pipe = CrystalDiffusionPipeline.from_pretrained(text_run[0])
+    pipe.set_progress_bar_config(disable=True)
+    assert [len(s) for s in bench.sample(pipe, args, prompts=["Cu", "W"], atoms=[3, 2])] == [3, 3, 2, 2]
+    assert [len(s) for s in bench.sample(pipe, args, count=4, atoms=[2, 3])] == [2, 2, 3, 3]
+
+
 def test_a_prompt_and_a_property_condition_together(text_run):
     """A denoiser with a scalar and a text condition takes both: each crystal's call carries the
     target value and its prompt's embedding (both dropped in the null half)."""
