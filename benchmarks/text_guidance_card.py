@@ -50,6 +50,20 @@ def _dataset(report: dict) -> str:
     return DATASET_NAMES.get(report["dataset"], report["dataset"])
 
 
+JOINT_LIMITATIONS = (
+    "Prompts must be in the template styles above: the text tower (Crystal CLIP's, trained on\n"
+    "these templates only) embeds other phrasing away from the crystal it names. Trained on the\n"
+    "Perov-5 and Carbon-24 validation splits only (their elements, cells of 5-24 atoms). A sample's\n"
+    "atom count is drawn from the joint training distribution unless `num_atoms` is given, so a Perov-5\n"
+    "prompt sometimes gets a Carbon-24 cell size that no 5-atom formula fits: pass `num_atoms` (5 for a\n"
+    "perovskite; the tables above say which they used). All Carbon-24 texts name the same composition,\n"
+    "C, so a carbon prompt steers by its crystal system, space group and energy words alone. Trained on a\n"
+    "small CPU budget; samples are not relaxed."
+)
+#: The limitations ``--limitations`` names, by training data.
+LIMITATIONS_BY_DATA = {"perov_5": LIMITATIONS, "perov_5+carbon_24": JOINT_LIMITATIONS}
+
+
 def _table(report: dict) -> str:
     return markdown_table(report["rows"], report["unconditional_validity"]).split("\n\nUnconditional")[0]
 
@@ -60,13 +74,24 @@ def _command(report: dict, name: str | None) -> str:
     return report["command"].replace(f"--pipeline {report['pipeline']}", f"--pipeline {name}")
 
 
+#: What a report's ``num_atoms`` (bench_text_guidance.py --num-atoms) means, for the captions.
+ATOMS = {
+    "target": "each sample with its prompt's crystal's atom count",
+    "drawn": "atom counts drawn from the training distribution",
+}
+
+
+def _atoms(report: dict) -> str:
+    return f", {ATOMS[report['num_atoms']]}" if report.get("num_atoms") in ATOMS else ""
+
+
 def _caption(report: dict, main: dict | None = None) -> str:
     styles = sorted({r["style"].removeprefix("text_") for r in report["rows"]})
     other = main is not None and (report["dataset"], report["split"]) != (main["dataset"], main["split"])
     where = f" ({_dataset(report)} {report['split']})" if other else ""
     return (
         f"{', '.join(styles).capitalize()} prompts of {report['num_prompts']} crystals{where}, {report['samples_per_prompt']} "
-        f"samples each, {report['steps']} steps"
+        f"samples each, {report['steps']} steps{_atoms(report)}"
         + (
             f", {report['corrector_steps']} corrector steps"
             if report.get("corrector_steps") is not None
@@ -100,6 +125,8 @@ def evaluation_text(
         ),
         _table(main),
     ]
+    if main.get("num_atoms") in ATOMS:
+        parts[0] += f" Cell sizes: {ATOMS[main['num_atoms']]}."
     for report in reports[1:]:
         parts += [_caption(report, main), _table(report)]
     rows = [r for report in reports if report["dataset"] == main["dataset"] for r in report["rows"]]
@@ -135,11 +162,16 @@ def main(argv=None) -> Path:
         help="the name the commands give the pipeline (the shipped name of a folder measured under runs/)",
     )
     p.add_argument("--tower", default="crystal-clip-perov5", help="the Crystal CLIP whose text tower it uses")
-    p.add_argument("--limitations", default=LIMITATIONS, help="the card's limitations (default: Perov-5's)")
+    p.add_argument(
+        "--limitations",
+        default="perov_5",
+        choices=list(LIMITATIONS_BY_DATA),
+        help="the card's limitations, by the data the pipeline was trained on",
+    )
     args = p.parse_args(argv)
     reports = [json.loads(Path(r).read_text()) for r in args.reports]
     text = evaluation_text(reports, args.train_command, args.name, args.tower)
-    path = write_model_card(args.folder, evaluation={"text": text, "limitations": args.limitations})
+    path = write_model_card(args.folder, evaluation={"text": text, "limitations": LIMITATIONS_BY_DATA[args.limitations]})
     print(f"wrote {path}")
     return path
 
