@@ -82,6 +82,24 @@ def test_bonds_term_is_dense(canonical):
     assert bonds[0] > bonds[1] > bonds[2] > bonds[3] > 0.0, bonds
 
 
+def test_match_term_scores_closeness_to_a_reference_of_the_prompted_composition(canonical, examples_dir):
+    sto = Structure.from_file(examples_dir / "SrTiO3_perovskite.cif")
+    with pytest.raises(RewardError, match="needs reference structures"):
+        CifReward("match=1")
+    reward = CifReward("match=1", references=[sto, Structure.from_file(examples_dir / "NaCl_rocksalt.cif")])
+    # the reference itself, the same cell with its O moved off their sites (close, not exact), and
+    # the cell stretched 1.8x along a (no longer a match)
+    moved = sto.copy()
+    moved.translate_sites([i for i, sp in enumerate(moved.species) if sp.symbol == "O"], [0.04, 0, 0])
+    far = Structure(sto.lattice.matrix * [[1.8], [1.0], [1.0]], sto.species, sto.frac_coords)
+    texts = [canonical["SrTiO3_perovskite"], structure_to_cif(moved), structure_to_cif(far)]
+    exact, close, none = (s.terms["match"] for s in reward.score(texts, [STO_PROMPT] * 3))
+    assert exact == pytest.approx(1.0) and 0.0 < close < 1.0 and none == 0.0, (exact, close, none)
+    # prompted for a composition with no reference: nothing to match; prompted NaCl: not this one
+    assert reward.score(texts[:1], ["data_Ba1Ti1O3\n"])[0].terms["match"] == 0.0
+    assert reward.score(texts[:1], ["data_Na4Cl4\n"])[0].terms["match"] == 0.0
+
+
 def test_bad_texts_get_the_lowest_reward_and_never_raise(canonical):
     reward = CifReward({"validity": 2.0, "composition": 1.0, "spacegroup": -0.5})
     assert reward.lowest == pytest.approx(-0.5) and reward.highest == pytest.approx(3.0)

@@ -81,6 +81,22 @@ def test_bad_configs_exit_2_naming_the_key(rl_script, script_exit, perov_val_csv
     assert not (tmp_path / "final").exists()
 
 
+def test_match_reward_compares_with_the_prompt_splits_structures(rl_script, perov_val_csv):
+    from hfmat.cif import structure_to_cif
+    from hfmat.lm.rewards import CifReward
+
+    cfg = {"dataset": str(perov_val_csv), "split": "train", "data_dir": None, "num_prompts": 2}
+    structures = rl_script.split_structures(cfg)
+    prompts = rl_script.prompt_dataset(cfg, structures)["prompt"]
+    assert len(prompts) == 2 and len(structures) > 2
+    reward = CifReward("match=1", references=structures)
+    own = reward.score([structure_to_cif(s) for s in structures[:2]], prompts)
+    assert [s.terms["match"] for s in own] == pytest.approx([1.0, 1.0], abs=0.01)  # CIF rounding
+    # the second crystal written under the first one's prompt matches nothing of that composition
+    swapped = reward.score([structure_to_cif(structures[1])], prompts[:1])
+    assert structures[0].composition != structures[1].composition and swapped[0].terms["match"] == 0.0
+
+
 def test_left_padded_prompts_score_as_unpadded_ones(rl_script):
     """trl scores left-padded batches without positions: the hook numbers them from the mask."""
     import torch

@@ -101,27 +101,37 @@ def config(args) -> dict:
 # ------------------------------------------------------------------------------------ prompts
 
 
-def prompt_dataset(cfg: dict):
-    """A ``datasets.Dataset`` with a ``prompt`` column: the cell composition of each of the split's
-    first ``num_prompts`` rows as a canonical-CIF prompt (rows that do not parse are skipped)."""
-    from datasets import Dataset
-
+def split_structures(cfg: dict) -> list:
+    """The structures of the prompt split (``dataset``:``split``), in file order; rows that do not
+    parse are skipped."""
     from hfmat.cif import cif_to_structure
     from hfmat.evaluation.io import load_reference
-    from hfmat.lm.prompts import composition_prompt
 
     source = f"{cfg['dataset']}:{cfg['split']}"
     _, cifs = load_reference(source, data_dir=cfg["data_dir"], default_split=cfg["split"])
-    limit = cfg["num_prompts"]
-    prompts = []
-    for text in cifs[:limit] if limit else cifs:
+    structures = []
+    for text in cifs:
         try:
-            prompts.append(composition_prompt(cif_to_structure(text).composition))
+            structures.append(cif_to_structure(text))
         except Exception:  # noqa: BLE001 - an unreadable row gives no prompt
             continue
-    if not prompts:
-        raise ValueError(f"{source}: no composition could be read for a prompt")
-    return Dataset.from_dict({"prompt": prompts})
+    if not structures:
+        raise ValueError(f"{source}: no structure could be read for a prompt")
+    return structures
+
+
+def prompt_dataset(cfg: dict, structures: list | None = None):
+    """A ``datasets.Dataset`` with a ``prompt`` column: the cell composition of each of the split's
+    first ``num_prompts`` structures (:func:`split_structures`) as a canonical-CIF prompt."""
+    from datasets import Dataset
+
+    from hfmat.lm.prompts import composition_prompt
+
+    structures = split_structures(cfg) if structures is None else structures
+    limit = cfg["num_prompts"]
+    return Dataset.from_dict(
+        {"prompt": [composition_prompt(s.composition) for s in (structures[:limit] if limit else structures)]}
+    )
 
 
 def hard_prompts(dataset, model, tokenizer, cfg: dict):
@@ -259,11 +269,18 @@ def main(argv=None) -> dict:
     from trl import GRPOConfig, GRPOTrainer
 
     from hfmat.hub import load, resolve
-    from hfmat.lm.rewards import CifReward, RewardError
+    from hfmat.lm.rewards import CifReward, RewardError, parse_weights
 
+    structures = split_structures(cfg)
     try:
+        # the match term compares with every structure of the prompt split (the training data)
+        references = structures if "match" in parse_weights(cfg["reward"]) else None
         reward = CifReward(
-            cfg["reward"], potential=cfg["potential"], fmax=cfg["reward_fmax"], steps=cfg["reward_steps"]
+            cfg["reward"],
+            potential=cfg["potential"],
+            fmax=cfg["reward_fmax"],
+            steps=cfg["reward_steps"],
+            references=references,
         )
     except RewardError as err:
         raise common.ConfigError(f"reward {cfg['reward']!r}: {err}") from None
@@ -276,7 +293,7 @@ def main(argv=None) -> dict:
     model = load(AutoModelForCausalLM, start_folder)
     if model.config.model_type != "gpt2":
         raise ValueError(f"init_from {cfg['init_from']}: a GPT-2 is needed, got {model.config.model_type}")
-    dataset = prompt_dataset(cfg)
+    dataset = prompt_dataset(cfg, structures)
     probe = None
     if cfg["hard_prompt_samples"]:
         dataset, probe = hard_prompts(dataset, model, tokenizer, cfg)

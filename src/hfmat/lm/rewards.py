@@ -13,6 +13,10 @@ included) and the prompt it was given:
   the reduced formula is, else 0.0 (no prompt: the text's own ``data_`` line is the promise);
 - ``spacegroup``: 1.0 when spglib finds the prompted space group in the structure (strict, as the
   validity check), else 0.0; 1.0 when the prompt names none;
+- ``match``: how closely the structure matches a known structure of the prompted cell composition
+  (``references``, e.g. the training split's): ``1 - rms / 0.5`` for the best match under the CSP
+  matcher (``StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)``, rms normalised as there), 0.0
+  when none matches or the composition has no reference; the k=1 match rate and RMSE as a reward;
 - ``energy``: minus the potential's energy per atom (eV/atom) after a short relaxation
   (``hfmat.physics.relax``), clipped to ``energy_range``;
 - ``e_hull``: minus the energy above a :class:`hfmat.physics.hull.ReferenceHull` (eV/atom) after
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field
 __all__ = ["TERMS", "CifReward", "RewardError", "RewardScore", "parse_weights", "prompt_target"]
 
 #: The reward terms, in the order they are reported.
-TERMS = ("validity", "bonds", "composition", "spacegroup", "energy", "e_hull")
+TERMS = ("validity", "bonds", "composition", "spacegroup", "match", "energy", "e_hull")
 PHYSICS_TERMS = ("energy", "e_hull")
 
 
@@ -137,6 +141,8 @@ class CifReward:
     ``potential``: a name (``"chgnet"``, ``"sevennet"``) or a loaded ``hfmat.physics`` potential,
     used only by the physics terms. ``hull``: a ``ReferenceHull`` (needed by ``e_hull``).
     ``fmax``/``steps``/``batch_size``: the short relaxation (eV/Å, FIRE steps, cells per call).
+    ``references``: the known structures the ``match`` term compares with (pymatgen Structures,
+    grouped by cell composition here; needed by that term).
 
     Call it on texts (and their prompts) for the totals, or use :meth:`score` for the details.
     ``stats`` counts calls, texts scored, and relaxations run versus taken from the cache.
@@ -152,12 +158,21 @@ class CifReward:
         batch_size: int = 8,
         energy_range: tuple[float, float] = (-12.0, 2.0),
         e_hull_range: tuple[float, float] = (-1.0, 2.0),
+        references: Sequence | None = None,
     ):
         self.weights = parse_weights(weights)
         if "e_hull" in self.weights and hull is None:
             raise RewardError(
                 "the e_hull term needs a reference hull (hull=hfmat.physics.reference_hull(...))"
             )
+        if "match" in self.weights and not references:
+            raise RewardError(
+                "the match term needs reference structures (references=[Structure, ...], e.g. the "
+                "training split's)"
+            )
+        self.references: dict[str, list] = {}  # cell formula -> structures
+        for structure in references or ():
+            self.references.setdefault(_cell_key(structure.composition), []).append(structure)
         for name, (lo, hi) in (("energy_range", energy_range), ("e_hull_range", e_hull_range)):
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise RewardError(f"{name} must be two finite numbers, low < high; got {(lo, hi)}")
@@ -174,12 +189,14 @@ class CifReward:
             "bonds": (0.0, 1.0),
             "composition": (0.0, 1.0),
             "spacegroup": (0.0, 1.0),
+            "match": (0.0, 1.0),
             "energy": (-energy_range[1], -energy_range[0]),
             "e_hull": (-e_hull_range[1], -e_hull_range[0]),
         }
         # text -> (fraction passed, valid, structure, canonical, bond score)
         self._validity: dict[str, tuple] = {}
         self._physics: dict[str, _Physics] = {}  # canonical CIF -> energies
+        self._match: dict[tuple[str, str], float] = {}  # (text, cell formula) -> match term
         self.stats = {"calls": 0, "texts": 0, "relaxed": 0, "physics_cache_hits": 0}
 
     # ----------------------------------------------------------------------------------------
@@ -300,6 +317,8 @@ class CifReward:
             values["composition"] = _composition_term(structure.composition, target.composition)
         if "spacegroup" in self.weights:
             values["spacegroup"] = _spacegroup_term(structure, target.spacegroup)
+        if "match" in self.weights:
+            values["match"] = self._match_term(text, structure, target.composition)
         physics = self._physics.get(canonical) if canonical is not None else None
         energy = physics.energy_per_atom if physics else None
         e_hull = physics.e_above_hull if physics else None
@@ -323,6 +342,24 @@ class CifReward:
             e_above_hull=e_hull,
             error=physics.error if physics else None,
         )
+
+    def _match_term(self, text: str, structure, wanted) -> float:
+        """``1 - rms / stol`` of the closest reference of the prompted cell composition (the
+        structure's own when the prompt names none), 0.0 without a match; cached by text."""
+        key = (text, _cell_key(wanted if wanted is not None else structure.composition))
+        if key not in self._match:
+            from hfmat.evaluation.matching import CSP_MATCHER, match_pairs
+
+            refs = self.references.get(key[1], [])
+            answers = match_pairs([(structure, r) for r in refs], "rms", workers=1, progress=False)
+            rms = [a for a, _ in answers if a is not None]
+            self._match[key] = 1.0 - min(rms) / CSP_MATCHER["stol"] if rms else 0.0
+        return self._match[key]
+
+
+def _cell_key(composition) -> str:
+    """A cell composition as a key: element amounts in a fixed order (``"O3 Sr1 Ti1"``)."""
+    return " ".join(f"{el}{amount:g}" for el, amount in sorted(composition.get_el_amt_dict().items()))
 
 
 def _canonical(structure) -> str | None:
