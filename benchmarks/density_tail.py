@@ -54,6 +54,13 @@ def parse_args(argv=None):
         default=None,
         help="default: the pipeline's",
     )
+    p.add_argument(
+        "--lattice-sampler",
+        choices=("ddpm", "ddpm-large", "ddim"),
+        default="ddpm",
+        help="the lattice reverse step: the pipeline's DDPM (posterior variance), DDPM with variance "
+        "beta_t (variance_type fixed_large), or deterministic DDIM (eta 0) on the same timesteps",
+    )
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
@@ -74,6 +81,10 @@ def sample(args) -> list:
     pipe.set_progress_bar_config(disable=True)
     if args.predictor is not None:
         pipe.coord_scheduler.register_to_config(predictor=args.predictor)
+    if args.lattice_sampler == "ddpm-large":
+        pipe.lattice_scheduler.register_to_config(variance_type="fixed_large")
+    elif args.lattice_sampler == "ddim":
+        pipe.lattice_scheduler = deterministic_ddim(pipe.lattice_scheduler)
     start = time.perf_counter()
     out = pipe(
         num_samples=args.num_samples,
@@ -85,6 +96,21 @@ def sample(args) -> list:
     )
     print(f"sampled {args.num_samples} in {time.perf_counter() - start:.0f} s")
     return out.structures
+
+
+def deterministic_ddim(ddpm):
+    """diffusers' DDIMScheduler (eta 0) with the DDPM scheduler's betas, on the timesteps the
+    pipeline passes (``set_timesteps(timesteps=...)``, which DDIMScheduler does not take: for
+    "trailing" spacing its own ``set_timesteps(len(timesteps))`` gives the same ones)."""
+    from diffusers import DDIMScheduler
+
+    class TimestepsDDIM(DDIMScheduler):
+        def set_timesteps(self, num_inference_steps=None, device=None, timesteps=None):
+            super().set_timesteps(len(timesteps), device)
+            if self.timesteps.tolist() != list(timesteps):
+                raise ValueError("DDIM's timesteps differ from the pipeline's schedule")
+
+    return TimestepsDDIM.from_config(ddpm.config)
 
 
 def describe(structure) -> dict:
