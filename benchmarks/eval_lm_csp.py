@@ -51,7 +51,12 @@ def parse_args(argv=None):
     p.add_argument(
         "--unconstrained-k", type=int, default=0, help="also sample this many without the constraint"
     )
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="sampling temperature (default: the model's generation_config.json, else 1.0)",
+    )
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -136,6 +141,7 @@ def run_one(model, tok, constraint, prompts, ids, refs, k, constrained, args):
             {
                 "k": kk,
                 "constrained": constrained,
+                "temperature": args.temperature,
                 "num_compositions": len(ids),
                 "validity_rate": valid[kk] / (len(ids) * kk),
                 "valid_prompt_composition_rate": on_prompt[kk] / (len(ids) * kk),
@@ -161,10 +167,13 @@ def merge(paths: list[str]) -> dict:
     parts = [json.loads(Path(p).read_text()) for p in paths]
     out = {key: parts[0][key] for key in ("model", "dataset_name", "dataset_type", "dataset_split")}
     out["command"] = " ; ".join(p["command"] for p in parts)
+
+    def key_of(run):  # runs at other temperatures stay apart: slices of one run are merged
+        return run["k"], run["constrained"], run.get("temperature")
+
     runs = []
-    for template in parts[0]["runs"]:
-        key = (template["k"], template["constrained"])
-        same = [r for p in parts for r in p["runs"] if (r["k"], r["constrained"]) == key]
+    for key in dict.fromkeys(key_of(r) for p in parts for r in p["runs"]):
+        same = [r for p in parts for r in p["runs"] if key_of(r) == key]
         n = sum(r["num_compositions"] for r in same)
         matched = sum(r["num_matched"] for r in same)
         rmse_sum = sum(r["rmse"] * r["num_matched"] for r in same if r["rmse"] is not None)
@@ -172,6 +181,7 @@ def merge(paths: list[str]) -> dict:
             {
                 "k": key[0],
                 "constrained": key[1],
+                **({"temperature": key[2]} if key[2] is not None else {}),
                 "num_compositions": n,
                 "validity_rate": sum(r["validity_rate"] * r["num_compositions"] for r in same) / n,
                 **(
@@ -213,9 +223,12 @@ def main(argv=None) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hfmat.lm import CifConstraint
+    from hfmat.lm.generation import model_temperature
 
     model = AutoModelForCausalLM.from_pretrained(args.model)
     tok = AutoTokenizer.from_pretrained(args.model)
+    if args.temperature is None:
+        args.temperature = model_temperature(model)
     path = Path(args.data_dir) / args.dataset / f"{args.split}.csv"
     ids, refs, prompts, total = load_targets(path, args.num_compositions, args.start, args.shuffle_seed)
     constraint = CifConstraint(tok)

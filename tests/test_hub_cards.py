@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from huggingface_hub import DatasetCard, ModelCard
@@ -10,6 +11,8 @@ from huggingface_hub import DatasetCard, ModelCard
 from hfmat.hub import CardError, check_card, citations, eval_results, render_card, templates_dir
 from hfmat.hub.tokenizer_card import tokenizer_card
 from hfmat.tokenization import build_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
 
 DATASET_FIELDS = dict(
     pretty_name="Perov-5 (test subset)",
@@ -173,6 +176,41 @@ def test_language_model_card_carries_measured_results(tmp_path):
     assert got == {"match_rate@1": 12.0, "validity@1": 64.0, "rmse@1": 0.081}
     assert card.data.eval_results[0].dataset_split == "test"
     assert 'from_pretrained("me/cif-gpt2")' in card.text and "Antunes" in card.text
+
+
+def test_language_model_card_keeps_runs_at_two_temperatures_apart(tmp_path):
+    """Slices of one evaluation merge (eval_lm_csp.py --merge); runs at other temperatures stay
+    separate rows of the card and separate model-index metrics."""
+    import importlib.util
+    import json
+    import shutil
+    from pathlib import Path
+
+    from hfmat.lm.card import write_model_card
+
+    spec = importlib.util.spec_from_file_location("eval_lm_csp", REPO / "benchmarks" / "eval_lm_csp.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def part(t, n, matched, valid):
+        run = {"k": 1, "constrained": True, "temperature": t, "num_compositions": n, "num_matched": matched}
+        run |= {"validity_rate": valid / n, "match_rate": matched / n, "rmse": 0.1}
+        meta = {"model": "m", "dataset_name": "Perov-5", "dataset_type": "perov_5", "dataset_split": "test"}
+        return {**meta, "command": f"T {t}", "runs": [run], "info": {}, "description": f"T {t}."}
+
+    paths = []
+    for i, p in enumerate([part(1.0, 500, 250, 470), part(1.0, 1000, 490, 950), part(0.7, 1500, 744, 1440)]):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(p))
+    merged = bench.merge([str(p) for p in paths])
+    got = {r["temperature"]: (r["num_compositions"], r["num_matched"]) for r in merged["runs"]}
+    assert got == {1.0: (1500, 740), 0.7: (1500, 744)}
+    folder = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "lm-tiny", tmp_path / "lm"))
+    write_model_card(folder, repo_id="me/cif-gpt2", eval_metrics=merged)
+    card = ModelCard.load(folder / "README.md")
+    names = {r.metric_name for r in card.data.eval_results}
+    assert {"validity@1 T1", "validity@1 T0.7"} <= names
+    assert "| this model (constrained, T 0.7) | 1 | 1500 | 96.00 |" in card.text
 
 
 def test_pipeline_card_carries_measured_results(tmp_path):

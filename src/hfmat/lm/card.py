@@ -173,8 +173,11 @@ def _results(metrics: dict) -> tuple[str, str]:
         "|---|---|---|---|---|---|",
     ]
     for run in metrics.get("runs", []):
+        how = "constrained" if run.get("constrained") else "unconstrained"
+        if run.get("temperature") is not None:
+            how += f", T {run['temperature']:g}"
         rows.append(
-            f"| this model{' (constrained)' if run.get('constrained') else ' (unconstrained)'} | {run['k']} | "
+            f"| this model ({how}) | {run['k']} | "
             f"{run['num_compositions']} | {run['validity_rate'] * 100:.2f} | {run['match_rate'] * 100:.2f} | "
             f"{_fmt(run.get('rmse'))} |"
         )
@@ -239,10 +242,15 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
     if rl and (folder / REWARD_EVAL).is_file():
         evaluation, table = _reward_results(json.loads((folder / REWARD_EVAL).read_text()))
     if eval_metrics and eval_metrics.get("runs"):
+        reward_part = (evaluation, table) if table else None
         evaluation, table = _results(eval_metrics)
+        if reward_part:  # an RL model: the CSP figures, then the reward benchmark's
+            table = f"{table}\n\n{reward_part[0]}\n\n{reward_part[1]}"
         numbers = {}
         for run in eval_metrics["runs"]:
             tag = f"@{run['k']}" + ("" if run.get("constrained") else " unconstrained")
+            if run.get("temperature") is not None:
+                tag += f" T{run['temperature']:g}"
             numbers[f"match_rate{tag}"] = run["match_rate"] * 100
             numbers[f"validity{tag}"] = run["validity_rate"] * 100
             if run.get("rmse") is not None:
