@@ -149,6 +149,7 @@ def main(argv=None) -> list[dict]:
 
     from hfmat.hub import load, resolve
     from hfmat.lm import CifConstraint
+    from hfmat.lm.generation import model_temperature
     from hfmat.lm.rewards import CifReward
     from hfmat.physics import load_potential
 
@@ -162,7 +163,7 @@ def main(argv=None) -> list[dict]:
     rows = []
     sample, wall = run_method("sample", model, tok, comps, constraint, args.seed)
     row, base = score("sample", sample, wall, refs, hull, args.relax_steps)
-    rows.append(row)
+    rows.append(row | {"temperature": model_temperature(model)})  # each model samples at its own
     for budget in [int(b) for b in args.budgets.split(",") if b]:
         reward = CifReward(args.reward, potential=pot, steps=args.reward_steps)  # a fresh cache per budget
         name = f"mcts@{budget}"
@@ -181,13 +182,13 @@ def main(argv=None) -> list[dict]:
         row, _ = score(name, samples, wall, refs, hull, args.relax_steps, base)
         row["reward"] = reward.describe()
         row["reward_relaxations"] = reward.stats["relaxed"]
-        rows.append(row)
+        rows.append(row | {"temperature": model_temperature(model)})
     if args.rl_model:
         rl_model, rl_tok = load(AutoModelForCausalLM, args.rl_model), load(AutoTokenizer, args.rl_model)
         samples, wall = run_method("rl", rl_model, rl_tok, comps, CifConstraint(rl_tok), args.seed)
         row, _ = score("rl", samples, wall, refs, hull, args.relax_steps, base)
         row["model"] = os.path.basename(os.path.normpath(args.rl_model))
-        rows.append(row)
+        rows.append(row | {"temperature": model_temperature(rl_model)})
     print_table(rows)
     if args.out or args.card:
         record = {

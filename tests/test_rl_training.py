@@ -36,7 +36,7 @@ def test_tiny_grpo_run_writes_a_plain_gpt2_that_transformers_loads(rl_script, pe
     from accelerate.state import AcceleratorState, GradientState, PartialState
 
     try:
-        summary = rl_script.main(_args(perov_val_csv, tmp_path))
+        summary = rl_script.main(_args(perov_val_csv, tmp_path, "generation_temperature=0.7"))
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
@@ -53,6 +53,7 @@ def test_tiny_grpo_run_writes_a_plain_gpt2_that_transformers_loads(rl_script, pe
         "training_summary.json",
     } <= names
     assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
+    assert json.loads((final / "generation_config.json").read_text())["temperature"] == 0.7
     record = json.loads((final / "training_summary.json").read_text())
     assert record["method"] == "grpo" and record["base_model"] == "hfmat/cif-gpt2-perov5"
     assert record["previous"], "the supervised stages of the start model are kept"

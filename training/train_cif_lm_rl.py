@@ -58,6 +58,9 @@ DEFAULTS: dict = {
     "max_grad_norm": 1.0,
     "temperature": 1.0,
     "top_k": 10,
+    # the sampling temperature written into the final generation_config.json (what hfmat generate
+    # and generate_cifs use unless told otherwise); None: 1.0
+    "generation_temperature": None,
     "seed": 0,
     "logging_steps": 1,
     "max_minutes": None,  # stop after the step that passes this wall time (then write final/ as usual)
@@ -428,6 +431,8 @@ def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path, his
 
     final_dir.mkdir(parents=True, exist_ok=True)
     model.generation_config = generation_config_for(model, tokenizer)  # as train_cif_lm.py saves it
+    if cfg["generation_temperature"] is not None:
+        model.generation_config.temperature = float(cfg["generation_temperature"])
     model.config._name_or_path = cfg["model_name"]
     model.save_pretrained(final_dir, safe_serialization=True)
     tokenizer.model_max_length = model.config.n_positions

@@ -126,8 +126,9 @@ def reward_table(rows: list[dict]) -> str:
     ]
     for r in rows:
         paired = "" if "paired_n" not in r else f"{f(r['paired_e_hull_delta'])} (n={r['paired_n']})"
+        method = r["method"] + (f" (T {r['temperature']:g})" if r.get("temperature") is not None else "")
         lines.append(
-            f"| {r['method']} | {f(r['validity'], pct=True)} | {f(r['mean_energy_per_atom'])} | "
+            f"| {method} | {f(r['validity'], pct=True)} | {f(r['mean_energy_per_atom'])} | "
             f"{f(r['mean_e_hull'])} | {paired} | {f(r['stable_rate'], pct=True)} | "
             f"{f(r['metastable_rate'], pct=True)} | {f(r['match_rate'], pct=True)} | {f(r['rmse'])} | "
             f"{r['wall_s_per_structure']:.1f} |"
@@ -141,7 +142,8 @@ def _reward_results(bench: dict) -> tuple[str, str]:
     text = (
         f"Reward-guided CSP on the first {a['n']} `perov_5` {a.get('split', 'test')} compositions, one structure "
         f"each (k=1): `{a['model']}` sampled plainly (`sample`) and with MCTS (`mcts@N`, if run) against this "
-        f"model (`rl`), all with constrained decoding, every valid sample relaxed with "
+        f"model (`rl`), all with constrained decoding at each model's own temperature (T, where recorded), "
+        f"every valid sample relaxed with "
         f"{bench['hull']['potential']} (at most {a['relax_steps']} steps) and placed on the potential's hull of {bench['hull']['num_reference']} reference "
         f"structures ({bench['hull']['note']}). Command: `python benchmarks/bench_reward_guidance.py "
         f"--n {a['n']} --budgets '{a['budgets']}' --rl-model FOLDER --threads {a['threads']} --card`."
