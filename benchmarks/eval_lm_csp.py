@@ -203,8 +203,8 @@ def merge(paths: list[str]) -> dict:
     out["info"] = {f"part{i}": p["info"] for i, p in enumerate(parts)}
     first, last = parts[0]["description"], parts[-1]["description"]
     out["description"] = (
-        f"{len(parts)} slices evaluated separately and merged (rates weighted by compositions, RMSE by "
-        f"matched targets). First slice: {first} Last slice: {last}"
+        f"{len(parts)} evaluations combined (slices of one run merged: rates weighted by compositions, RMSE "
+        f"by matched targets; runs at other temperatures kept apart). First: {first} Last: {last}"
     )
     return out
 
