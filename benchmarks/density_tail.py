@@ -200,10 +200,12 @@ def emd_figures(gen: np.ndarray, ref: np.ndarray, draw: int | None, seed: int) -
     from scipy.stats import wasserstein_distance
 
     out = {"all": float(wasserstein_distance(gen, ref))}
+    low, high = ref.min(), ref.max()
     if draw is not None and len(gen) > draw:
         pick = np.random.default_rng(seed).choice(len(gen), draw, replace=False)
         out["draw"] = float(wasserstein_distance(gen[pick], ref))
-    low, high = ref.min(), ref.max()
+        out["draw_outside_range"] = int(((gen[pick] < low) | (gen[pick] > high)).sum())
+        out["draw_clipped"] = float(wasserstein_distance(np.clip(gen[pick], low, high), ref))
     out["outside_range"] = int(((gen < low) | (gen > high)).sum())
     out["clipped"] = float(wasserstein_distance(np.clip(gen, low, high), ref))
     return out
@@ -268,7 +270,12 @@ def main(argv=None) -> dict:
     print()
     print(
         f"density EMD vs {args.split}: all {len(valid)} valid {emd['all']:.4f}; "
-        + (f"seeded draw of {args.wdist_samples} {emd['draw']:.4f}; " if "draw" in emd else "")
+        + (
+            f"seeded draw of {args.wdist_samples} {emd['draw']:.4f} ({emd['draw_outside_range']} of them "
+            f"outside the reference range, clipped {emd['draw_clipped']:.4f}); "
+            if "draw" in emd
+            else ""
+        )
         + f"{emd['outside_range']} outside the reference range, clipped to it {emd['clipped']:.4f}"
     )
     cubic = np.array([not distorted(r) for r in valid])

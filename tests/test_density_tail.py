@@ -31,6 +31,7 @@ def test_emd_figures_separate_the_tail():
     assert out["clipped"] < out["all"] - 0.5 * (80 + 40 - 2 * ref.max()) / len(gen)
     pick = np.random.default_rng(0).choice(len(gen), 100, replace=False)
     assert out["draw"] == pytest.approx(wasserstein_distance(gen[pick], ref))
+    assert out["draw_outside_range"] == int((gen[pick] > ref.max()).sum())
 
 
 def test_distorted_is_an_angle_off_90():
