@@ -171,7 +171,9 @@ def main(argv=None) -> Path:
     args = p.parse_args(argv)
     reports = [json.loads(Path(r).read_text()) for r in args.reports]
     text = evaluation_text(reports, args.train_command, args.name, args.tower)
-    path = write_model_card(args.folder, evaluation={"text": text, "limitations": LIMITATIONS_BY_DATA[args.limitations]})
+    path = write_model_card(
+        args.folder, evaluation={"text": text, "limitations": LIMITATIONS_BY_DATA[args.limitations]}
+    )
     print(f"wrote {path}")
     return path
 

@@ -161,7 +161,9 @@ def test_tiny_run_on_two_sources_reports_retrieval_on_each_sources_test_split(sh
     path = tmp_path / "two.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "run"
-    summary = load_script("training/train_crystal_clip.py").main(["--config", str(path), "--output-dir", str(out)])
+    summary = load_script("training/train_crystal_clip.py").main(
+        ["--config", str(path), "--output-dir", str(out)]
+    )
     assert summary["step"] == 12 and summary["train_pairs"] == 32 and summary["eval_pairs"] == 8
     assert summary["test"]["pairs"] == 16 and summary["test"]["text_sentence"]["num_candidates"] == 8
     by_source = summary["test_by_source"]

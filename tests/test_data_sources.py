@@ -69,14 +69,24 @@ def test_keep_columns_keeps_every_sources_properties_with_none_where_a_source_la
 
     ds = load_sources(two_sources, keep_columns=True)
     assert ds.column_names[:5] == ["material_id", "cif", "formula", "num_atoms", "spacegroup"]
-    assert set(ds.column_names[5:]) == {"heat_all", "heat_ref", "dir_gap", "ind_gap", "energy_per_atom", "source"}
+    assert set(ds.column_names[5:]) == {
+        "heat_all",
+        "heat_ref",
+        "dir_gap",
+        "ind_gap",
+        "energy_per_atom",
+        "source",
+    }
     perov = ds.filter(lambda r: r["source"] == "perov:train")
     carbon = ds.filter(lambda r: r["source"] == "carbon:train")
     assert perov["energy_per_atom"] == [None] * 12 and None not in perov["dir_gap"]
     assert carbon["dir_gap"] == [None] * 6 and None not in carbon["energy_per_atom"]
     # the sentences name each source's own properties and leave the missing ones out
     described = add_descriptions(ds)
-    by_source = {label: described.filter(lambda r: r["source"] == label)["text_sentence"] for label in source_counts(ds)}
+    by_source = {
+        label: described.filter(lambda r, label=label: r["source"] == label)["text_sentence"]
+        for label in source_counts(ds)
+    }
     assert all("direct band gap of" in t and "energy of" not in t for t in by_source["perov:train"])
     assert all("an energy of -" in t and "band gap" not in t for t in by_source["carbon:train"])
     assert all(t.startswith("C crystallizes in the ") for t in by_source["carbon:train"])

@@ -43,7 +43,9 @@ def test_init_from_takes_the_configs_max_atoms_and_the_datas_cell_sizes(shared_d
     assert "recomputed" not in capsys.readouterr().out
     assert same.config.max_atoms == 20 and same.config.num_atoms_distribution[5] == 1.0
 
-    sources = json.dumps([{"dataset": str(perov), "name": "perov"}, {"dataset": str(carbon), "name": "carbon"}])
+    sources = json.dumps(
+        [{"dataset": str(perov), "name": "perov"}, {"dataset": str(carbon), "name": "carbon"}]
+    )
     both, train = components(f"datasets={sources}", "max_atoms=24")
     assert "max_atoms 20 -> 24, atom-count distribution recomputed" in capsys.readouterr().out
     dist = both.config.num_atoms_distribution

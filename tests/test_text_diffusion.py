@@ -405,7 +405,9 @@ def test_bench_text_guidance_gives_each_prompt_its_crystals_atom_count(text_run)
     """``--num-atoms target``: every sample of a prompt (and of an unconditional group) has the count
     given for it, not one drawn from the training distribution."""
     bench = load_script("benchmarks/bench_text_guidance.py")
-    args = bench.parse_args(["--pipeline", str(text_run[0]), "--samples", "2", "--steps", "2", "--num-atoms", "target"])
+    args = bench.parse_args(
+        ["--pipeline", str(text_run[0]), "--samples", "2", "--steps", "2", "--num-atoms", "target"]
+    )
     args.scale = 1.0
     pipe = CrystalDiffusionPipeline.from_pretrained(text_run[0])
     pipe.set_progress_bar_config(disable=True)

@@ -78,6 +78,9 @@ def test_a_report_on_another_dataset_is_captioned_and_kept_out_of_the_targets():
     carbon = {**_report([_row("text_system", 2.0, 0.95, system=0.9)], prompts=50), "dataset": "carbon_24"}
     carbon["num_atoms"] = "target"
     text = card.evaluation_text([main, carbon], "accelerate launch t.py", tower="runs/clip_final")
-    assert "System prompts of 50 crystals (Carbon-24 test), 5 samples each, 100 steps, each sample with its" in text
+    assert (
+        "System prompts of 50 crystals (Carbon-24 test), 5 samples each, 100 steps, each sample with its"
+        in text
+    )
     assert "**not met**" in text and "95.0 %" in text  # the carbon table is shown, not counted
     assert "the text tower is Crystal CLIP's, `runs/clip_final`" in text
