@@ -102,6 +102,20 @@ def test_tiny_run_learns_and_saves_a_loadable_folder(tiny_run):
     )
 
 
+def test_resume_uses_the_tokenizer_the_run_started_with(tiny_run, tmp_path):
+    """A fresh start saves its trained prose tokenizer under output_dir; --resume loads that one
+    (retraining WordPiece may not give the same vocabulary) and says so when it is missing."""
+    from transformers import AutoTokenizer
+
+    out, _ = tiny_run
+    script = load_script("training/train_crystal_clip.py")
+    saved = AutoTokenizer.from_pretrained(out / script.RUN_TOKENIZER)
+    cfg = {"tokenizer": None, "output_dir": str(out), "max_text_length": 64}
+    assert script.prose_tokenizer_for(cfg, None, resume=True).get_vocab() == saved.get_vocab()
+    with pytest.raises(FileNotFoundError, match="holds no tokenizer.json"):
+        script.prose_tokenizer_for({**cfg, "output_dir": str(tmp_path)}, None, resume=True)
+
+
 def test_text_tower_loads_with_plain_transformers(tiny_run):
     """The folder's text tower gives the same embedding through transformers alone (no hfmat)."""
     out, _ = tiny_run

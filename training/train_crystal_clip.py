@@ -87,6 +87,37 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+#: Where a run keeps its prose tokenizer (under output_dir), so that --resume uses the same one:
+#: WordPiece training is not guaranteed to give the same vocabulary twice.
+RUN_TOKENIZER = "tokenizer"
+
+
+def prose_tokenizer_for(cfg: dict, train_ds, resume: bool = False):
+    """The run's prose tokenizer: ``tokenizer`` when the config names one; on ``resume`` the one the
+    first start saved in ``<output_dir>/tokenizer``; else trained on the training rows' texts."""
+    from transformers import AutoTokenizer
+
+    from hfmat.data.descriptions import TEXT_COLUMNS
+    from hfmat.text.tokenizer import train_prose_tokenizer
+
+    saved = Path(cfg["output_dir"]) / RUN_TOKENIZER
+    if cfg["tokenizer"]:
+        tokenizer = AutoTokenizer.from_pretrained(cfg["tokenizer"])
+    elif resume:
+        if not (saved / "tokenizer.json").is_file():
+            raise FileNotFoundError(
+                f"--resume: {saved} holds no tokenizer.json (a run saves its trained tokenizer there "
+                "when it starts); set tokenizer: to the folder of the tokenizer it was trained with"
+            )
+        tokenizer = AutoTokenizer.from_pretrained(saved)
+    else:
+        columns = dict.fromkeys([*TEXT_COLUMNS, *cfg["text_columns"]])  # the descriptions, then any other
+        texts = [t for column in columns for t in train_ds[column]]
+        tokenizer = train_prose_tokenizer(texts, vocab_size=int(cfg["tokenizer_vocab_size"]))
+    tokenizer.model_max_length = int(cfg["max_text_length"])
+    return tokenizer
+
+
 def build_model(cfg: dict, tokenizer, train_ds):
     import numpy as np
     from transformers import BertModel
@@ -197,11 +228,8 @@ def main(argv=None) -> dict:
     command = "accelerate launch training/train_crystal_clip.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
-    from transformers import AutoTokenizer
 
-    from hfmat.data.descriptions import TEXT_COLUMNS
     from hfmat.text.data import CLIP_TEXT_COLUMNS, ClipCollator, clip_dataset
-    from hfmat.text.tokenizer import train_prose_tokenizer
 
     unknown = [c for c in cfg["text_columns"] if c not in CLIP_TEXT_COLUMNS]
     if unknown or not cfg["text_columns"]:
@@ -230,13 +258,9 @@ def main(argv=None) -> dict:
         eval_split = cfg["eval_split"]
         evalset = clip_dataset(**data, split=eval_split, properties=cfg["properties"]) if eval_split else None
         train_ds, eval_ds = common.holdout_and_limit(full, evalset, cfg)
-    if cfg["tokenizer"]:
-        tokenizer = AutoTokenizer.from_pretrained(cfg["tokenizer"])
-    else:
-        columns = dict.fromkeys([*TEXT_COLUMNS, *cfg["text_columns"]])  # the descriptions, then any other
-        texts = [t for column in columns for t in train_ds[column]]
-        tokenizer = train_prose_tokenizer(texts, vocab_size=int(cfg["tokenizer_vocab_size"]))
-    tokenizer.model_max_length = int(cfg["max_text_length"])
+    tokenizer = prose_tokenizer_for(cfg, train_ds, resume=bool(args.resume))
+    if accelerator.is_main_process and not args.resume:
+        tokenizer.save_pretrained(Path(cfg["output_dir"]) / RUN_TOKENIZER)  # what --resume loads
     model = build_model(cfg, tokenizer, train_ds)
 
     collate = ClipCollator(
