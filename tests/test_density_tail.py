@@ -3,11 +3,11 @@ distorted-cell rule, and a run on saved samples against a few Perov-5 rows."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
+from csv_head import head_csv
 from pymatgen.core import Lattice, Structure
 from scipy.stats import wasserstein_distance
 from scripts import load_script
@@ -49,16 +49,10 @@ def _cubic(a: float) -> Structure:
 @pytest.fixture
 def perov_rows(shared_data, tmp_path):
     """perov_5/{test,val}.csv with their first 8 rows."""
-    csv.field_size_limit(10**9)
     out = tmp_path / "data" / "perov_5"
     out.mkdir(parents=True)
     for split in ("test", "val"):
-        with open(shared_data / "perov_5" / f"{split}.csv", newline="") as f:
-            rows = [row for _, row in zip(range(8), csv.DictReader(f))]
-        with open(out / f"{split}.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        head_csv(shared_data / "perov_5" / f"{split}.csv", 8, out / f"{split}.csv")
     return out.parent
 
 

@@ -4,12 +4,12 @@ SMACT's verdict on elements it has no data for."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from csv_head import head_csv
 from huggingface_hub import ModelCard
 from scripts import load_script
 
@@ -40,16 +40,10 @@ def _save_pipeline(make, folder: Path, de_novo: bool) -> Path:
 def perov_dir(shared_data, tmp_path, monkeypatch):
     """perov_5/{test,val}.csv with the first 8 rows of each, and the fingerprint cache in tmp_path."""
     monkeypatch.setenv("HFMAT_CACHE", str(tmp_path / "cache"))
-    csv.field_size_limit(10**9)
     out = tmp_path / "data" / "perov_5"
     out.mkdir(parents=True)
     for split in ("test", "val"):
-        with open(shared_data / "perov_5" / f"{split}.csv", newline="") as f:
-            rows = [row for _, row in zip(range(8), csv.DictReader(f))]
-        with open(out / f"{split}.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        head_csv(shared_data / "perov_5" / f"{split}.csv", 8, out / f"{split}.csv")
     return out.parent
 
 
