@@ -57,3 +57,30 @@ def test_init_from_takes_the_configs_max_atoms_and_the_datas_cell_sizes(shared_d
     # the weights are the base's (only the sampling statistics changed)
     ref = CrystalDenoiser.from_pretrained(base / "denoiser")
     assert all((both.state_dict()[k] == v).all() for k, v in ref.state_dict().items())
+
+
+def test_lattice_scale_factor_sets_the_scale_from_the_data(shared_data, tmp_path, capsys):
+    """lattice_scale_factor multiplies the data's lattice scale, in a fresh run and with --init-from
+    (the base's scale replaced); factor 1 with --init-from keeps the base's."""
+    script = load_script("training/train_diffusion.py")
+    perov = head_csv(shared_data / "perov_5" / "val.csv", 16, tmp_path / "perov.csv")
+
+    def denoiser(*sets):
+        argv = _args(tmp_path / "run", f"dataset={perov}", *sets)
+        cfg = script.common.config_from_args(script.parse_args(argv), script.DEFAULTS)
+        train, _, _ = script.build_datasets(cfg)
+        return script.build_components(cfg, train)["denoiser"], train
+
+    plain, train = denoiser()
+    data_scale, _ = script.data_statistics(train, 20)
+    assert abs(plain.config.lattice_scale - data_scale) < 1e-9
+    quarter, _ = denoiser("lattice_scale_factor=0.25")
+    assert abs(quarter.config.lattice_scale - data_scale / 4) < 1e-9
+    script.main(_args(tmp_path / "base", f"dataset={perov}"))
+    base = tmp_path / "base" / "final"
+    capsys.readouterr()
+    rescaled, _ = denoiser(f"init_from={base}", "lattice_scale_factor=0.25")
+    assert "lattice_scale" in capsys.readouterr().out
+    assert abs(rescaled.config.lattice_scale - data_scale / 4) < 1e-9
+    kept, _ = denoiser(f"init_from={base}")  # factor 1: the base's scale, as before
+    assert abs(kept.config.lattice_scale - data_scale) < 1e-9

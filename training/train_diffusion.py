@@ -58,6 +58,11 @@ DEFAULTS: dict = {
     "num_frequencies": 32,
     "time_embed_dim": 128,
     "max_atoms": 20,
+    # the lattice is diffused as L / (lattice_scale * N^(1/3)); lattice_scale is the data's mean
+    # (|det L| / N)^(1/3) times this factor (0.25: DiffCSP's Angstrom-sized lattice signal, which
+    # keeps noisy lattices from collapsing: docs/denovo_density.md); with --init-from, a factor that
+    # gives another scale than the base's rescales it (fine-tune so the network learns it)
+    "lattice_scale_factor": 1.0,
     # several sources in one run, instead of `dataset`/`train_split`: a list of
     # {dataset, split, data_dir, name, repeat} (hfmat.data.sources), as in train_cif_lm.py
     "datasets": None,
@@ -320,8 +325,16 @@ def build_components(cfg: dict, train) -> dict:
             known = set(denoiser.config.elements or [])
             if not set(elements) <= known:
                 denoiser.record_elements(sorted(known | set(elements), key=_atomic_number))
+        scale, dist = data_statistics(train, int(cfg["max_atoms"]))
+        if float(cfg["lattice_scale_factor"]) != 1.0:
+            scale *= float(cfg["lattice_scale_factor"])
+            if abs(scale - denoiser.config.lattice_scale) > 1e-6 * scale:
+                print(
+                    f"--init-from {cfg['init_from']}: lattice_scale {denoiser.config.lattice_scale:.4f} -> "
+                    f"{scale:.4f} (the data's x lattice_scale_factor {cfg['lattice_scale_factor']})"
+                )
+                denoiser.register_to_config(lattice_scale=scale)
         if cfg["task"] == "gen":  # de novo: sample this run's cell sizes, up to the config's max_atoms
-            _, dist = data_statistics(train, int(cfg["max_atoms"]))
             was = denoiser.config.max_atoms
             if (was, denoiser.config.num_atoms_distribution) != (int(cfg["max_atoms"]), dist):
                 denoiser.register_to_config(max_atoms=int(cfg["max_atoms"]), num_atoms_distribution=dist)
@@ -340,6 +353,7 @@ def build_components(cfg: dict, train) -> dict:
             )
     else:
         scale, dist = data_statistics(train, int(cfg["max_atoms"]))
+        scale *= float(cfg["lattice_scale_factor"])
         denoiser = CrystalDenoiser(
             hidden_dim=int(cfg["hidden_dim"]),
             num_layers=int(cfg["num_layers"]),
