@@ -183,6 +183,20 @@ def retrieval_report(model, dataset, cfg: dict) -> dict:
     return out
 
 
+def split_datasets(cfg: dict):
+    """``(train, eval, test)`` of a config with one ``dataset``: its ``train_split`` with the CLIP
+    columns (``eval_split``, or ``eval_holdout`` rows of it, for eval), and ``test_split`` (or None)."""
+    from hfmat.text.data import clip_dataset
+
+    data = {"source": cfg["dataset"], "data_dir": cfg["data_dir"], "num_proc": cfg["num_proc"]}
+
+    def split(name):
+        return clip_dataset(**data, split=name, properties=cfg["properties"]) if name else None
+
+    train, evalset = common.holdout_and_limit(split(cfg["train_split"]), split(cfg["eval_split"]), cfg)
+    return train, evalset, split(cfg["test_split"])
+
+
 def source_datasets(cfg: dict):
     """``(train, eval, test, scope)`` of a config with ``datasets:`` (several sources): the train and
     eval rows of :func:`common.split_sources` with their property columns and CLIP columns, and the
@@ -229,7 +243,7 @@ def main(argv=None) -> dict:
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
 
-    from hfmat.text.data import CLIP_TEXT_COLUMNS, ClipCollator, clip_dataset
+    from hfmat.text.data import CLIP_TEXT_COLUMNS, ClipCollator
 
     unknown = [c for c in cfg["text_columns"] if c not in CLIP_TEXT_COLUMNS]
     if unknown or not cfg["text_columns"]:
@@ -243,21 +257,11 @@ def main(argv=None) -> dict:
         cfg["dataset"] = common.sources_label(cfg)
     accelerator = common.accelerator_for(cfg)
     scope = None
-    if cfg["datasets"]:
-        with accelerator.main_process_first():
+    with accelerator.main_process_first():
+        if cfg["datasets"]:
             train_ds, eval_ds, test_ds, scope = source_datasets(cfg)
-    else:
-        with accelerator.main_process_first():
-            data = {"source": cfg["dataset"], "data_dir": cfg["data_dir"], "num_proc": cfg["num_proc"]}
-            full = clip_dataset(**data, split=cfg["train_split"], properties=cfg["properties"])
-            test_ds = (
-                clip_dataset(**data, split=cfg["test_split"], properties=cfg["properties"])
-                if cfg["test_split"]
-                else None
-            )
-        eval_split = cfg["eval_split"]
-        evalset = clip_dataset(**data, split=eval_split, properties=cfg["properties"]) if eval_split else None
-        train_ds, eval_ds = common.holdout_and_limit(full, evalset, cfg)
+        else:
+            train_ds, eval_ds, test_ds = split_datasets(cfg)
     tokenizer = prose_tokenizer_for(cfg, train_ds, resume=bool(args.resume))
     if accelerator.is_main_process and not args.resume:
         tokenizer.save_pretrained(Path(cfg["output_dir"]) / RUN_TOKENIZER)  # what --resume loads

@@ -308,6 +308,8 @@ def build_components(cfg: dict, train) -> dict:
         raise ValueError(f"task must be 'csp' or 'gen', got {cfg['task']!r}")
     conditions = condition_statistics(cfg, train) if cfg.get("conditions") else []
     elements = training_elements(train) if cfg["task"] == "gen" else None
+    scale, dist = data_statistics(train, int(cfg["max_atoms"]))
+    scale *= float(cfg["lattice_scale_factor"])
     if cfg["init_from"]:
         denoiser = load(CrystalDenoiser, cfg["init_from"], subfolder="denoiser")
         if cfg["task"] == "gen" and not denoiser.config.predict_atom_types:  # CSP -> de novo
@@ -325,9 +327,7 @@ def build_components(cfg: dict, train) -> dict:
             known = set(denoiser.config.elements or [])
             if not set(elements) <= known:
                 denoiser.record_elements(sorted(known | set(elements), key=_atomic_number))
-        scale, dist = data_statistics(train, int(cfg["max_atoms"]))
-        if float(cfg["lattice_scale_factor"]) != 1.0:
-            scale *= float(cfg["lattice_scale_factor"])
+        if float(cfg["lattice_scale_factor"]) != 1.0:  # else the base's scale, as trained
             if abs(scale - denoiser.config.lattice_scale) > 1e-6 * scale:
                 print(
                     f"--init-from {cfg['init_from']}: lattice_scale {denoiser.config.lattice_scale:.4f} -> "
@@ -352,8 +352,6 @@ def build_components(cfg: dict, train) -> dict:
                 f"{[(c['name'], c['kind']) for c in conditions] or 'none'}"
             )
     else:
-        scale, dist = data_statistics(train, int(cfg["max_atoms"]))
-        scale *= float(cfg["lattice_scale_factor"])
         denoiser = CrystalDenoiser(
             hidden_dim=int(cfg["hidden_dim"]),
             num_layers=int(cfg["num_layers"]),
