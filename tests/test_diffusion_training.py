@@ -200,7 +200,9 @@ def test_fine_tuning_the_shipped_model_records_what_it_trained_on(mp20_cifs, tmp
     head = next(line for line in card.text.splitlines() if line.startswith("Dataset"))
     assert "local data `mp20_cifs` split `train` (18 crystals; 4 held out for the eval loss)" in head
     assert "perov" not in head.lower() and "Not the standard protocol" not in card.text
-    assert "Stage 3: on local data `mp20_cifs`" in card.text  # after the shipped model's two stages
+    shipped_stages = 1 + len(json.loads((base / "training_summary.json").read_text()).get("previous", []))
+    # the fine-tune is the stage after the shipped model's own stages
+    assert f"Stage {shipped_stages + 1}: on local data `mp20_cifs`" in card.text
     assert "Fine-tuned from [`hfmat/crystal-diffusion-perov5`]" in card.text
     record = json.loads((final / "training_summary.json").read_text())
     assert record["base_model"] == "hfmat/crystal-diffusion-perov5" and record["dataset_kind"] == "local"
