@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_diffusion import load_targets  # noqa: E402  (the same seeded subset of compositions)
 
 REPO = Path(__file__).resolve().parents[1]
 BINS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -83,16 +87,12 @@ def breakdown(rows: list[dict], loose: float = 0.2) -> dict:
 
 
 def sample_rows(args) -> list[dict]:
-    from pymatgen.core import Structure
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    from hfmat.data import load_crystal_dataset
     from hfmat.diffusion import CrystalDiffusionPipeline
     from hfmat.evaluation import csp_metrics
 
-    ds = load_crystal_dataset(args.dataset, data_dir=Path(args.data_dir), splits=[args.split])[args.split]
-    ds = ds.shuffle(seed=args.seed).select(range(min(args.targets, len(ds))))
-    refs = [Structure.from_str(text, fmt="cif") for text in ds["cif"]]
+    refs, ids = load_targets(args)
     pipe = CrystalDiffusionPipeline.from_pretrained(args.pipeline)
     out = pipe(
         compositions=[s.composition for s in refs],
@@ -109,7 +109,7 @@ def sample_rows(args) -> list[dict]:
             "space_group": SpacegroupAnalyzer(ref, symprec=0.1).get_space_group_number(),
             "rms": [c["rms"] for c in t["candidates"]],
         }
-        for mid, ref, t in zip(ds["material_id"], refs, m["per_target"])
+        for mid, ref, t in zip(ids, refs, m["per_target"])
     ]
 
 
