@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_diffusion_gen import load_split  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 QUANTILES = (0.0, 0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999, 1.0)
@@ -134,15 +138,6 @@ def describe(structure) -> dict:
         "angles": [round(x, 1) for x in lattice.angles],
         "valid": bool(ok and smact_valid(structure.composition)),
     }
-
-
-def load_split(args, split: str) -> list:
-    from pymatgen.core import Structure
-
-    from hfmat.data import load_crystal_dataset
-
-    ds = load_crystal_dataset(args.dataset, data_dir=Path(args.data_dir), splits=[split])[split]
-    return [Structure.from_str(text, fmt="cif") for text in ds["cif"]]
 
 
 def reference_rows(structures) -> list[dict]:

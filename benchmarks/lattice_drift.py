@@ -24,10 +24,14 @@ Nothing here is a test; the figures are in docs/denovo_density.md.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_diffusion_gen import load_split  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,16 +50,6 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     return p.parse_args(argv)
-
-
-def load_training(args):
-    """The training split's structures (all with the same atom count, as Perov-5)."""
-    from pymatgen.core import Structure
-
-    from hfmat.data import load_crystal_dataset
-
-    ds = load_crystal_dataset(args.dataset, data_dir=Path(args.data_dir), splits=[args.train_split])
-    return [Structure.from_str(text, fmt="cif") for text in ds[args.train_split]["cif"]]
 
 
 def relative_smin(lattices: torch.Tensor, unit: float) -> torch.Tensor:
@@ -173,7 +167,7 @@ def main(argv=None) -> None:
 
     pipe = CrystalDiffusionPipeline.from_pretrained(args.pipeline)
     pipe.set_progress_bar_config(disable=True)
-    structures = load_training(args)
+    structures = load_split(args, args.train_split)  # all one atom count, as Perov-5
     print(f"{args.pipeline}: lattice_scale {pipe.denoiser.config.lattice_scale:.4f}")
     if args.num_samples:
         print(chain_table(pipe, args, structures))
