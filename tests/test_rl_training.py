@@ -44,6 +44,7 @@ def test_tiny_grpo_run_writes_a_plain_gpt2_that_transformers_loads(rl_script, pe
     final = tmp_path / "final"
     assert summary["step"] == 2 and summary["completions_scored"] == 4 and summary["prompts"] == 3
     assert 0 <= summary["validity_last_quarter"] <= 1 and summary["kl_last"] is not None
+    assert summary["kl_first"] == pytest.approx(0.0, abs=1e-6), "the reference is the start model"
     names = {p.name for p in final.iterdir()}
     assert {
         "config.json",
@@ -72,6 +73,46 @@ def test_tiny_grpo_run_writes_a_plain_gpt2_that_transformers_loads(rl_script, pe
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("GPT2LMHeadModel _symmetry_space_group_name_H-M")
+
+
+@pytest.mark.slow
+def test_ref_model_sets_the_kl_reference(rl_script, perov_val_csv, tmp_path):
+    """With the RL model as the KL reference, the first step's KL (the start model against it) is
+    not zero, as it is when the reference is the start model itself."""
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    try:
+        summary = rl_script.main(_args(perov_val_csv, tmp_path, "ref_model=cif-gpt2-perov5-rl"))
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+        PartialState._reset_state()
+    assert summary["kl_first"] > 1e-3
+    card = (tmp_path / "final" / "README.md").read_text()
+    assert "to `cif-gpt2-perov5-rl` (not the starting model)" in card
+
+
+def test_ref_model_must_be_a_gpt2_with_the_start_tokenizer(rl_script):
+    from transformers import AutoTokenizer
+
+    from hfmat.hub import load, resolve
+
+    start = resolve("cif-gpt2-perov5")
+    tokenizer = load(AutoTokenizer, start)
+    cfg = {"init_from": "cif-gpt2-perov5", "ref_model": None}
+    assert rl_script.kl_reference(cfg, start, tokenizer) == start
+    cfg["ref_model"] = "cif-gpt2-perov5-rl"
+    assert rl_script.kl_reference(cfg, start, tokenizer) == resolve("cif-gpt2-perov5-rl")
+    cfg["ref_model"] = "crystal-diffusion-perov5"
+    with pytest.raises(rl_script.common.ConfigError, match="ref_model 'crystal-diffusion-perov5'"):
+        rl_script.kl_reference(cfg, start, tokenizer)
+    cfg["ref_model"] = "no/such-model"
+    with pytest.raises(rl_script.common.ConfigError, match="ref_model 'no/such-model'"):
+        rl_script.kl_reference(cfg, start, tokenizer)
+    other = AutoTokenizer.from_pretrained(str(resolve("prose-tokenizer-perov5")))
+    cfg["ref_model"] = "cif-gpt2-perov5-rl"
+    with pytest.raises(rl_script.common.ConfigError, match="its tokenizer differs"):
+        rl_script.kl_reference(cfg, start, other)
 
 
 def test_bad_configs_exit_2_naming_the_key(rl_script, script_exit, perov_val_csv, tmp_path):

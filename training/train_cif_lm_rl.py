@@ -53,7 +53,10 @@ DEFAULTS: dict = {
     "gradient_accumulation_steps": 1,
     "max_steps": 50,
     "lr": 1.0e-5,
-    "beta": 0.04,  # KL penalty to the starting model
+    "beta": 0.04,  # KL penalty to the reference model
+    # the KL penalty's reference: a shipped LM's name, a folder or a repo id with the start model's
+    # tokenizer (None: the start model, trl's default)
+    "ref_model": None,
     "epsilon": 0.2,
     "max_grad_norm": 1.0,
     "temperature": 1.0,
@@ -330,8 +333,8 @@ def main(argv=None) -> dict:
         disable_dropout=True,
         remove_unused_columns=False,
     )
-    # the reference model for the KL penalty is loaded from config._name_or_path: the start folder
-    model.config._name_or_path = str(start_folder)
+    # trl loads the reference model for the KL penalty from config._name_or_path
+    model.config._name_or_path = str(kl_reference(cfg, start_folder, tokenizer))
     batches: list[dict] = []
     trainer = GRPOTrainer(
         model=model,
@@ -371,6 +374,7 @@ def main(argv=None) -> dict:
         "energy_first_quarter": mean(first, "energy_per_atom"),
         "energy_last_quarter": mean(last, "energy_per_atom"),
         "kl_last": history[-1].get("kl") if history else None,
+        "kl_first": history[0].get("kl") if history else None,
         "relaxations": reward.stats["relaxed"],
         "num_processes": trainer.accelerator.num_processes,
         "n_params": sum(p.numel() for p in model.parameters()),
@@ -389,6 +393,31 @@ def main(argv=None) -> dict:
         print(json.dumps({k: v for k, v in summary.items() if k != "hardware"}, indent=1))
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def kl_reference(cfg: dict, start_folder, tokenizer):
+    """The folder of the KL penalty's reference model: ``ref_model`` (a GPT-2 whose tokenizer is the
+    start model's, so the two score the same token ids) or the start folder."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from hfmat.hub import load, resolve
+
+    if not cfg["ref_model"]:
+        return start_folder
+    try:
+        folder = resolve(cfg["ref_model"])
+        ref_config = load(AutoConfig, folder)
+        ref_vocab = load(AutoTokenizer, folder).get_vocab()
+    except (OSError, ValueError) as err:
+        raise common.ConfigError(f"ref_model {cfg['ref_model']!r}: {err}") from None
+    if ref_config.model_type != "gpt2":
+        raise common.ConfigError(f"ref_model {cfg['ref_model']!r}: a GPT-2 is needed, got {ref_config.model_type}")
+    if ref_vocab != tokenizer.get_vocab():
+        raise common.ConfigError(
+            f"ref_model {cfg['ref_model']!r}: its tokenizer differs from init_from's {cfg['init_from']!r}, "
+            "so its log-probabilities do not score the same tokens"
+        )
+    return folder
 
 
 def positions_from_mask(model) -> None:

@@ -77,7 +77,7 @@ def _rl_training_text(record: dict, start: str) -> str:
             f"prompts are {prompts}; "
             f"{cfg['num_generations']} completions per prompt from hfmat's grammar-constrained sampler "
             f"(temperature {cfg['temperature']}, top-k {cfg['top_k']}); reward `{cfg['reward']}` "
-            f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to the starting model, "
+            f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to {_kl_reference(cfg)}, "
             f"lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}. {_earlier_rl_stages(record)}".rstrip(),
             "",
             "| measured | value |",
@@ -90,11 +90,16 @@ def _rl_training_text(record: dict, start: str) -> str:
             f"{_fmt(s['validity_last_quarter'], 3)} |",
             f"| mean energy per atom (eV), first / last quarter | {_fmt(s['energy_first_quarter'], 3)} / "
             f"{_fmt(s['energy_last_quarter'], 3)} |",
-            f"| KL to the start, last logged step | {_fmt(s['kl_last'], 5)} |",
+            f"| KL to the reference, first / last logged step | {_fmt(s.get('kl_first'), 5)} / {_fmt(s['kl_last'], 5)} |",
             f"| wall time | {s['wall_s'] / 60:.1f} min |",
             f"| hardware | {s['hardware']} |",
         ]
     )
+
+
+def _kl_reference(cfg: dict) -> str:
+    ref = cfg.get("ref_model")
+    return f"`{ref}` (not the starting model)" if ref else "the starting model"
 
 
 def _earlier_rl_stages(record: dict) -> str:
