@@ -411,7 +411,9 @@ def kl_reference(cfg: dict, start_folder, tokenizer):
     except (OSError, ValueError) as err:
         raise common.ConfigError(f"ref_model {cfg['ref_model']!r}: {err}") from None
     if ref_config.model_type != "gpt2":
-        raise common.ConfigError(f"ref_model {cfg['ref_model']!r}: a GPT-2 is needed, got {ref_config.model_type}")
+        raise common.ConfigError(
+            f"ref_model {cfg['ref_model']!r}: a GPT-2 is needed, got {ref_config.model_type}"
+        )
     if ref_vocab != tokenizer.get_vocab():
         raise common.ConfigError(
             f"ref_model {cfg['ref_model']!r}: its tokenizer differs from init_from's {cfg['init_from']!r}, "
