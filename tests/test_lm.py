@@ -198,6 +198,33 @@ def test_constrained_generation_writes_grammatical_cifs_in_batches(shipped, cons
     assert [o.text for o in other] != [o.text for o in first]
 
 
+def test_rejection_sampling_redraws_only_the_invalid_samples(shipped, constraint):
+    model, tok = shipped
+    comps = ["SrTiO3", "BaZrO3", "KNbO3", "LaAlO3", "CsPbI3", "NaCl"]
+    kw = dict(constraint=constraint, batch_size=8, temperature=1.5, seed=2)
+    once = generate_cifs(model, tok, compositions=comps, num_samples=2, **kw)
+    retried = generate_cifs(model, tok, compositions=comps, num_samples=2, max_attempts=4, **kw)
+    assert not all(o.valid for o in once), "T 1.5 should give some invalid first draws"
+    assert all(o.attempts == 1 for o in once)
+    for a, b in zip(once, retried):
+        assert (a.composition, a.index) == (b.composition, b.index)
+        if a.valid:  # a valid first draw is kept as it was
+            assert b.attempts == 1 and b.text == a.text
+        else:  # an invalid one is drawn again: valid at some draw, or invalid after all four
+            assert b.attempts > 1 and b.text != a.text
+            assert b.valid or b.attempts == 4
+    assert sum(o.valid for o in retried) > sum(o.valid for o in once)
+    again = generate_cifs(model, tok, compositions=comps, num_samples=2, max_attempts=4, **kw)
+    assert [o.text for o in again] == [o.text for o in retried]  # reproducible under the seed
+    for bad, message in [
+        (dict(max_attempts=0), "max_attempts must be a positive integer"),
+        (dict(max_attempts=2, validate=False), "needs validate=True"),
+        (dict(max_attempts=2, temperature=0), "greedy decoding redraws the same text"),
+    ]:
+        with pytest.raises(PromptError, match=message):
+            generate_cifs(model, tok, compositions=comps[:1], **{**kw, **bad})
+
+
 def test_unconditional_and_unconstrained_generation(tok, random_model, constraint):
     from hfmat.lm.grammar import formula_context
 
@@ -285,6 +312,34 @@ def test_cli_generate_writes_cifs_and_a_summary(tmp_path, capsys):
     assert [s["file"] for s in summary["files"]] == [f.name for f in files]
     printed = capsys.readouterr().out
     assert "valid" in printed and "0000_Sr1Ti1O3.cif" in printed
+
+
+def test_cli_generate_max_attempts_records_the_draws(tmp_path, capsys):
+    from hfmat.cli import main
+
+    args = [
+        "generate",
+        "--model",
+        str(SHIPPED),
+        "--composition",
+        "SrTiO3",
+        "--composition",
+        "KNbO3",
+        "-n",
+        "3",
+    ]
+    rc = main([*args, "--temperature", "1.5", "--max-attempts", "3", "--out", str(tmp_path / "r")])
+    assert rc == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    record = summary["rejection_sampling"]
+    entries = summary["files"]
+    assert record["max_attempts"] == 3 and record["draws"] == sum(e["attempts"] for e in entries)
+    assert record["valid"] == sum(e["valid"] for e in entries) >= record["valid_first_draw"]
+    assert record["valid_first_draw"] == sum(e["valid"] and e["attempts"] == 1 for e in entries)
+    assert "valid at the first draw" in capsys.readouterr().out
+    rc = main([*args, "--max-attempts", "0", "--out", str(tmp_path / "bad")])
+    assert rc == 2 and "--max-attempts must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize(

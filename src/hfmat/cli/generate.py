@@ -25,6 +25,7 @@ FLAGS = {
     "batch_size": "--batch-size",
     "max_new_tokens": "--max-new-tokens",
     "spacegroup": "--spacegroup",
+    "max_attempts": "--max-attempts",
 }
 
 
@@ -76,6 +77,13 @@ def register(sub) -> None:
         help="cut each sample after this many tokens (default: context)",
     )
     p.add_argument("--unconstrained", action="store_true", help="turn grammar-constrained decoding off")
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=1,
+        help="rejection sampling: draw a sample that fails a validity check again, up to this many "
+        "draws in all (default 1: off); summary.json records each sample's draw and the first-draw validity",
+    )
     p.add_argument(
         "--search",
         choices=("sample", "mcts"),
@@ -201,11 +209,19 @@ def run(args) -> int:
             reward=reward,
             simulations=args.simulations,
             search_options={"c_puct": args.c_puct, "rollout_batch": args.rollout_batch},
+            max_attempts=args.max_attempts,
         )
     except PromptError as err:
         raise ValueError(options.reword(str(err), FLAGS)) from None
     writer = RunWriter.for_run(args, "generate", model_name, out, replace)
     writer.meta["temperature"] = model_temperature(model) if args.temperature is None else args.temperature
+    if args.max_attempts > 1:
+        writer.meta["rejection_sampling"] = {
+            "max_attempts": args.max_attempts,
+            "valid_first_draw": sum(s.valid and s.attempts == 1 for s in samples),
+            "valid": sum(s.valid for s in samples),
+            "draws": sum(s.attempts for s in samples),
+        }
     if reward is not None:
         writer.meta["search"] = {
             "method": "mcts",
@@ -231,6 +247,7 @@ def run(args) -> int:
             "finished": s.finished,
             "formula": s.structure.composition.reduced_formula if s.structure is not None else None,
             "failed_checks": {c.name: c.reason for c in failed},
+            "attempts": s.attempts,
         }
         if s.search is not None:
             entry |= {"reward": s.reward, "search": s.search}
@@ -240,5 +257,10 @@ def run(args) -> int:
         relax_written(writer, potential)
     writer.finish()
     n_valid = sum(s.valid for s in samples)
+    if args.max_attempts > 1:
+        first = writer.meta["rejection_sampling"]["valid_first_draw"]
+        print(
+            f"rejection sampling: {first}/{len(samples)} valid at the first draw, {n_valid} after up to {args.max_attempts}"
+        )
     print(f"{n_valid}/{len(samples)} valid; files, summary.json and predictions.jsonl written to {out}")
     return 0

@@ -40,6 +40,7 @@ class GeneratedCif:
     composition: str | None = field(default=None)
     reward: float | None = None  # search="mcts": the reward of this text
     search: dict | None = None  # search="mcts": the statistics of its prompt's search
+    attempts: int = 1  # max_attempts > 1: the draw this sample came from (1: the first)
 
     @property
     def valid(self) -> bool:
@@ -176,6 +177,7 @@ def generate_cifs(
     reward=None,
     simulations: int = 32,
     search_options: dict | None = None,
+    max_attempts: int = 1,
 ) -> list[GeneratedCif]:
     """Sample ``num_samples`` CIFs per composition (or unconditionally when ``compositions`` is None).
 
@@ -195,6 +197,11 @@ def generate_cifs(
     search with ``reward`` and ``search`` (its statistics) set; ``search_options`` go to
     :func:`hfmat.lm.mcts.mcts_search` (``c_puct``, ``rollout_batch``, ``max_children``). See
     docs/reward_guidance.md.
+
+    ``max_attempts > 1`` is rejection sampling: a sample that fails a validity check is drawn again
+    (a fresh draw for the same prompt, seeded) up to ``max_attempts`` draws in all; each sample
+    records the draw it came from in ``attempts``, and one that never passes keeps its last draw.
+    Report the first-draw validity (``attempts == 1 and valid``) next to the final one.
     """
     from transformers import LogitsProcessorList
 
@@ -210,6 +217,16 @@ def generate_cifs(
         raise PromptError(f"temperature must be 0 (greedy) or positive, got {temperature}")
     if search not in SEARCHES:
         raise PromptError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
+    if isinstance(max_attempts, bool) or int(max_attempts) != max_attempts or max_attempts < 1:
+        raise PromptError(f"max_attempts must be a positive integer, got {max_attempts!r}")
+    if max_attempts > 1 and not validate:
+        raise PromptError("max_attempts > 1 redraws invalid samples, so it needs validate=True")
+    if max_attempts > 1 and temperature == 0:
+        raise PromptError(
+            "max_attempts > 1 needs sampling (temperature > 0): greedy decoding redraws the same text"
+        )
+    if max_attempts > 1 and search != "sample":
+        raise PromptError(f'max_attempts > 1 is rejection sampling: search must be "sample", got {search!r}')
     if search == "mcts" and (
         isinstance(simulations, bool) or int(simulations) != simulations or simulations < 1
     ):
@@ -260,71 +277,80 @@ def generate_cifs(
             **options,
         )
 
-    # all samples, grouped by prompt length so a batch needs no padding
-    jobs = [(p, s) for p in range(len(prompts)) for s in range(num_samples)]
-    jobs.sort(key=lambda job: len(encoded[job[0]]))
-    batches = []
-    start = 0
-    while start < len(jobs):
-        length = len(encoded[jobs[start][0]])
-        end = start
-        while end < len(jobs) and end - start < batch_size and len(encoded[jobs[end][0]]) == length:
-            end += 1
-        batches.append(jobs[start:end])
-        start = end
-
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    results: dict[tuple[int, int], GeneratedCif] = {}
-    iterator = batches
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(batches, desc="generate", unit="batch")
     sampling = temperature is not None and temperature > 0
-    for b, batch in enumerate(iterator):
-        input_ids = torch.tensor([encoded[p] for p, _ in batch], dtype=torch.long, device=device)
-        limit = context - input_ids.shape[1]
-        new_tokens = limit if max_new_tokens is None else min(int(max_new_tokens), limit)
-        torch.manual_seed(int(seed) * 1_000_003 + b)
-        kwargs = (
-            dict(do_sample=sampling, temperature=temperature, top_k=top_k)
-            if sampling
-            else dict(do_sample=False)
-        )
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            max_length=input_ids.shape[1] + new_tokens,  # overrides generation_config.max_length
-            logits_processor=LogitsProcessorList([CifLogitsProcessor(constraint)]) if constrained else None,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            use_cache=True,
-            cache_implementation=cache_implementation,
-            **kwargs,
-        )
-        for row, (p, s) in enumerate(batch):
-            new = out[row, input_ids.shape[1] :].tolist()
-            finished = tokenizer.eos_token_id in new
-            if finished:
-                new = new[: new.index(tokenizer.eos_token_id)]
-            new = [t for t in new if t != tokenizer.pad_token_id]
-            prompt, comp = prompts[p]
-            text = prompt + tokenizer.decode(
-                new, skip_special_tokens=True, clean_up_tokenization_spaces=False
+    processors = LogitsProcessorList([CifLogitsProcessor(constraint)]) if constrained else None
+
+    def draw(jobs, draw_seed, attempt):
+        """One sample per (prompt, sample) job, batched by prompt length so no batch needs padding."""
+        jobs = sorted(jobs, key=lambda job: len(encoded[job[0]]))
+        batches, start = [], 0
+        while start < len(jobs):
+            length, end = len(encoded[jobs[start][0]]), start
+            while end < len(jobs) and end - start < batch_size and len(encoded[jobs[end][0]]) == length:
+                end += 1
+            batches.append(jobs[start:end])
+            start = end
+        iterator = batches
+        if progress:
+            from tqdm.auto import tqdm
+
+            desc = "generate" if attempt == 1 else f"redraw {attempt}/{max_attempts}"
+            iterator = tqdm(batches, desc=desc, unit="batch")
+        drawn = {}
+        for b, batch in enumerate(iterator):
+            input_ids = torch.tensor([encoded[p] for p, _ in batch], dtype=torch.long, device=device)
+            limit = context - input_ids.shape[1]
+            new_tokens = limit if max_new_tokens is None else min(int(max_new_tokens), limit)
+            torch.manual_seed(int(draw_seed) * 1_000_003 + b)
+            kwargs = (
+                dict(do_sample=sampling, temperature=temperature, top_k=top_k)
+                if sampling
+                else dict(do_sample=False)
             )
-            report = check_validity(text, mode="strict") if validate else None
-            results[(p, s)] = GeneratedCif(
-                prompt=prompt,
-                text=text,
-                structure=getattr(report, "structure", None),
-                validity=report,
-                finished=finished,
-                num_new_tokens=len(new),
-                index=s,
-                composition=comp,
+            out = model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_length=input_ids.shape[1] + new_tokens,  # overrides generation_config.max_length
+                logits_processor=processors,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+                use_cache=True,
+                cache_implementation=cache_implementation,
+                **kwargs,
             )
+            for row, (p, s) in enumerate(batch):
+                new = out[row, input_ids.shape[1] :].tolist()
+                finished = tokenizer.eos_token_id in new
+                if finished:
+                    new = new[: new.index(tokenizer.eos_token_id)]
+                new = [t for t in new if t != tokenizer.pad_token_id]
+                prompt, comp = prompts[p]
+                text = prompt + tokenizer.decode(
+                    new, skip_special_tokens=True, clean_up_tokenization_spaces=False
+                )
+                report = check_validity(text, mode="strict") if validate else None
+                drawn[(p, s)] = GeneratedCif(
+                    prompt=prompt,
+                    text=text,
+                    structure=getattr(report, "structure", None),
+                    validity=report,
+                    finished=finished,
+                    num_new_tokens=len(new),
+                    index=s,
+                    composition=comp,
+                    attempts=attempt,
+                )
+        return drawn
+
+    results = draw([(p, s) for p in range(len(prompts)) for s in range(num_samples)], seed, 1)
+    for attempt in range(2, int(max_attempts) + 1):
+        redo = [job for job, sample in results.items() if not sample.valid]
+        if not redo:
+            break
+        results.update(draw(redo, int(seed) + 7919 * (attempt - 1), attempt))
     if was_training:
         model.train()
     return [results[(p, s)] for p in range(len(prompts)) for s in range(num_samples)]
