@@ -205,12 +205,24 @@ def test_language_model_card_keeps_runs_at_two_temperatures_apart(tmp_path):
     merged = bench.merge([str(p) for p in paths])
     got = {r["temperature"]: (r["num_compositions"], r["num_matched"]) for r in merged["runs"]}
     assert got == {1.0: (1500, 740), 0.7: (1500, 744)}
+    # a rejection-sampled run is its own row and metric, with its first-draw (raw) validity beside it
+    rejection = {
+        **merged["runs"][-1],
+        "max_attempts": 5,
+        "validity_first_draw_rate": 0.7,
+        "validity_rate": 0.97,
+    }
+    merged["runs"].append(rejection)
     folder = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "lm-tiny", tmp_path / "lm"))
     write_model_card(folder, repo_id="me/cif-gpt2", eval_metrics=merged)
     card = ModelCard.load(folder / "README.md")
     names = {r.metric_name for r in card.data.eval_results}
-    assert {"validity@1 T1", "validity@1 T0.7"} <= names
+    assert {"validity@1 T1", "validity@1 T0.7", "validity@1 T0.7 rejection5"} <= names
     assert "| this model (constrained, T 0.7) | 1 | 1500 | 96.00 |" in card.text
+    assert (
+        "| this model (constrained, T 0.7, rejection sampling: up to 5 draws; 70.00 % valid at the "
+        "first draw) | 1 | 1500 | 97.00 |" in card.text
+    )
 
 
 def test_pipeline_card_carries_measured_results(tmp_path):

@@ -183,6 +183,11 @@ def _results(metrics: dict) -> tuple[str, str]:
         how = "constrained" if run.get("constrained") else "unconstrained"
         if run.get("temperature") is not None:
             how += f", T {run['temperature']:g}"
+        if run.get("max_attempts", 1) > 1:  # the raw rate beside the rejection-sampled one
+            how += (
+                f", rejection sampling: up to {run['max_attempts']} draws; "
+                f"{run['validity_first_draw_rate'] * 100:.2f} % valid at the first draw"
+            )
         rows.append(
             f"| this model ({how}) | {run['k']} | "
             f"{run['num_compositions']} | {run['validity_rate'] * 100:.2f} | {run['match_rate'] * 100:.2f} | "
@@ -258,6 +263,8 @@ def write_model_card(folder, repo_id: str | None = None, eval_metrics: dict | No
             tag = f"@{run['k']}" + ("" if run.get("constrained") else " unconstrained")
             if run.get("temperature") is not None:
                 tag += f" T{run['temperature']:g}"
+            if run.get("max_attempts", 1) > 1:
+                tag += f" rejection{run['max_attempts']}"
             numbers[f"match_rate{tag}"] = run["match_rate"] * 100
             numbers[f"validity{tag}"] = run["validity_rate"] * 100
             if run.get("rmse") is not None:
