@@ -190,6 +190,11 @@ def test_constrained_generation_writes_grammatical_cifs_in_batches(shipped, cons
         assert parse_canonical(o.text) is not None  # every field reads back
     sums = {o.text.split("_chemical_formula_sum ", 1)[1].split("\n", 1)[0] for o in out}
     assert sums == {"'Sr1 Ti1 O3'", "'Ti2 O4'", "'Na1 Cl1'"}
+    # batches of the same size and prompt length one after another: each starts its grammar afresh
+    same = generate_cifs(
+        model, tok, compositions=["SrTiO3"] * 6, num_samples=1, seed=5, **kw | {"batch_size": 2}
+    )
+    assert all(o.finished and constraint.accepts(o.text) for o in same)
     # the same call with the same seed gives the same samples; another seed other samples
     first = generate_cifs(model, tok, compositions=comps[:1], num_samples=2, seed=3, **kw)
     again = generate_cifs(model, tok, compositions=comps[:1], num_samples=2, seed=3, **kw)

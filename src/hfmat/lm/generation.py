@@ -281,7 +281,6 @@ def generate_cifs(
     was_training = model.training
     model.eval()
     sampling = temperature is not None and temperature > 0
-    processors = LogitsProcessorList([CifLogitsProcessor(constraint)]) if constrained else None
 
     def draw(jobs, draw_seed, attempt):
         """One sample per (prompt, sample) job, batched by prompt length so no batch needs padding."""
@@ -314,7 +313,10 @@ def generate_cifs(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
                 max_length=input_ids.shape[1] + new_tokens,  # overrides generation_config.max_length
-                logits_processor=processors,
+                # a fresh processor per call: it keeps each row's grammar state
+                logits_processor=LogitsProcessorList([CifLogitsProcessor(constraint)])
+                if constrained
+                else None,
                 eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id,
                 use_cache=True,
