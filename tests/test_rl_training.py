@@ -31,16 +31,21 @@ def _args(csv, out, *extra):
     return ["--config", str(TINY), "--output-dir", str(out), "--set", *overrides]
 
 
-@pytest.mark.slow
-def test_tiny_grpo_run_writes_a_plain_gpt2_that_transformers_loads(rl_script, perov_val_csv, tmp_path):
+def _run(rl_script, args) -> dict:
+    """main() in this process, leaving accelerate's process-wide state as it found it."""
     from accelerate.state import AcceleratorState, GradientState, PartialState
 
     try:
-        summary = rl_script.main(_args(perov_val_csv, tmp_path, "generation_temperature=0.7"))
+        return rl_script.main(args)
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
         PartialState._reset_state()
+
+
+@pytest.mark.slow
+def test_tiny_grpo_run_writes_a_plain_gpt2_that_transformers_loads(rl_script, perov_val_csv, tmp_path):
+    summary = _run(rl_script, _args(perov_val_csv, tmp_path, "generation_temperature=0.7"))
     final = tmp_path / "final"
     assert summary["step"] == 2 and summary["completions_scored"] == 4 and summary["prompts"] == 3
     assert 0 <= summary["validity_last_quarter"] <= 1 and summary["kl_last"] is not None
@@ -79,14 +84,7 @@ def test_tiny_grpo_run_writes_a_plain_gpt2_that_transformers_loads(rl_script, pe
 def test_ref_model_sets_the_kl_reference(rl_script, perov_val_csv, tmp_path):
     """With the RL model as the KL reference, the first step's KL (the start model against it) is
     not zero, as it is when the reference is the start model itself."""
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-
-    try:
-        summary = rl_script.main(_args(perov_val_csv, tmp_path, "ref_model=cif-gpt2-perov5-rl"))
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
-        PartialState._reset_state()
+    summary = _run(rl_script, _args(perov_val_csv, tmp_path, "ref_model=cif-gpt2-perov5-rl"))
     assert summary["kl_first"] > 1e-3
     card = (tmp_path / "final" / "README.md").read_text()
     assert "to `cif-gpt2-perov5-rl` (not the starting model)" in card
