@@ -105,9 +105,22 @@ def test_bench_guidance_end_to_end(setup, tmp_path):
         assert guided["on_target"] <= guided["n_predicted"] / guided["n"]
         assert len(result["histograms"]["heat_ref"][f"{t['target']:.4g} @ 2"]) == 8
         assert t["test_split"]["n"] == 40
+        at = t["at_target"]  # the ceiling: split crystals at the target, through the predictor
+        assert at["window"] == pytest.approx(block["predictor_test_mae"] / 4)
+        assert at["n"] == int((np.abs(heat - t["target"]) <= at["window"]).sum())
+    assert "at the target:" in table
     kinds = [(c["percentile"], "fraction_moved" in c) for c in result["checks"]]
     assert kinds == [(10, False), (10, True), (50, False), (90, False), (90, True)]
     assert all(isinstance(c["met"], bool) for c in result["checks"])
+
+
+def test_at_target_scores_the_split_crystals_at_the_target():
+    bench = _module("bench_guidance", REPO / "benchmarks" / "bench_guidance.py")
+    values = [1.0, 1.02, 1.2, 0.99, float("nan")]
+    predictions = [1.05, 1.3, 1.0, 0.9, 1.0]  # within 0.1 of 1.0: the first and the fourth
+    got = bench.at_target(values, predictions, 1.0, 0.12)
+    assert got == {"window": pytest.approx(0.03), "n": 3, "on_target": pytest.approx(2 / 3)}
+    assert bench.at_target(values, predictions, 5.0, 0.12)["on_target"] is None
 
 
 def test_bench_guidance_refuses_a_property_the_pipeline_is_not_conditioned_on(setup, tmp_path):
