@@ -136,12 +136,12 @@ def run_one(model, tok, constraint, prompts, ids, refs, k, constrained, args):
         preds[mid].append(s.structure if s.structure is not None else "no structure")
         if s.valid:
             valid[k] += 1
-            first_draw[k] += s.attempts == 1
+            first_draw[k] += s.valid_at_first_draw
             same = s.structure.composition.reduced_formula == _reduced(prompts[i // k])
             on_prompt[k] += same
             if s.index == 0 and k != 1:
                 valid[1] += 1
-                first_draw[1] += s.attempts == 1
+                first_draw[1] += s.valid_at_first_draw
                 on_prompt[1] += same
         for check in s.validity.failed():
             fails[check.name] = fails.get(check.name, 0) + 1

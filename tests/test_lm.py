@@ -210,7 +210,8 @@ def test_rejection_sampling_redraws_only_the_invalid_samples(shipped, constraint
     once = generate_cifs(model, tok, compositions=comps, num_samples=2, **kw)
     retried = generate_cifs(model, tok, compositions=comps, num_samples=2, max_attempts=4, **kw)
     assert not all(o.valid for o in once), "T 1.5 should give some invalid first draws"
-    assert all(o.attempts == 1 for o in once)
+    assert all(o.attempts == 1 and o.valid_at_first_draw == o.valid for o in once)
+    assert all(o.valid_at_first_draw == (o.valid and o.attempts == 1) for o in retried)
     for a, b in zip(once, retried):
         assert (a.composition, a.index) == (b.composition, b.index)
         if a.valid:  # a valid first draw is kept as it was

@@ -218,7 +218,7 @@ def run(args) -> int:
     if args.max_attempts > 1:
         writer.meta["rejection_sampling"] = {
             "max_attempts": args.max_attempts,
-            "valid_first_draw": sum(s.valid and s.attempts == 1 for s in samples),
+            "valid_first_draw": sum(s.valid_at_first_draw for s in samples),
             "valid": sum(s.valid for s in samples),
             "draws": sum(s.attempts for s in samples),
         }

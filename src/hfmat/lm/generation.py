@@ -47,6 +47,11 @@ class GeneratedCif:
         return bool(self.validity.valid)
 
     @property
+    def valid_at_first_draw(self) -> bool:
+        """Valid without a redraw: the raw rate to report beside rejection sampling's final one."""
+        return self.valid and self.attempts == 1
+
+    @property
     def cif(self) -> str | None:
         """The structure as a standard P1 CIF that pymatgen, ASE, gemmi and VESTA read whole
         (``hfmat.cif.export.structure_to_standard_cif``); None when there is no structure."""
@@ -201,7 +206,7 @@ def generate_cifs(
     ``max_attempts > 1`` is rejection sampling: a sample that fails a validity check is drawn again
     (a fresh draw for the same prompt, seeded) up to ``max_attempts`` draws in all; each sample
     records the draw it came from in ``attempts``, and one that never passes keeps its last draw.
-    Report the first-draw validity (``attempts == 1 and valid``) next to the final one.
+    Report the first-draw validity (``valid_at_first_draw``) next to the final one.
     """
     from transformers import LogitsProcessorList
 
