@@ -234,3 +234,78 @@ def test_rl_card_text_names_the_hard_prompts_and_numbers_the_stages():
     assert text.index("Stage 1: 100 steps, reward `validity=100`") < text.index("Stage 2: 400 steps")
     plain = _rl_training_text({"config": cfg, "summary": summary, "previous": []}, "hfmat/base")
     assert "the first 319 rows of `perov_5` val" in plain and "Stage" not in plain and "stages" not in plain
+
+
+def _sft_data(rl_script, perov_val_csv, batch_size=2, seed=0):
+    from transformers import AutoTokenizer
+
+    from hfmat.hub import load, resolve
+
+    tokenizer = load(AutoTokenizer, resolve("cif-gpt2-perov5"))
+    cfg = {
+        "dataset": str(perov_val_csv),
+        "data_dir": None,
+        "split": "train",
+        "sft_batch_size": batch_size,
+        "seed": seed,
+    }
+    return rl_script.sft_batches(cfg, tokenizer, 1024), tokenizer
+
+
+def test_sft_batches_draw_every_cif_once_per_pass_and_are_seeded(rl_script, perov_val_csv):
+    sft, tokenizer = _sft_data(rl_script, perov_val_csv)
+    assert sft.rows >= 4
+    seen = []
+    for _ in range(sft.rows // 2):
+        batch = next(sft)
+        assert batch["input_ids"].shape[0] == 2 and "labels" in batch
+        for row in batch["input_ids"]:
+            seen.append(tokenizer.decode([t for t in row.tolist() if t != tokenizer.pad_token_id]))
+    assert len(set(seen)) == len(seen) == 2 * (sft.rows // 2), "no CIF twice within a pass"
+    one, two = (next(_sft_data(rl_script, perov_val_csv)[0])["input_ids"] for _ in range(2))
+    assert one.shape == two.shape and bool((one == two).all()), "the same seed draws the same batch"
+    other = next(_sft_data(rl_script, perov_val_csv, seed=1)[0])["input_ids"]
+    assert other.shape != one.shape or not bool((other == one).all())
+
+
+def test_sft_term_adds_the_weighted_lm_loss_and_logs_it(rl_script, perov_val_csv):
+    """trainer_class(base, batches, w).compute_loss = base's loss + w x the causal-LM loss of the
+    next batch (the same batch a fresh seeded SftBatches gives), logged as sft_loss."""
+    from collections import defaultdict
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from hfmat.hub import load, resolve
+
+    class Base:
+        def __init__(self):
+            self._metrics = {"train": defaultdict(list)}
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return torch.tensor(1.5)
+
+    model = load(AutoModelForCausalLM, resolve("cif-gpt2-perov5"))
+    assert rl_script.trainer_class(Base, None, 0.5) is Base
+    sft, _ = _sft_data(rl_script, perov_val_csv)
+    trainer = rl_script.trainer_class(Base, sft, 0.5)()
+    loss = trainer.compute_loss(model, inputs={})
+    expected = model(**next(_sft_data(rl_script, perov_val_csv)[0])).loss
+    assert loss.item() == pytest.approx(1.5 + 0.5 * expected.item(), rel=1e-5)
+    assert trainer._metrics["train"]["sft_loss"] == [pytest.approx(expected.item(), rel=1e-5)]
+    assert loss.requires_grad, "the supervised term reaches the weights"
+
+
+@pytest.mark.slow
+def test_tiny_grpo_run_with_the_sft_term(rl_script, perov_val_csv, tmp_path):
+    summary = _run(rl_script, _args(perov_val_csv, tmp_path, "sft_weight=0.5", "sft_batch_size=2"))
+    assert summary["sft_rows"] >= 4 and 0 < summary["sft_loss_first"] < 10
+    card = (tmp_path / "final" / "README.md").read_text()
+    assert "0.5 times the causal-LM loss on 2 of the split's" in card and "PPO-ptx" in card
+
+
+def test_bad_sft_configs_exit_2(rl_script, script_exit, perov_val_csv, tmp_path):
+    err = script_exit(rl_script, _args(perov_val_csv, tmp_path, "sft_weight=-1"))
+    assert "sft_weight must be a number >= 0" in err
+    err = script_exit(rl_script, _args(perov_val_csv, tmp_path, "sft_weight=1", "sft_batch_size=0"))
+    assert "sft_batch_size must be a positive integer" in err

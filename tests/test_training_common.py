@@ -28,7 +28,7 @@ output_dir final_dir log_every eval_every save_every total_limit num_threads max
 dataset_note description limitations datasets""".split()
 # datasets: several sources in one run (hfmat.data.sources)
 DIFFUSION_KEYS = """dataset data_dir train_split eval_split eval_holdout max_train_samples max_eval_samples task
-init_from hidden_dim num_layers num_frequencies time_embed_dim max_atoms lattice_scale_factor num_train_timesteps sigma_min sigma_max
+init_from hidden_dim num_layers num_frequencies time_embed_dim max_atoms lattice_scale_factor condition_every_layer num_train_timesteps sigma_min sigma_max
 cost_lattice cost_coord cost_type predictor corrector_steps corrector_step_lr lr min_lr_ratio weight_decay betas
 warmup_steps epochs max_steps per_device_batch_size eval_batch_size gradient_accumulation_steps max_grad_norm
 mixed_precision ema_decay seed output_dir final_dir log_every eval_every save_every total_limit num_threads

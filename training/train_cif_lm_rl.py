@@ -57,6 +57,11 @@ DEFAULTS: dict = {
     # the KL penalty's reference: a shipped LM's name, a folder or a repo id with the start model's
     # tokenizer (None: the start model, trl's default)
     "ref_model": None,
+    # a supervised term beside GRPO's loss (InstructGPT's PPO-ptx): sft_weight times the causal-LM
+    # loss on sft_batch_size of the prompt split's own CIFs, each step (0: off). The prompts' true
+    # structures keep pulling on the model while the rewards push it towards valid CIFs.
+    "sft_weight": 0.0,
+    "sft_batch_size": 8,
     "epsilon": 0.2,
     "max_grad_norm": 1.0,
     "temperature": 1.0,
@@ -97,6 +102,10 @@ def config(args) -> dict:
     for key in ("num_generations", "prompts_per_step", "max_steps", "gradient_accumulation_steps"):
         if not isinstance(cfg[key], int) or cfg[key] < 1:
             raise common.ConfigError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    if not isinstance(cfg["sft_weight"], (int, float)) or cfg["sft_weight"] < 0:
+        raise common.ConfigError(f"sft_weight must be a number >= 0, got {cfg['sft_weight']!r}")
+    if not isinstance(cfg["sft_batch_size"], int) or cfg["sft_batch_size"] < 1:
+        raise common.ConfigError(f"sft_batch_size must be a positive integer, got {cfg['sft_batch_size']!r}")
     if cfg["num_generations"] < 2:
         raise common.ConfigError(
             "num_generations must be at least 2: GRPO compares completions within a group"
@@ -336,7 +345,8 @@ def main(argv=None) -> dict:
     # trl loads the reference model for the KL penalty from config._name_or_path
     model.config._name_or_path = str(kl_reference(cfg, start_folder, tokenizer))
     batches: list[dict] = []
-    trainer = GRPOTrainer(
+    sft = sft_batches(cfg, tokenizer, int(model.config.n_positions)) if cfg["sft_weight"] else None
+    trainer = trainer_class(GRPOTrainer, sft, float(cfg["sft_weight"]))(
         model=model,
         reward_funcs=[reward_function(reward, batches)],
         args=grpo,
@@ -375,6 +385,9 @@ def main(argv=None) -> dict:
         "energy_last_quarter": mean(last, "energy_per_atom"),
         "kl_last": history[-1].get("kl") if history else None,
         "kl_first": history[0].get("kl") if history else None,
+        "sft_loss_first": history[0].get("sft_loss") if history else None,
+        "sft_loss_last": history[-1].get("sft_loss") if history else None,
+        "sft_rows": sft.rows if sft else None,
         "relaxations": reward.stats["relaxed"],
         "num_processes": trainer.accelerator.num_processes,
         "n_params": sum(p.numel() for p in model.parameters()),
@@ -393,6 +406,57 @@ def main(argv=None) -> dict:
         print(json.dumps({k: v for k, v in summary.items() if k != "hardware"}, indent=1))
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+class SftBatches:
+    """Endless shuffled batches of the prompt split's CIFs, tokenized as the supervised script
+    tokenizes them (canonical CIF, ``featurize_lm``), collated for a causal-LM loss; ``rows`` is
+    how many CIFs there are to draw from."""
+
+    def __init__(self, data, collator, batch_size: int, seed: int):
+        self.data, self.collator, self.batch_size = data, collator, batch_size
+        self.rows = len(data)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order: list[int] = []
+
+    def __next__(self) -> dict:
+        if len(self.order) < self.batch_size:
+            self.order += torch.randperm(self.rows, generator=self.generator).tolist()
+        take, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
+        return self.collator([self.data[i] for i in take])
+
+
+def sft_batches(cfg: dict, tokenizer, max_length: int) -> SftBatches:
+    """The supervised term's data: every CIF of ``dataset``:``split`` that fits ``max_length``."""
+    from hfmat.data import CifLMCollator, featurize_lm, load_crystal_dataset
+
+    split = load_crystal_dataset(cfg["dataset"], data_dir=cfg["data_dir"], splits=[cfg["split"]])[
+        cfg["split"]
+    ]
+    data = featurize_lm(split, tokenizer, max_length=max_length).select_columns(["input_ids"])
+    if len(data) == 0:
+        raise common.ConfigError(
+            f"sft_weight: no CIF of {cfg['dataset']}:{cfg['split']} fits {max_length} tokens"
+        )
+    rows = min(int(cfg["sft_batch_size"]), len(data))
+    return SftBatches(data, CifLMCollator(tokenizer), rows, int(cfg["seed"]))
+
+
+def trainer_class(base, sft: SftBatches | None, weight: float):
+    """``base`` (trl's GRPOTrainer) as is, or with ``weight`` times the causal-LM loss of one
+    :class:`SftBatches` batch added to each step's loss and logged as ``sft_loss``."""
+    if sft is None:
+        return base
+
+    class GRPOWithSft(base):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            batch = {k: v.to(loss.device) for k, v in next(sft).items()}
+            lm_loss = model(**batch).loss
+            self._metrics["train"]["sft_loss"].append(lm_loss.item())
+            return loss + weight * lm_loss
+
+    return GRPOWithSft
 
 
 def kl_reference(cfg: dict, start_folder, tokenizer):
@@ -468,7 +532,10 @@ def write_final(model, tokenizer, cfg: dict, summary: dict, final_dir: Path, his
     model.save_pretrained(final_dir, safe_serialization=True)
     tokenizer.model_max_length = model.config.n_positions
     save_tokenizer(final_dir, tokenizer=tokenizer, card=False)
-    keep = [{k: h[k] for k in ("step", "reward", "reward_std", "kl", "loss") if k in h} for h in history]
+    keep = [
+        {k: h[k] for k in ("step", "reward", "reward_std", "kl", "sft_loss", "loss") if k in h}
+        for h in history
+    ]
     common.write_training_summary(final_dir, cfg, summary, method="grpo", log=keep)
     write_card(final_dir)
 

@@ -69,6 +69,9 @@ DEFAULTS: dict = {
     # property conditions (classifier-free guidance): dataset columns, e.g. [{name: heat_ref, kind: scalar}]
     "conditions": None,
     "condition_drop_prob": 0.1,  # per crystal and condition: trained as absent (the null embedding)
+    # add the condition embedding before every message-passing layer too, not only at the input
+    # (zero-initialised maps; with --init-from a conditioned pipeline without them, they are added)
+    "condition_every_layer": False,
     # a text condition ({name: text, kind: text}): the frozen text tower that embeds the descriptions
     "text_encoder": None,  # a Crystal CLIP or text-encoder folder, a shipped name or a repo id
     "text_columns": None,  # description styles drawn from (default: all of hfmat.data.descriptions)
@@ -351,6 +354,9 @@ def build_components(cfg: dict, train) -> dict:
                 f"list the same under conditions: (with their kinds) to continue it, got "
                 f"{[(c['name'], c['kind']) for c in conditions] or 'none'}"
             )
+        if cfg["condition_every_layer"] and not denoiser.config.condition_every_layer:
+            denoiser = CrystalDenoiser.with_layer_conditions(denoiser)
+            print(f"--init-from {cfg['init_from']}: per-layer condition maps added (zero at the start)")
     else:
         denoiser = CrystalDenoiser(
             hidden_dim=int(cfg["hidden_dim"]),
@@ -363,6 +369,7 @@ def build_components(cfg: dict, train) -> dict:
             predict_atom_types=cfg["task"] == "gen",
             conditions=conditions or None,
             elements=elements,
+            condition_every_layer=bool(cfg["condition_every_layer"]),
         )
     if conditions:  # as the model uses them (for the training summary)
         cfg["conditions"] = list(denoiser.config.conditions)

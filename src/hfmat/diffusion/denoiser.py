@@ -260,6 +260,10 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
             ``{"name": ..., "kind": "text", "dim": ...}`` (see :func:`check_conditions`).
         elements: ``None`` (any element) or the element symbols of the training data: de novo
             sampling draws atom types among these only (:meth:`allowed_atom_types`).
+        condition_every_layer: a conditioned model also adds a linear map of the condition
+            embedding to every atom's state before each message-passing layer (MatterGen's
+            per-layer adapters), not only at the input. The maps start at zero, so the option adds
+            nothing until trained (:meth:`with_layer_conditions` upgrades a trained model).
     """
 
     @register_to_config
@@ -275,9 +279,12 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         predict_atom_types: bool = True,
         conditions: list[dict] | None = None,
         elements: list[str] | None = None,
+        condition_every_layer: bool = False,
     ):
         super().__init__()
         specs = check_conditions(conditions)
+        if condition_every_layer and not specs:
+            raise ValueError("condition_every_layer needs conditions: an unconditional model has none to add")
         self.element_numbers = check_elements(elements)
         if num_atoms_distribution is not None and len(num_atoms_distribution) != max_atoms + 1:
             raise ValueError(
@@ -304,6 +311,13 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
             self.condition_null = nn.ParameterDict(
                 {spec["name"]: nn.Parameter(torch.zeros(hidden_dim)) for spec in specs}
             )
+        if condition_every_layer:
+            self.layer_conditions = nn.ModuleList(
+                nn.Linear(hidden_dim, hidden_dim) for _ in range(num_layers)
+            )
+            for linear in self.layer_conditions:
+                nn.init.zeros_(linear.weight)
+                nn.init.zeros_(linear.bias)
 
     def allowed_atom_types(self) -> torch.Tensor | None:
         """BoolTensor[NUM_ATOM_TYPES], True at the atomic numbers of ``config.elements`` (what de novo
@@ -377,6 +391,21 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
             model._zero_conditions()
         return model.train(base.training)
 
+    @classmethod
+    def with_layer_conditions(cls, base: CrystalDenoiser) -> CrystalDenoiser:
+        """A copy of the conditioned ``base`` with ``condition_every_layer``: its weights, plus the
+        per-layer maps at zero, so its outputs equal ``base``'s until it is fine-tuned."""
+        if not base.condition_specs:
+            raise ValueError("the base denoiser has no conditions to add to every layer")
+        if base.config.condition_every_layer:
+            raise ValueError("the base denoiser already adds its conditions to every layer")
+        config = {k: v for k, v in base.config.items() if not k.startswith("_")}
+        model = cls(**{**config, "condition_every_layer": True}).to(device=base.device, dtype=base.dtype)
+        missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+        if unexpected or not all(k.startswith("layer_conditions.") for k in missing):
+            raise RuntimeError(f"base weights do not fit: missing {missing}, unexpected {unexpected}")
+        return model.train(base.training)
+
     def condition_embedding(
         self,
         conditions: Mapping[str, torch.Tensor],
@@ -448,9 +477,8 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         lattices = lattices.to(dtype)
         temb = self.time_embedding(self.time_proj(timesteps).to(dtype))  # [B, H]
         if self.condition_specs:
-            temb = temb + self.condition_embedding(
-                conditions or {}, condition_mask, num_crystals, temb.device
-            )
+            cemb = self.condition_embedding(conditions or {}, condition_mask, num_crystals, temb.device)
+            temb = temb + cemb
         elif conditions or condition_mask:
             raise ValueError(f"this denoiser has no conditions; got {sorted(conditions or condition_mask)}")
         h = self.input_mlp(torch.cat([self.type_embedding(atom_types), temb[batch]], dim=-1))
@@ -459,7 +487,9 @@ class CrystalDenoiser(ModelMixin, ConfigMixin):
         gram = lattices @ lattices.transpose(1, 2)  # [B, 3, 3], invariant to L -> L R^T
         gram_per_edge = gram.flatten(1)[batch[src]]
         fourier = self.fourier(frac_coords[dst] - frac_coords[src]).to(dtype)
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if self.config.condition_every_layer:
+                h = h + self.layer_conditions[i](cemb)[batch]
             h = layer(h, gram_per_edge, fourier, src, dst)
         h = self.final_norm(h)
 

@@ -78,7 +78,8 @@ def _rl_training_text(record: dict, start: str) -> str:
             f"{cfg['num_generations']} completions per prompt from hfmat's grammar-constrained sampler "
             f"(temperature {cfg['temperature']}, top-k {cfg['top_k']}); reward `{cfg['reward']}` "
             f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to {_kl_reference(cfg)}, "
-            f"lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}. {_earlier_rl_stages(record)}".rstrip(),
+            f"{_sft_term(cfg, s)}lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}. "
+            f"{_earlier_rl_stages(record)}".rstrip(),
             "",
             "| measured | value |",
             "|---|---|",
@@ -91,9 +92,26 @@ def _rl_training_text(record: dict, start: str) -> str:
             f"| mean energy per atom (eV), first / last quarter | {_fmt(s['energy_first_quarter'], 3)} / "
             f"{_fmt(s['energy_last_quarter'], 3)} |",
             f"| KL to the reference, first / last logged step | {_fmt(s.get('kl_first'), 5)} / {_fmt(s['kl_last'], 5)} |",
+            *(
+                [
+                    f"| supervised loss on the split's CIFs, first / last logged step | {_fmt(s['sft_loss_first'])} / {_fmt(s['sft_loss_last'])} |"
+                ]
+                if s.get("sft_rows")
+                else []
+            ),
             f"| wall time | {s['wall_s'] / 60:.1f} min |",
             f"| hardware | {s['hardware']} |",
         ]
+    )
+
+
+def _sft_term(cfg: dict, summary: dict) -> str:
+    """The supervised term beside GRPO's loss (``sft_weight``), or nothing for a run without one."""
+    if not cfg.get("sft_weight"):
+        return ""
+    return (
+        f"plus {cfg['sft_weight']} times the causal-LM loss on {cfg['sft_batch_size']} of the split's "
+        f"{summary.get('sft_rows')} CIFs per step (InstructGPT's PPO-ptx), "
     )
 
 
