@@ -216,11 +216,17 @@ def add_text_embeddings(dataset, name: str, cfg: dict, tower: tuple):
     columns = text_columns_for(cfg)
     described = add_descriptions(dataset, num_proc=cfg.get("num_proc"))
 
+    pooling = next(
+        (e.get("pooling", "pooler") for e in condition_entries(cfg) if e.get("name") == name), "pooler"
+    )
+
     def embed(batch):
-        parts = [embed_texts(encoder, tokenizer, batch[c]) for c in columns]
+        parts = [embed_texts(encoder, tokenizer, batch[c], pooling=pooling) for c in columns]
         return {name: torch.stack(parts, dim=1).tolist()}
 
-    key = f"{described._fingerprint} {digest} {columns} {name}"
+    key = f"{described._fingerprint} {digest} {columns} {name}" + (
+        f" {pooling}" if pooling != "pooler" else ""
+    )
     fingerprint = hashlib.sha256(key.encode()).hexdigest()[:32]
     return described.map(embed, batched=True, batch_size=512, new_fingerprint=fingerprint, desc="embed texts")
 

@@ -133,11 +133,19 @@ class CrystalLayer(nn.Module):
 CONDITION_KINDS = ("scalar", "categorical", "text")
 
 
+#: How a text condition's embedding is pooled from the text encoder's output: ``pooler`` (its
+#: L2-normalised ``pooler_output``, the [CLS] state through a dense layer and tanh: what Crystal CLIP
+#: aligns) or ``mean`` (the mean of the last hidden states over the prompt's tokens).
+TEXT_POOLINGS = ("pooler", "mean")
+
+
 def check_conditions(conditions) -> list[dict]:
     """The ``conditions`` config as a list of plain dicts, checked: each has a unique ``name``, a
     ``kind`` in :data:`CONDITION_KINDS`, ``mean`` and ``std > 0`` (scalar), ``num_classes >= 1``
     (categorical) or ``dim >= 1`` (text: a prompt's embedding of that width, from the pipeline's
-    text encoder). Raises ValueError naming the bad entry."""
+    text encoder, and an optional ``pooling`` in :data:`TEXT_POOLINGS`: how the encoder's token
+    states become that embedding, see :func:`hfmat.diffusion.text.embed_texts`). Raises ValueError
+    naming the bad entry."""
     out, seen = [], set()
     for i, spec in enumerate(conditions or []):
         if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str) or not spec["name"]:
@@ -169,7 +177,20 @@ def check_conditions(conditions) -> list[dict]:
                 )
             if any(c["kind"] == "text" for c in out):
                 raise ValueError(f"conditions[{i}] ({name}): a denoiser takes one text condition at most")
-            out.append({"name": name, "kind": kind, "dim": dim})
+            pooling = spec.get("pooling", "pooler")
+            if pooling not in TEXT_POOLINGS:
+                raise ValueError(
+                    f"conditions[{i}] ({name}): pooling must be one of {TEXT_POOLINGS}, got {pooling!r}"
+                )
+            # "pooler" is the default and is not written, so configs saved before the key stay as they were
+            out.append(
+                {
+                    "name": name,
+                    "kind": kind,
+                    "dim": dim,
+                    **({"pooling": pooling} if pooling != "pooler" else {}),
+                }
+            )
         else:
             raise ValueError(f"conditions[{i}] ({name}): kind must be one of {CONDITION_KINDS}, got {kind!r}")
     return out

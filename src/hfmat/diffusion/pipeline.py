@@ -336,9 +336,10 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             return {}
         out = {k: torch.full((num_requests,), v) for k, v in guidance[0].items()}
         if prompts is not None:
-            from hfmat.diffusion.text import embed_texts, text_conditions
+            from hfmat.diffusion.text import embed_texts, text_conditions, text_pooling
 
-            embeddings = embed_texts(self.text_encoder, self.tokenizer, prompts).cpu()
+            pooling = text_pooling(self.denoiser)
+            embeddings = embed_texts(self.text_encoder, self.tokenizer, prompts, pooling=pooling).cpu()
             out[text_conditions(self.denoiser)[0]] = embeddings.repeat_interleave(num_samples, dim=0)
         return out
 

@@ -63,9 +63,16 @@ def check_prompts(prompt, tokenizer, max_tokens: int) -> list[str]:
 
 
 @torch.no_grad()
-def embed_texts(text_encoder, tokenizer, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-    """Float32 L2-normalised ``pooler_output`` [len(texts), hidden] of the texts, in batches; the
-    encoder is run in eval mode (no dropout) and left in the mode it was in."""
+def embed_texts(
+    text_encoder, tokenizer, texts: Sequence[str], batch_size: int = 256, pooling: str = "pooler"
+) -> torch.Tensor:
+    """Float32 embeddings [len(texts), hidden] of the texts, in batches: the L2-normalised
+    ``pooler_output`` (``pooling="pooler"``) or the mean of the last hidden states over each text's
+    tokens (``"mean"``: every token's state, so the elements a formula names survive; the pooler's
+    one [CLS] vector keeps them less well). The encoder is run in eval mode (no dropout) and left in
+    the mode it was in."""
+    if pooling not in ("pooler", "mean"):
+        raise ValueError(f"pooling must be 'pooler' or 'mean', got {pooling!r}")
     device = text_encoder.device
     was_training = text_encoder.training
     text_encoder.eval()
@@ -78,15 +85,27 @@ def embed_texts(text_encoder, tokenizer, texts: Sequence[str], batch_size: int =
                 return_tensors="pt",
                 return_token_type_ids=False,
             ).to(device)
-            pooled = text_encoder(
-                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
-            ).pooler_output
-            out.append(F.normalize(pooled.float(), dim=-1))
+            result = text_encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+            if pooling == "mean":
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                states = result.last_hidden_state.float()
+                out.append((states * mask).sum(1) / mask.sum(1).clamp(min=1.0))
+            else:
+                out.append(F.normalize(result.pooler_output.float(), dim=-1))
     finally:
         text_encoder.train(was_training)
     if not out:
         return torch.empty(0, int(text_encoder.config.hidden_size))
     return torch.cat(out)
+
+
+def text_pooling(denoiser) -> str:
+    """How ``denoiser``'s text condition pools the encoder's output (``pooler`` unless its config
+    says otherwise)."""
+    specs = getattr(denoiser, "condition_specs", {})
+    return next(
+        (spec.get("pooling", "pooler") for spec in specs.values() if spec["kind"] == "text"), "pooler"
+    )
 
 
 def load_text_tower(folder):
