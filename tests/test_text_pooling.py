@@ -84,3 +84,20 @@ def test_a_mean_pooled_run_trains_embeds_and_samples_with_its_pooling(tmp_path):
     assert torch.allclose(seen["text"][0], want, atol=1e-5) and torch.allclose(
         seen["text"][1], want, atol=1e-5
     )
+
+
+def test_init_from_a_pooler_pipeline_with_mean_pooling_records_the_new_pooling(tmp_path, capsys):
+    tower = _write_tower(tmp_path / "tower")
+    crystals = _write_crystals(tmp_path / "cu_w.csv")
+    script = _script()
+    assert script.main(_train_args(crystals, tower, tmp_path / "base", steps=2))["stop_reason"] == "done"
+    base = tmp_path / "base" / "final"
+    assert "pooling" not in json.loads((base / "denoiser" / "config.json").read_text())["conditions"][0]
+    mean = "conditions=[{name: text, kind: text, pooling: mean}]"
+    argv = [*_train_args(crystals, tower, tmp_path / "ft", mean, steps=2), "--init-from", str(base)]
+    assert script.main(argv)["stop_reason"] == "done"
+    assert "text pooling pooler -> mean" in capsys.readouterr().out
+    tuned = CrystalDiffusionPipeline.from_pretrained(tmp_path / "ft" / "final")
+    assert tuned.denoiser.config.conditions[0]["pooling"] == "mean" and text_pooling(tuned.denoiser) == "mean"
+    recorded = json.loads((tmp_path / "ft" / "final" / "training_summary.json").read_text())
+    assert recorded["config"]["conditions"][0]["pooling"] == "mean"

@@ -360,6 +360,8 @@ def build_components(cfg: dict, train) -> dict:
                 f"list the same under conditions: (with their kinds) to continue it, got "
                 f"{[(c['name'], c['kind']) for c in conditions] or 'none'}"
             )
+        if conditions:
+            adopt_text_pooling(denoiser, conditions, cfg["init_from"])
         if cfg["condition_every_layer"] and not denoiser.config.condition_every_layer:
             denoiser = CrystalDenoiser.with_layer_conditions(denoiser)
             print(f"--init-from {cfg['init_from']}: per-layer condition maps added (zero at the start)")
@@ -400,6 +402,26 @@ def build_components(cfg: dict, train) -> dict:
 
         components["text_encoder"], components["tokenizer"] = load_text_tower(cfg["text_encoder"])
     return components
+
+
+def adopt_text_pooling(denoiser, conditions: list[dict], init_from: str) -> None:
+    """A continued denoiser takes the config's text pooling (its condition MLP then learns the new
+    embeddings), so the saved config says how the training texts were embedded and the pipeline
+    embeds prompts the same way."""
+    from hfmat.diffusion.denoiser import check_conditions
+
+    wanted = {c["name"]: c.get("pooling", "pooler") for c in conditions if c["kind"] == "text"}
+    specs = [dict(c) for c in denoiser.config.conditions]
+    for spec in specs:
+        was = spec.pop("pooling", "pooler")
+        if spec["name"] in wanted:
+            if wanted[spec["name"]] != was:
+                print(f"--init-from {init_from}: text pooling {was} -> {wanted[spec['name']]}")
+            spec["pooling"] = wanted[spec["name"]]
+    specs = check_conditions(specs)
+    if specs != denoiser.config.conditions:
+        denoiser.register_to_config(conditions=specs)
+        denoiser.condition_specs = {spec["name"]: spec for spec in specs}
 
 
 class NoiseGenerator:
