@@ -228,3 +228,13 @@ def test_training_summary_records_the_elements_and_cell_sizes_trained_on(full_ru
     assert "O" in data["elements"] or "N" in data["elements"] or "F" in data["elements"]
     assert data["elements"] == sorted(set(data["elements"])) and 3 <= len(data["elements"]) <= 48
     assert training_scope(out / "final").elements == tuple(data["elements"])
+
+
+def test_too_few_rows_for_one_batch_is_a_clear_error_not_a_hang(
+    train_script, tiny_csv, tmp_path, script_exit
+):
+    """A training split that makes no whole batch (the loader drops the partial one) used to leave
+    the loop waiting for a batch forever."""
+    args = [*_args(tiny_csv, tmp_path), "per_device_batch_size=512"]  # the last of the --set list
+    message = script_exit(train_script, args)
+    assert "make no whole batch of per_device_batch_size=512" in message

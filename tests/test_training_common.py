@@ -62,6 +62,10 @@ def test_flags_override_the_config_file(common, tmp_path):
     cfg = common.config_from_args(args, defaults)
     assert (cfg["lr"], cfg["output_dir"], cfg["init_from"]) == (3e-4, "runs/b", "org/name")
     assert common.final_dir_for(cfg) == Path("runs/b/final")
+    twice = parser.parse_args(["--config", str(config), "--set", "lr=3e-4", "--set", "seed=5"])
+    assert [common.config_from_args(twice, defaults)[k] for k in ("lr", "seed")] == [3e-4, 5], "no --set lost"
+    with pytest.raises(common.ConfigError, match="no whole batch of per_device_batch_size=64"):
+        common.total_steps_for({**cfg, "per_device_batch_size": 64}, batches_per_epoch=0)
     assert common.final_dir_for({**cfg, "final_dir": "elsewhere"}) == Path("elsewhere")
     assert common.total_steps_for({**cfg, "max_steps": 7}, batches_per_epoch=100) == 7
     assert (

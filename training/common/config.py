@@ -88,7 +88,14 @@ def training_arguments(description: str, *, config_help: str, init_from_help: st
         default=None,
         help="save a checkpoint and exit after this many optimizer steps (the schedule is unchanged)",
     )
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config keys (repeatable)",
+    )
     return p
 
 

@@ -80,7 +80,16 @@ def cosine_total_steps(num_batches_per_epoch: int, epochs: float, gradient_accum
 
 
 def total_steps_for(cfg: dict[str, Any], batches_per_epoch: int) -> int:
-    """``max_steps`` when set, else the optimizer steps of ``epochs`` passes."""
+    """``max_steps`` when set, else the optimizer steps of ``epochs`` passes. A training set that
+    makes no whole batch (the loaders drop the last, partial one) is a ConfigError: the loop would
+    otherwise wait for a batch forever."""
+    if batches_per_epoch < 1:
+        from .config import ConfigError
+
+        raise ConfigError(
+            f"the training rows make no whole batch of per_device_batch_size={cfg['per_device_batch_size']} "
+            "per process: lower per_device_batch_size (or eval_holdout), or train on more rows"
+        )
     if cfg["max_steps"]:
         return int(cfg["max_steps"])
     return cosine_total_steps(batches_per_epoch, cfg["epochs"], int(cfg["gradient_accumulation_steps"]))
