@@ -476,7 +476,8 @@ def test_the_shipped_text_pipeline_loads_by_repo_id_and_samples_from_a_prompt(hf
     hf_cache(f"hfmat/{shipped.DIFFUSION_TEXT}", folder)
     pipe = CrystalDiffusionPipeline.from_pretrained(f"hfmat/{shipped.DIFFUSION_TEXT}")
     pipe.set_progress_bar_config(disable=True)
-    assert pipe.denoiser.config.conditions == [{"name": "text", "kind": "text", "dim": 64}]
+    assert pipe.denoiser.config.conditions == [{"name": "text", "kind": "text", "dim": 64, "pooling": "mean"}]
+    assert pipe.denoiser.config.condition_every_layer
     out = pipe(prompt="SrTiO3, a cubic crystal", num_samples=2, num_inference_steps=STEPS)
     assert [len(s) for s in out.structures] == [5, 5]  # every Perov-5 cell has 5 atoms
     out_dir = tmp_path / "p"

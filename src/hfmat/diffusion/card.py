@@ -136,9 +136,14 @@ def conditions_text(conditions: list[dict[str, Any]], drop_prob: float | None) -
         if c.get("kind") == "scalar":
             rows.append(f"| `{c['name']}` | scalar | mean {c['mean']:.4g}, std {c['std']:.4g} |")
         elif c.get("kind") == "text":
+            pooled = (
+                "the mean of its last hidden states over the prompt's tokens"
+                if c.get("pooling") == "mean"
+                else "its pooler output"
+            )
             rows.append(
                 f"| `{c['name']}` | text | a description, embedded ({c['dim']} wide) by the "
-                "pipeline's text_encoder; `prompt=` |"
+                f"pipeline's text_encoder ({pooled}); `prompt=` |"
             )
         else:
             rows.append(f"| `{c['name']}` | categorical | classes 0..{int(c['num_classes']) - 1} |")
@@ -343,6 +348,12 @@ def write_model_card(
         architecture=(
             f"{den['num_layers']} message-passing layers, width {den['hidden_dim']}, fully connected within each "
             f"cell, {den['num_frequencies']} Fourier frequencies on fractional differences, Gram-matrix lattice features"
+            + (
+                "; the condition embedding enters beside the timestep and, through a linear map per layer, "
+                "before every layer"
+                if den.get("condition_every_layer")
+                else ""
+            )
         ),
         num_train_timesteps=coord["num_train_timesteps"],
         lattice_scale=f"{den['lattice_scale']:.4f}",
