@@ -16,7 +16,7 @@ def rft():
 
 def test_writes_only_valid_samples_and_counts_the_rest(rft, perov_val_csv, tmp_path):
     out = tmp_path / "data.csv"
-    args = ["--model", "cif-gpt2-perov5", "--reference", str(perov_val_csv), "--data-dir", "", "--limit", "3"]
+    args = ["--model", "cif-gpt2-perov5", "--reference", f"{perov_val_csv}:train", "--limit", "3"]
     summary = rft.main([*args, "--samples", "2", "--max-attempts", "2", "--out", str(out)])
     assert summary["prompts"] == 3 and summary["written"] + summary["invalid_after_last_draw"] == 6
     assert summary["draws"] >= 6 and summary["valid_first_draw"] <= summary["written"]
@@ -42,6 +42,11 @@ def test_bad_arguments(rft, tmp_path, capsys):
         with pytest.raises(SystemExit):
             rft.parse_args([*base, *extra])
         assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        rft.parse_args(
+            ["--model", "cif-gpt2-perov5", "--reference", "perov_5", "--out", str(tmp_path / "b.csv")]
+        )
+    assert "name the split" in capsys.readouterr().err
     (tmp_path / "taken.csv").write_text("x")
     with pytest.raises(SystemExit):
         rft.parse_args([*base, "--out", str(tmp_path / "taken.csv")])

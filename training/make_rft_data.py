@@ -28,7 +28,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="CIF LM: a shipped name, a folder or a repo id")
     p.add_argument("--reference", required=True, help="DATASET:SPLIT (e.g. perov_5:val) or a path")
-    p.add_argument("--data-dir", default="../shared/data", help="folder that holds the benchmark datasets")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the benchmark's CSVs (default: ../shared/data/NAME, as hfmat generate)",
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N rows of --reference")
     p.add_argument("--samples", type=int, default=2, help="valid CIFs wanted per prompt (default 2)")
     p.add_argument("--max-attempts", type=int, default=8, help="draws per sample at most (default 8)")
@@ -44,26 +48,15 @@ def parse_args(argv=None):
             p.error(f"--{key.replace('_', '-')} must be at least 1")
     if args.temperature <= 0:
         p.error("--temperature must be > 0: rejection sampling needs random draws")
+    from hfmat.evaluation.io import split_source
+
+    if split_source(args.reference)[1] is None:
+        p.error(
+            f"--reference {args.reference}: name the split (e.g. perov_5:val), never train on test by default"
+        )
     if Path(args.out).exists():
         p.error(f"--out {args.out} exists; choose a new file")
     return args
-
-
-def prompts_of(reference: str, data_dir: str | None, limit: int | None) -> tuple[list[str], list[str]]:
-    """``(material_ids, cell-composition prompts)`` of the reference rows that parse."""
-    from pymatgen.core import Structure
-
-    from hfmat.cif import structure_to_cif
-    from hfmat.evaluation.io import load_reference
-
-    ids, cifs = load_reference(reference, data_dir=data_dir, default_split="val")
-    rows = list(zip(ids, cifs))[:limit] if limit else list(zip(ids, cifs))
-    out_ids, prompts = [], []
-    for material_id, text in rows:
-        structure = Structure.from_str(text, fmt="cif")
-        out_ids.append(str(material_id))
-        prompts.append(structure_to_cif(structure).split("\n", 1)[0][len("data_") :])
-    return out_ids, prompts
 
 
 def main(argv=None) -> dict:
@@ -71,6 +64,7 @@ def main(argv=None) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from hfmat.cli.reference import reference_prompts
     from hfmat.hub import load, resolve
     from hfmat.lm import generate_cifs
 
@@ -78,7 +72,7 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     folder = resolve(args.model)
     model, tokenizer = load(AutoModelForCausalLM, folder), load(AutoTokenizer, folder)
-    ids, prompts = prompts_of(args.reference, args.data_dir, args.limit)
+    ids, prompts = map(list, zip(*reference_prompts(args.reference, args.data_dir, args.limit)))
     started = time.perf_counter()
     samples = generate_cifs(
         model,

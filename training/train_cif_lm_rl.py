@@ -438,8 +438,8 @@ def sft_batches(cfg: dict, tokenizer, max_length: int) -> SftBatches:
         raise common.ConfigError(
             f"sft_weight: no CIF of {cfg['dataset']}:{cfg['split']} fits {max_length} tokens"
         )
-    rows = min(int(cfg["sft_batch_size"]), len(data))
-    return SftBatches(data, CifLMCollator(tokenizer), rows, int(cfg["seed"]))
+    batch_size = min(int(cfg["sft_batch_size"]), len(data))
+    return SftBatches(data, CifLMCollator(tokenizer), batch_size, int(cfg["seed"]))
 
 
 def trainer_class(base, sft: SftBatches | None, weight: float):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
+from hfmat.diffusion.denoiser import TEXT_POOLINGS
 from hfmat.diffusion.inputs import PipelineInputError
 
 EXAMPLE_PROMPT = "SrTiO3, a cubic crystal"
@@ -71,8 +72,8 @@ def embed_texts(
     tokens (``"mean"``: every token's state, so the elements a formula names survive; the pooler's
     one [CLS] vector keeps them less well). The encoder is run in eval mode (no dropout) and left in
     the mode it was in."""
-    if pooling not in ("pooler", "mean"):
-        raise ValueError(f"pooling must be 'pooler' or 'mean', got {pooling!r}")
+    if pooling not in TEXT_POOLINGS:
+        raise ValueError(f"pooling must be one of {TEXT_POOLINGS}, got {pooling!r}")
     device = text_encoder.device
     was_training = text_encoder.training
     text_encoder.eval()
