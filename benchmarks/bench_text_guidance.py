@@ -20,6 +20,11 @@ the prompt's (where it names one). Beside each, the same fractions for unconditi
 ``--unconditional`` (default: the same pipeline without a prompt, its null embedding; or any de novo
 pipeline): one pool of ``num_prompts x samples`` samples scored against every prompt's targets.
 
+Element guidance (``--element-guidance``): a pipeline with an element head
+(:mod:`hfmat.diffusion.element_head`) weights its atom-type draws by the head's element
+probabilities, at weight 1 by default; ``--element-guidance 0`` measures the same pipeline without
+it. The weight used is in the report.
+
 Atom counts (``--num-atoms``): ``drawn`` (the default) draws each sample's cell size from the
 pipeline's training distribution, as plain de novo sampling does; ``target`` gives each prompt its
 held-out crystal's atom count (``pipe(prompt=..., num_atoms=...)``, as Chemeleon's sampler takes a
@@ -77,6 +82,12 @@ def parse_args(argv=None):
         default="drawn",
         choices=["drawn", "target"],
         help="cell sizes: drawn from the training distribution, or each prompt's crystal's",
+    )
+    p.add_argument(
+        "--element-guidance",
+        type=float,
+        default=None,
+        help="weight of the pipeline's element head (default: 1 with a head; 0: off)",
     )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="folder for text_guidance.json and .md")
@@ -168,9 +179,18 @@ def sample(pipe, args, prompts=None, count=None, atoms=None):
         if atoms is not None:
             return pipe(num_samples=args.samples, generator=gen, **kwargs).structures
         return pipe(num_samples=count, generator=gen, **kwargs).structures
+    if args.element_guidance is not None:
+        kwargs["element_guidance"] = args.element_guidance
     return pipe(
         prompt=prompts, num_samples=args.samples, generator=gen, guidance_scale=args.scale, **kwargs
     ).structures
+
+
+def element_guidance_used(pipe, requested) -> float:
+    """The element-head weight the prompted samples used (the pipeline's default: 1 with a head)."""
+    if requested is not None:
+        return float(requested)
+    return 1.0 if getattr(pipe, "element_head", None) is not None else 0.0
 
 
 def main(argv=None) -> dict:
@@ -227,6 +247,7 @@ def main(argv=None) -> dict:
         "corrector_steps": args.corrector_steps,
         "seed": args.seed,
         "num_atoms": args.num_atoms,
+        "element_guidance": element_guidance_used(pipe, args.element_guidance),
         "unconditional_validity": pool_validity,
         "rows": results,
         "targets": check_targets(results),

@@ -29,6 +29,7 @@ FLAGS = {
     "corrector_steps": "--corrector-steps",
     "guidance_scale": "--guidance-scale",
     "prompt": "--prompt",
+    "element_guidance": "--element-guidance",
 }
 
 
@@ -91,6 +92,13 @@ def register(sub) -> None:
         default=None,
         help="classifier-free guidance weight with --condition or --prompt (default 1: plain conditional; "
         "0: unconditional)",
+    )
+    p.add_argument(
+        "--element-guidance",
+        type=float,
+        default=None,
+        help="with --prompt and a pipeline that has an element head: its weight in the atom-type draws "
+        "(default 1; 0: off; docs/text_guidance.md)",
     )
     p.add_argument(
         "--rerank",
@@ -180,6 +188,7 @@ def run(args) -> int:
             conditions=conditions,
             guidance_scale=args.guidance_scale,
             prompt=args.prompt[0] if args.prompt and len(args.prompt) == 1 else args.prompt,
+            element_guidance=args.element_guidance,
             **kwargs,
         )
     except PipelineInputError as err:
@@ -187,6 +196,10 @@ def run(args) -> int:
     writer = RunWriter.for_run(args, "diffuse", model_name, out, replace)
     if conditions or args.prompt:  # they decide the samples too
         writer.meta.update(conditions=conditions, prompts=args.prompt, guidance_scale=args.guidance_scale)
+        if args.prompt and getattr(pipe, "element_head", None) is not None:
+            writer.meta.update(
+                element_guidance=1.0 if args.element_guidance is None else args.element_guidance
+            )
     n = args.num_samples
     chosen, ranked = list(range(len(result.structures))), {}
     if clip is not None:

@@ -5,6 +5,7 @@ Module paths are recorded in every saved pipeline's model_index.json: do not mov
 """
 
 from hfmat.diffusion.denoiser import CrystalDenoiser, CrystalDenoiserOutput
+from hfmat.diffusion.element_head import TextElementHead
 from hfmat.diffusion.inputs import PipelineInputError
 from hfmat.diffusion.pipeline import CrystalDiffusionPipeline, CrystalPipelineOutput
 from hfmat.diffusion.schedulers import (
@@ -23,6 +24,7 @@ __all__ = [
     "D3PMScheduler",
     "D3PMSchedulerOutput",
     "PipelineInputError",
+    "TextElementHead",
     "WrappedNormalScheduler",
     "WrappedNormalSchedulerOutput",
     "lattice_scheduler",

@@ -68,7 +68,7 @@ class CrystalPipelineOutput(BaseOutput):
 
 class CrystalDiffusionPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "denoiser"
-    _optional_components = ["type_scheduler", "text_encoder", "tokenizer"]
+    _optional_components = ["type_scheduler", "text_encoder", "tokenizer", "element_head"]
 
     def __init__(
         self,
@@ -78,6 +78,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         type_scheduler=None,
         text_encoder=None,
         tokenizer=None,
+        element_head=None,
     ):
         super().__init__()
         self.register_modules(
@@ -87,6 +88,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             type_scheduler=type_scheduler,
             text_encoder=text_encoder,
             tokenizer=tokenizer,
+            element_head=element_head,
         )
 
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
@@ -201,6 +203,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         conditions: dict | None = None,
         guidance_scale: float | None = None,
         prompt: str | list[str] | None = None,
+        element_guidance: float | None = None,
     ) -> CrystalPipelineOutput | tuple:
         """Sample crystals.
 
@@ -226,6 +229,10 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
                 ``num_samples`` crystals each (sample j of prompt i at ``i * num_samples + j``);
                 ``num_atoms`` may give one count for all or one per prompt, else counts are drawn.
                 ``guidance_scale`` applies to it as to ``conditions``.
+            element_guidance: with a prompt and a pipeline that has an ``element_head``
+                (:mod:`hfmat.diffusion.element_head`): the weight w of the head's element
+                probabilities in the atom-type draws, ``p(Z) ~ p_denoiser(Z) * p_head(Z in crystal)^w``.
+                Default: 1.0 when the pipeline has the head and a prompt is given; 0 turns it off.
         """
         if output_type not in OUTPUT_TYPES:
             raise PipelineInputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
@@ -260,6 +267,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             raise PipelineInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         size = len(requests) if batch_size is None else int(batch_size)
         per_request = self._condition_tensors(guidance, prompts, len(requests), int(num_samples))
+        type_prior = self._type_prior(element_guidance, prompts, per_request)
 
         structures = []
         starts = range(0, len(requests), size)
@@ -275,6 +283,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
                     None
                     if guidance is None
                     else ({k: v[i : i + size] for k, v in per_request.items()}, guidance[1]),
+                    None if type_prior is None else type_prior[i : i + size],
                 )
                 structures.extend(self._to_structures(types, coords, lattices, counts))
         cifs = None
@@ -343,6 +352,39 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             out[text_conditions(self.denoiser)[0]] = embeddings.repeat_interleave(num_samples, dim=0)
         return out
 
+    def _type_prior(self, element_guidance, prompts, per_request: dict) -> torch.Tensor | None:
+        """``w * log p_head(Z in crystal)`` [R, NUM_ATOM_TYPES] for every crystal to sample, from the
+        element head and the prompts' embeddings, or None (no head, no prompt, or w = 0)."""
+        head = getattr(self, "element_head", None)
+        if element_guidance is not None:
+            if isinstance(element_guidance, bool) or not isinstance(element_guidance, (int, float)):
+                raise PipelineInputError(f"element_guidance must be a number, got {element_guidance!r}")
+            if not np.isfinite(element_guidance) or element_guidance < 0:
+                raise PipelineInputError(
+                    f"element_guidance must be a finite number >= 0, got {element_guidance!r}"
+                )
+            if element_guidance > 0 and head is None:
+                raise PipelineInputError(
+                    "element_guidance needs a pipeline with an element_head (this one has none: "
+                    "training/train_element_head.py adds one)"
+                )
+            if element_guidance > 0 and prompts is None:
+                raise PipelineInputError(
+                    "element_guidance needs a prompt: the head reads the prompt's elements"
+                )
+        weight = 1.0 if element_guidance is None else float(element_guidance)
+        if head is None or prompts is None or weight == 0:
+            return None
+        from hfmat.diffusion.text import text_conditions, text_pooling
+
+        if head.config.pooling != text_pooling(self.denoiser):
+            raise PipelineInputError(
+                f"the element head reads {head.config.pooling}-pooled embeddings, the denoiser's text "
+                f"condition {text_pooling(self.denoiser)}-pooled: retrain the head for this denoiser"
+            )
+        embeddings = per_request[text_conditions(self.denoiser)[0]]
+        return weight * head.log_prior(embeddings.to(head.device)).cpu()
+
     def _guidance(self, conditions, guidance_scale, prompt: bool = False) -> tuple[dict, float] | None:
         """``(checked conditions, scale)``, or None for unconditional sampling; with a prompt the
         conditions may be empty (the prompt's embedding is added per crystal)."""
@@ -409,7 +451,15 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         )
 
     def _sample_batch(
-        self, requests, schedule, generator, corrector_steps, corrector_step_lr, bar, guidance=None
+        self,
+        requests,
+        schedule,
+        generator,
+        corrector_steps,
+        corrector_step_lr,
+        bar,
+        guidance=None,
+        type_prior=None,
     ):
         device = self._execution_device
         # the diffusion state and the scheduler math stay in float32 whatever the denoiser's dtype
@@ -441,6 +491,8 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         allowed = self.denoiser.allowed_atom_types() if de_novo else None
         if allowed is not None:
             allowed = allowed.to(device)
+        if type_prior is not None:  # each crystal's element log-prior, on each of its atoms
+            type_prior = type_prior.to(device).repeat_interleave(num_atoms, dim=0)
 
         for t in schedule:
             t_batch = torch.full((len(requests),), t, dtype=torch.long, device=device)
@@ -458,6 +510,8 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             ).prev_sample
             if de_novo:
                 logits = out.type_logits.float()
+                if type_prior is not None:
+                    logits = logits + type_prior
                 if allowed is not None:  # only the training data's elements (config.elements)
                     logits = logits.masked_fill(~allowed, -float("inf"))
                 types = self.type_scheduler.step(logits, t, types, generator=generator).prev_sample
