@@ -97,8 +97,17 @@ def _caption(report: dict, main: dict | None = None) -> str:
             if report.get("corrector_steps") is not None
             else ""
         )
+        + _element_guidance(report, main)
         + ", otherwise the same protocol:"
     )
+
+
+def _element_guidance(report: dict, main: dict | None = None) -> str:
+    """ ", element guidance w" when a report's element-head weight differs from the main report's."""
+    weight = report.get("element_guidance", 0.0)
+    if main is not None and weight == main.get("element_guidance", 0.0):
+        return ""
+    return ", without element guidance" if weight == 0 else f", element guidance {weight:g}"
 
 
 def evaluation_text(
@@ -127,6 +136,11 @@ def evaluation_text(
     ]
     if main.get("num_atoms") in ATOMS:
         parts[0] += f" Cell sizes: {ATOMS[main['num_atoms']]}."
+    if main.get("element_guidance"):
+        parts[0] += (
+            f" Element guidance {main['element_guidance']:g}: the atom types are drawn with the pipeline's "
+            "element head (the Conditions section above)."
+        )
     for report in reports[1:]:
         parts += [_caption(report, main), _table(report)]
     rows = [r for report in reports if report["dataset"] == main["dataset"] for r in report["rows"]]

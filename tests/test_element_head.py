@@ -136,10 +136,18 @@ def test_train_element_head_learns_the_elements_and_writes_a_pipeline(text_folde
     assert report["train_crystals"] == 24 and report["holdout_crystals"] == 8
     assert report["holdout_exact_element_set"] == {"text_composition": 1.0, "text_system": 1.0}
     assert json.loads((out / "element_head" / "training.json").read_text())["pooling"] == "mean"
+    # the folder it was loaded from is no fact of the model: not recorded in the saved index
+    assert "_name_or_path" not in json.loads((out / "model_index.json").read_text())
     pipe = _load(out)
     assert pipe.element_head.config.pooling == "mean"
     # the trained head alone picks each prompt's element
     assert _elements(pipe) == ["Cu"] * 8 + ["W"] * 8
+    # the card says what the head is and how well it reads held-out descriptions
+    from hfmat.diffusion.card import write_model_card
+
+    card = write_model_card(out).read_text()
+    assert "Element guidance: the pipeline's `element_head`" in card
+    assert "composition 100.0 %, system 100.0 % of the descriptions" in card
     with pytest.raises(SystemExit):  # an existing --out is refused before any work
         script.main(["--pipeline", str(text_folder / "pipe"), "--out", str(out)])
 

@@ -84,3 +84,14 @@ def test_a_report_on_another_dataset_is_captioned_and_kept_out_of_the_targets():
     )
     assert "**not met**" in text and "95.0 %" in text  # the carbon table is shown, not counted
     assert "the text tower is Crystal CLIP's, `runs/clip_final`" in text
+
+
+def test_element_guidance_is_named_in_the_protocol_and_in_a_table_that_differs():
+    card = load_script("benchmarks/text_guidance_card.py")
+    main = {**_report([_row("text_composition", 2.0, 0.86)]), "element_guidance": 1.0}
+    off = {**_report([_row("text_composition", 2.0, 0.58)]), "element_guidance": 0.0}
+    text = card.evaluation_text([main, off])
+    assert "Element guidance 1: the atom types are drawn with the pipeline's element head" in text
+    assert "Composition prompts of 200 crystals, 5 samples each, 100 steps, without element guidance," in text
+    plain = card.evaluation_text([_report([_row("text_composition", 2.0, 0.58)])])  # older reports: no key
+    assert "lement guidance" not in plain

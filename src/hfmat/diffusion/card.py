@@ -171,6 +171,28 @@ def conditions_text(conditions: list[dict[str, Any]], drop_prob: float | None) -
     )
 
 
+def element_head_text(folder: Path) -> str:
+    """A paragraph on the pipeline's element head (its element_head/training.json), or ""."""
+    path = folder / "element_head" / "training.json"
+    if not path.is_file():
+        return ""
+    report = json.loads(path.read_text())
+    rates = ", ".join(
+        f"{style.removeprefix('text_')} {100 * rate:.1f} %"
+        for style, rate in report["holdout_exact_element_set"].items()
+    )
+    return (
+        "\n\nElement guidance: the pipeline's `element_head` (hfmat.diffusion.element_head, a "
+        f"{report['hidden_dim']}-wide MLP on the same {report['pooling']}-pooled prompt embedding) says which "
+        "elements the prompt's crystal holds; with a prompt, each atom type is drawn from the denoiser's "
+        "distribution times the head's element probabilities to the power `element_guidance` (default 1; "
+        "0 turns it off; `hfmat diffuse --element-guidance`). It was trained on the descriptions of "
+        f"{report['train_crystals']:,} {report['dataset']} {report['split']} crystals "
+        f"(`{report['command']}`); on {report['holdout_crystals']} held-out crystals its top elements "
+        f"are exactly the crystal's for {rates} of the descriptions."
+    )
+
+
 def _stage_text(cfg: dict[str, Any], summ: dict[str, Any], de_novo: bool) -> str:
     ev = summ.get("eval") or {}
     nan = float("nan")
@@ -364,6 +386,7 @@ def write_model_card(
         conditions=conditions_text(
             conditions, ((record or {}).get("config") or {}).get("condition_drop_prob")
         )
+        + element_head_text(folder)
         if conditions
         else None,
         training=_training_text(record, repo_id, de_novo),

@@ -211,13 +211,14 @@ def origin_sentence(stage: Mapping[str, Any], repo_id: str) -> str | None:
 
 
 def drop_load_paths(folder: str | os.PathLike) -> None:
-    """Remove ``_name_or_path`` from the component configs diffusers saved in ``folder``
-    (``denoiser/config.json``, ``*/scheduler_config.json``): ``from_pretrained`` records there the
+    """Remove ``_name_or_path`` from the configs diffusers saved in ``folder`` (``model_index.json``,
+    ``denoiser/config.json``, ``*/scheduler_config.json``): ``from_pretrained`` records there the
     path it loaded from (a folder of this machine, or a training run's), which is no fact of the model.
     The files are rewritten as diffusers writes them (sorted keys, indent 2)."""
     import json
 
-    for path in sorted(Path(folder).glob("*/*config.json")):
+    index = Path(folder) / "model_index.json"
+    for path in [*([index] if index.is_file() else []), *sorted(Path(folder).glob("*/*config.json"))]:
         config = json.loads(path.read_text())
         if isinstance(config, dict) and config.pop("_name_or_path", None) is not None:
             path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
