@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python training/train_element_head.py --pipeline crystal-diffusion-perov5-text \
         --dataset perov_5 --split val --out runs/perov5_text_element_head
 
-Every crystal of ``--split`` is described in each style (hfmat.data.descriptions; ``--styles``) and
+Every crystal of ``--split`` (of each ``--dataset``) is described in each style (hfmat.data.descriptions; ``--styles``) and
 each description embedded by the pipeline's text encoder, pooled as its denoiser's text condition
 pools it; a :class:`TextElementHead` learns the crystal's element set from the embedding (one
 sigmoid per element, binary cross-entropy, Adam on mini-batches with a cosine schedule). ``--holdout`` crystals (all their
@@ -29,7 +29,12 @@ def parse_args(argv=None):
     p.add_argument(
         "--pipeline", required=True, help="a text-conditioned pipeline: folder, shipped name or repo id"
     )
-    p.add_argument("--dataset", default="perov_5", help="a hfmat dataset name or a CSV/parquet path")
+    p.add_argument(
+        "--dataset",
+        nargs="+",
+        default=["perov_5"],
+        help="hfmat dataset names or CSV/parquet paths (several: their rows together)",
+    )
     p.add_argument(
         "--data-dir",
         default=None,
@@ -101,20 +106,25 @@ def main(argv=None) -> dict:
     unknown = [s for s in styles if s not in TEXT_COLUMNS]
     if unknown:
         raise SystemExit(f"--styles {unknown}: not description columns ({', '.join(TEXT_COLUMNS)})")
-    data_dir = args.data_dir
-    if data_dir is None and not Path(args.dataset).exists():
-        data_dir = str(Path(__file__).resolve().parents[2] / "shared" / "data")
-    splits = load_crystal_dataset(args.dataset, data_dir=data_dir)
-    if args.split not in splits:
-        raise SystemExit(f"--split {args.split}: {args.dataset} has {list(splits)}")
-    rows = add_descriptions(splits[args.split])
-    if len(rows) <= args.holdout:
-        raise SystemExit(f"{args.split} has {len(rows)} crystals: fewer than --holdout {args.holdout} + 1")
+    formulas, texts = [], {s: [] for s in styles}
+    for dataset in args.dataset:
+        data_dir = args.data_dir
+        if data_dir is None and not Path(dataset).exists():
+            data_dir = str(Path(__file__).resolve().parents[2] / "shared" / "data")
+        splits = load_crystal_dataset(dataset, data_dir=data_dir)
+        if args.split not in splits:
+            raise SystemExit(f"--split {args.split}: {dataset} has {list(splits)}")
+        rows = add_descriptions(splits[args.split])
+        formulas += rows["formula"]
+        for s in styles:
+            texts[s] += rows[s]
+    if len(formulas) <= args.holdout:
+        raise SystemExit(f"{args.split} has {len(formulas)} crystals: fewer than --holdout {args.holdout} + 1")
 
     pooling = text_pooling(pipe.denoiser)
-    targets = element_targets(rows["formula"])
-    embeddings = {s: embed_texts(pipe.text_encoder, pipe.tokenizer, rows[s], pooling=pooling) for s in styles}
-    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(args.seed))
+    targets = element_targets(formulas)
+    embeddings = {s: embed_texts(pipe.text_encoder, pipe.tokenizer, texts[s], pooling=pooling) for s in styles}
+    order = torch.randperm(len(formulas), generator=torch.Generator().manual_seed(args.seed))
     held, train = order[: args.holdout], order[args.holdout :]
     x = torch.cat([embeddings[s][train] for s in styles])
     y = targets[train].repeat(len(styles), 1)
@@ -141,7 +151,7 @@ def main(argv=None) -> dict:
         figures = {s: exact_set_rate(head(embeddings[s][held]), targets[held]) for s in styles}
     report = {
         "pipeline": args.pipeline,
-        "dataset": args.dataset,
+        "dataset": "+".join(args.dataset),
         "split": args.split,
         "styles": styles,
         "pooling": pooling,
