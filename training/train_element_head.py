@@ -119,11 +119,15 @@ def main(argv=None) -> dict:
         for s in styles:
             texts[s] += rows[s]
     if len(formulas) <= args.holdout:
-        raise SystemExit(f"{args.split} has {len(formulas)} crystals: fewer than --holdout {args.holdout} + 1")
+        raise SystemExit(
+            f"{args.split} has {len(formulas)} crystals: fewer than --holdout {args.holdout} + 1"
+        )
 
     pooling = text_pooling(pipe.denoiser)
     targets = element_targets(formulas)
-    embeddings = {s: embed_texts(pipe.text_encoder, pipe.tokenizer, texts[s], pooling=pooling) for s in styles}
+    embeddings = {
+        s: embed_texts(pipe.text_encoder, pipe.tokenizer, texts[s], pooling=pooling) for s in styles
+    }
     order = torch.randperm(len(formulas), generator=torch.Generator().manual_seed(args.seed))
     held, train = order[: args.holdout], order[args.holdout :]
     x = torch.cat([embeddings[s][train] for s in styles])
