@@ -57,8 +57,9 @@ JOINT_LIMITATIONS = (
     "atom count is drawn from the joint training distribution unless `num_atoms` is given, so a Perov-5\n"
     "prompt sometimes gets a Carbon-24 cell size that no 5-atom formula fits: pass `num_atoms` (5 for a\n"
     "perovskite; the tables above say which they used). All Carbon-24 texts name the same composition,\n"
-    "C, so a carbon prompt steers by its crystal system, space group and energy words alone. Trained on a\n"
-    "small CPU budget; samples are not relaxed."
+    "C, so a carbon prompt could steer only by its crystal system, space group and energy words, and it\n"
+    "does not: its crystal-system and space-group matches are those of unconditional samples of the same\n"
+    "cell sizes (the Carbon-24 table). Trained on a small CPU budget; samples are not relaxed."
 )
 #: The limitations ``--limitations`` names, by training data.
 LIMITATIONS_BY_DATA = {"perov_5": LIMITATIONS, "perov_5+carbon_24": JOINT_LIMITATIONS}

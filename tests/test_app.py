@@ -47,6 +47,7 @@ def test_models_are_told_apart_by_their_folders(models):
         "crystal-diffusion-perov5-gen",
         "crystal-diffusion-perov5-gen-conditioned",
         "crystal-diffusion-perov5-text",
+        "crystal-diffusion-perov5-carbon24-text",
     ]
     assert set(models.names(DIFFUSION, de_novo=False)) == {
         "crystal-diffusion-perov5",
@@ -56,7 +57,10 @@ def test_models_are_told_apart_by_their_folders(models):
     conditioned = {name for name, e in models.entries.items() if e.properties}
     assert conditioned == {"crystal-diffusion-perov5-gen-conditioned"}
     assert models.entry("crystal-diffusion-perov5-gen-conditioned").condition_names == ["heat_ref", "dir_gap"]
-    assert [name for name, e in models.entries.items() if e.takes_prompt] == ["crystal-diffusion-perov5-text"]
+    assert [name for name, e in models.entries.items() if e.takes_prompt] == [
+        "crystal-diffusion-perov5-text",
+        "crystal-diffusion-perov5-carbon24-text",
+    ]
     assert models.entry("crystal-diffusion-perov5-text").condition_names == []
     with pytest.raises(FileNotFoundError, match="no folder"):
         Models.from_names(["no/such/folder/x"])

@@ -35,6 +35,7 @@ def text_folder(tmp_path_factory):
         tokenizer=AutoTokenizer.from_pretrained(tower / "tokenizer"),
     )
     pipe.save_pretrained(root / "pipe")
+    (root / "pipe" / "training_summary.json").write_text('{"config": {}}\n')  # as a training run leaves
     return root
 
 
@@ -136,6 +137,7 @@ def test_train_element_head_learns_the_elements_and_writes_a_pipeline(text_folde
     assert report["train_crystals"] == 24 and report["holdout_crystals"] == 8
     assert report["holdout_exact_element_set"] == {"text_composition": 1.0, "text_system": 1.0}
     assert json.loads((out / "element_head" / "training.json").read_text())["pooling"] == "mean"
+    assert (out / "training_summary.json").read_text() == '{"config": {}}\n'  # the record travels along
     # the folder it was loaded from is no fact of the model: not recorded in the saved index
     assert "_name_or_path" not in json.loads((out / "model_index.json").read_text())
     pipe = _load(out)

@@ -25,7 +25,7 @@ import pytest
 from packaging.version import Version
 from test_hub_snippet import published_snippet
 
-from hfmat.shipped import ALL_NAMES, NAMES
+from hfmat.shipped import ALL_NAMES, NAMES, TEXT_PIPELINES
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "hfmat"
@@ -107,9 +107,9 @@ def test_wheel_ships_models_card_templates_and_metadata(wheel):
         predictors = [n for n in safetensors if n.startswith("hfmat/evaluation/predictors/")]
         assert len(predictors) == len(list((PACKAGE / "evaluation" / "predictors").glob("*/*.safetensors")))
         shipped_weights = sorted(p for p in (PACKAGE / "checkpoints").rglob("*.safetensors"))
-        # one per generator, two for Crystal CLIP, one for its text encoder, two for the text
-        # pipeline crystal-diffusion-perov5-text (denoiser, text encoder); nothing else is weights
-        assert len(shipped_weights) == len(NAMES) + 3 + 2, shipped_weights
+        # one per generator, two for Crystal CLIP, one for its text encoder, three for each text
+        # pipeline (denoiser, text encoder, element head); nothing else is weights
+        assert len(shipped_weights) == len(NAMES) + 3 + 3 * len(TEXT_PIPELINES), shipped_weights
         assert len(safetensors) - len(predictors) == len(shipped_weights), safetensors
         cards = sorted((REPO / "model_cards").glob("*.md"))
         assert cards and all(f"hfmat/hub/model_cards/{p.name}" in names for p in cards)

@@ -9,7 +9,7 @@ pools it; a :class:`TextElementHead` learns the crystal's element set from the e
 sigmoid per element, binary cross-entropy, Adam on mini-batches with a cosine schedule). ``--holdout`` crystals (all their
 descriptions) are kept out of training and scored after it: per style, the share whose top-k
 elements (k: the crystal's number of elements) are exactly its elements. ``--out`` is a copy of the
-pipeline with the head as its ``element_head`` component (its card copied unchanged; the head's
+pipeline with the head as its ``element_head`` component (its card and training record copied unchanged; the head's
 figures in element_head/training.json), so ``pipe(prompt=...)`` uses it (``element_guidance``).
 The test split is never read here.
 """
@@ -176,8 +176,9 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     pipe.register_modules(element_head=head)
     pipe.save_pretrained(out)
-    if (source / "README.md").is_file():
-        shutil.copy(source / "README.md", out / "README.md")
+    for extra in sorted(source.iterdir()):  # the card, the training record: what the save does not write
+        if extra.is_file() and (extra.name == "README.md" or not (out / extra.name).exists()):
+            shutil.copy(extra, out / extra.name)
     (out / "element_head" / "training.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {out}")
     return report

@@ -45,7 +45,9 @@ TEXT_NAMES = (CLIP, TEXT_ENCODER, PROSE_TOKENIZER)
 #: also holds the text encoder and tokenizer). It needs a prompt, so it is not among NAMES; the app
 #: serves it beside them (a description box for it).
 DIFFUSION_TEXT = "crystal-diffusion-perov5-text"
-TEXT_PIPELINES = (DIFFUSION_TEXT,)
+#: The same trained on Perov-5 and Carbon-24 together (cells of 5-24 atoms).
+DIFFUSION_TEXT_JOINT = "crystal-diffusion-perov5-carbon24-text"
+TEXT_PIPELINES = (DIFFUSION_TEXT, DIFFUSION_TEXT_JOINT)
 #: Every shipped folder, by the name :func:`shipped_model` and ``hfmat.hub.resolve`` take.
 ALL_NAMES = NAMES + TEXT_NAMES + TEXT_PIPELINES
 
