@@ -486,3 +486,28 @@ def test_the_shipped_text_pipeline_loads_by_repo_id_and_samples_from_a_prompt(hf
     )
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["model"] == shipped.DIFFUSION_TEXT and summary["prompts"] == ["BaZrO3"]
+
+
+def test_the_shipped_joint_text_pipeline_loads_by_repo_id_and_its_element_head_keeps_prompts_elements(
+    hf_cache,
+):
+    """crystal-diffusion-perov5-carbon24-text: loadable by repo id offline, with its element head;
+    a carbon prompt at a carbon cell size gives pure carbon and a perovskite prompt at 5 atoms its
+    elements, even in a few steps (the head decides the types; the geometry is not judged here)."""
+    from hfmat import shipped
+
+    name = shipped.DIFFUSION_TEXT_JOINT
+    hf_cache(f"hfmat/{name}", shipped.shipped_model(name))
+    pipe = CrystalDiffusionPipeline.from_pretrained(f"hfmat/{name}")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.element_head is not None and pipe.denoiser.config.max_atoms == 24
+    out = pipe(
+        prompt=["C, a cubic crystal", "SrTiO3"],
+        num_atoms=[8, 5],
+        num_samples=2,
+        num_inference_steps=STEPS,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert [len(s) for s in out.structures] == [8, 8, 5, 5]
+    assert all(s.composition.reduced_formula == "C" for s in out.structures[:2])
+    assert all({e.symbol for e in s.composition} <= {"Sr", "Ti", "O"} for s in out.structures[2:])
