@@ -53,6 +53,14 @@ from hfmat.diffusion.inputs import (
 OUTPUT_TYPES = ("structure", "cif")
 
 
+def check_weight(name: str, value) -> None:
+    """A guidance weight must be a finite number >= 0; raises PipelineInputError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PipelineInputError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value) or value < 0:
+        raise PipelineInputError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
 @dataclass
 class CrystalPipelineOutput(BaseOutput):
     """``structures``: one pymatgen Structure per sample (sample j of request i at index
@@ -357,12 +365,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         element head and the prompts' embeddings, or None (no head, no prompt, or w = 0)."""
         head = getattr(self, "element_head", None)
         if element_guidance is not None:
-            if isinstance(element_guidance, bool) or not isinstance(element_guidance, (int, float)):
-                raise PipelineInputError(f"element_guidance must be a number, got {element_guidance!r}")
-            if not np.isfinite(element_guidance) or element_guidance < 0:
-                raise PipelineInputError(
-                    f"element_guidance must be a finite number >= 0, got {element_guidance!r}"
-                )
+            check_weight("element_guidance", element_guidance)
             if element_guidance > 0 and head is None:
                 raise PipelineInputError(
                     "element_guidance needs a pipeline with an element_head (this one has none: "
@@ -390,12 +393,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
         conditions may be empty (the prompt's embedding is added per crystal)."""
         specs = getattr(self.denoiser, "condition_specs", {})
         if guidance_scale is not None:
-            if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)):
-                raise PipelineInputError(f"guidance_scale must be a number, got {guidance_scale!r}")
-            if not np.isfinite(guidance_scale) or guidance_scale < 0:
-                raise PipelineInputError(
-                    f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}"
-                )
+            check_weight("guidance_scale", guidance_scale)
             if not specs:
                 raise PipelineInputError(
                     "guidance_scale needs a model trained with conditions; this pipeline's denoiser has none"
