@@ -42,6 +42,7 @@ def test_models_are_told_apart_by_their_folders(models):
         "cif-gpt2-carbon24",
         "cif-gpt2-general",
         "cif-gpt2-perov5-rl",
+        "cif-gpt2-perov5-rft",
     ]
     assert models.names(DIFFUSION, de_novo=True) == [
         "crystal-diffusion-perov5-gen",

@@ -51,3 +51,26 @@ def test_bad_arguments(rft, tmp_path, capsys):
     with pytest.raises(SystemExit):
         rft.parse_args([*base, "--out", str(tmp_path / "taken.csv")])
     assert "exists" in capsys.readouterr().err
+
+
+def test_the_shipped_rft_model_records_its_rounds_and_loads_with_transformers():
+    """cif-gpt2-perov5-rft: a plain GPT-2 whose training record lists the supervised stage and every
+    round (each trained on make_rft_data.py samples), fine-tuned from cif-gpt2-perov5 as its card
+    says, sampling at T 0.7 (the temperature its figures are measured at)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hfmat import shipped
+    from hfmat.hub.provenance import fine_tuned_from, read_training_record, stages
+    from hfmat.lm import generate_cifs
+
+    folder = shipped.shipped_model(shipped.LM_RFT)
+    record = read_training_record(folder)
+    rounds = [s for s in stages(record) if str(s["config"].get("dataset", "")).startswith("runs/rft_perov5")]
+    assert len(rounds) >= 2 and all(s["config"]["model_name"] == shipped.LM_RFT for s in rounds)
+    assert fine_tuned_from(record, f"hfmat/{shipped.LM_RFT}") == "hfmat/cif-gpt2-perov5"
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    assert model.generation_config.temperature == 0.7
+    samples = generate_cifs(
+        model, AutoTokenizer.from_pretrained(folder), compositions=["SrTiO3"], num_samples=2, seed=0
+    )
+    assert all(s.text.startswith("data_Sr1Ti1O3\n") for s in samples)

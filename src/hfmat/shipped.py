@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The shipped models by name: the CIF language models (Perov-5, its GRPO fine-tune, Carbon-24, general
-#: chemistry) and the
+#: chemistry, Perov-5 after rejection-sampling fine-tuning) and the
 #: diffusion pipelines (Perov-5 structure prediction, de novo generation and de novo generation
 #: conditioned on properties, Carbon-24 structure prediction, general-chemistry structure prediction).
 LM = "cif-gpt2-perov5"
 LM_CARBON24 = "cif-gpt2-carbon24"
 LM_GENERAL = "cif-gpt2-general"  # MP-20 subset train + Perov-5 val + Carbon-24 val
 LM_RL = "cif-gpt2-perov5-rl"  # LM fine-tuned with GRPO (validity, composition, CHGNet energy)
+LM_RFT = "cif-gpt2-perov5-rft"  # LM after rounds of rejection-sampling fine-tuning on its valid samples
 DIFFUSION_CSP = "crystal-diffusion-perov5"
 DIFFUSION_GEN = "crystal-diffusion-perov5-gen"
 DIFFUSION_CARBON24 = "crystal-diffusion-carbon24"
@@ -32,6 +33,7 @@ NAMES = (
     LM_GENERAL,
     LM_RL,
     DIFFUSION_GENERAL,
+    LM_RFT,
 )
 
 #: The shipped text models (docs/text_guidance.md): Crystal CLIP (both towers), and its text side as two
