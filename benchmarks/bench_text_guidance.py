@@ -186,13 +186,6 @@ def sample(pipe, args, prompts=None, count=None, atoms=None):
     ).structures
 
 
-def element_guidance_used(pipe, requested) -> float:
-    """The element-head weight the prompted samples used (the pipeline's default: 1 with a head)."""
-    if requested is not None:
-        return float(requested)
-    return 1.0 if getattr(pipe, "element_head", None) is not None else 0.0
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -247,7 +240,7 @@ def main(argv=None) -> dict:
         "corrector_steps": args.corrector_steps,
         "seed": args.seed,
         "num_atoms": args.num_atoms,
-        "element_guidance": element_guidance_used(pipe, args.element_guidance),
+        "element_guidance": pipe.element_guidance_weight(args.element_guidance),
         "unconditional_validity": pool_validity,
         "rows": results,
         "targets": check_targets(results),

@@ -40,6 +40,7 @@ def main(argv=None) -> dict:
     import torch.nn.functional as F
     from pymatgen.core import Composition
 
+    from hfmat.diffusion.element_head import exact_set_rate
     from hfmat.diffusion.text import embed_texts, load_text_tower
 
     encoder, tokenizer = load_text_tower(args.tower)
@@ -69,12 +70,7 @@ def main(argv=None) -> dict:
             opt.step()
         with torch.no_grad():
             scores = net(x_test)
-        hits = [
-            set(scores[i].topk(int(y_test[i].sum())).indices.tolist())
-            == set(y_test[i].nonzero().flatten().tolist())
-            for i in range(len(test))
-        ]
-        results[pooling] = sum(hits) / len(hits)
+        results[pooling] = exact_set_rate(scores, y_test)
         print(f"{pooling}: element set of {results[pooling]:.1%} of {len(test)} test formulas")
     return results
 

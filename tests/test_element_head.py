@@ -168,3 +168,19 @@ def test_cli_element_guidance(text_folder, tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "--model", str(text_folder / "pipe"), "--element-guidance", "1"]) == 2
     assert "--element-guidance needs a pipeline with an element_head" in capsys.readouterr().err
+
+
+def test_exact_set_rate_needs_every_element_and_no_other():
+    from hfmat.diffusion.element_head import exact_set_rate
+
+    targets = torch.zeros(3, 6)
+    targets[:, [1, 2]] = 1.0  # every row: elements 1 and 2
+    scores = torch.tensor(
+        [
+            [0, 5, 4, 1, 0, 0],  # top 2 = {1, 2}: exact
+            [0, 5, 1, 4, 0, 0],  # top 2 = {1, 3}: one wrong
+            [0, 3, 3.5, 0, 0, 4],  # top 2 = {5, 2}: one wrong
+        ],
+        dtype=torch.float,
+    )
+    assert exact_set_rate(scores, targets) == pytest.approx(1 / 3)

@@ -73,15 +73,6 @@ def element_targets(formulas):
     return y
 
 
-def exact_set_rate(logits, targets) -> float:
-    """Share of rows whose top-k logits (k: the row's number of elements) are exactly its elements."""
-    hits = 0
-    for scores, y in zip(logits, targets):
-        k = int(y.sum())
-        hits += set(scores.topk(k).indices.tolist()) == set(y.nonzero().flatten().tolist())
-    return hits / max(len(targets), 1)
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
@@ -90,7 +81,7 @@ def main(argv=None) -> dict:
     from hfmat.data import load_crystal_dataset
     from hfmat.data.descriptions import TEXT_COLUMNS, add_descriptions
     from hfmat.diffusion import CrystalDiffusionPipeline
-    from hfmat.diffusion.element_head import TextElementHead
+    from hfmat.diffusion.element_head import TextElementHead, exact_set_rate
     from hfmat.diffusion.text import embed_texts, text_conditions, text_pooling
     from hfmat.hub import resolve
 

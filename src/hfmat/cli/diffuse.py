@@ -197,9 +197,7 @@ def run(args) -> int:
     if conditions or args.prompt:  # they decide the samples too
         writer.meta.update(conditions=conditions, prompts=args.prompt, guidance_scale=args.guidance_scale)
         if args.prompt and getattr(pipe, "element_head", None) is not None:
-            writer.meta.update(
-                element_guidance=1.0 if args.element_guidance is None else args.element_guidance
-            )
+            writer.meta.update(element_guidance=pipe.element_guidance_weight(args.element_guidance))
     n = args.num_samples
     chosen, ranked = list(range(len(result.structures))), {}
     if clip is not None:

@@ -48,3 +48,12 @@ class TextElementHead(ModelMixin, ConfigMixin):
         """log sigmoid of the logits, float32 [B, NUM_ATOM_TYPES]: each element's log-probability of
         being in the crystal (the mask type's entry is never used: the scheduler excludes it)."""
         return F.logsigmoid(self(embeddings).float())
+
+
+def exact_set_rate(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Share of rows whose top-k scores (k: the row's number of elements in the multi-hot
+    ``targets``) are exactly its elements: how well a head (or a probe) reads a crystal's element set."""
+    hits = 0
+    for row, y in zip(scores, targets):
+        hits += set(row.topk(int(y.sum())).indices.tolist()) == set(y.nonzero().flatten().tolist())
+    return hits / max(len(targets), 1)

@@ -360,6 +360,13 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
             out[text_conditions(self.denoiser)[0]] = embeddings.repeat_interleave(num_samples, dim=0)
         return out
 
+    def element_guidance_weight(self, element_guidance: float | None = None) -> float:
+        """The element-head weight a prompted call uses: ``element_guidance`` as given, else 1 for a
+        pipeline with an element head and 0 without one."""
+        if element_guidance is not None:
+            return float(element_guidance)
+        return 1.0 if getattr(self, "element_head", None) is not None else 0.0
+
     def _type_prior(self, element_guidance, prompts, per_request: dict) -> torch.Tensor | None:
         """``w * log p_head(Z in crystal)`` [R, NUM_ATOM_TYPES] for every crystal to sample, from the
         element head and the prompts' embeddings, or None (no head, no prompt, or w = 0)."""
@@ -375,7 +382,7 @@ class CrystalDiffusionPipeline(DiffusionPipeline):
                 raise PipelineInputError(
                     "element_guidance needs a prompt: the head reads the prompt's elements"
                 )
-        weight = 1.0 if element_guidance is None else float(element_guidance)
+        weight = self.element_guidance_weight(element_guidance)
         if head is None or prompts is None or weight == 0:
             return None
         from hfmat.diffusion.text import text_conditions, text_pooling
