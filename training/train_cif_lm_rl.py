@@ -341,6 +341,8 @@ def main(argv=None) -> dict:
         bf16=False,
         disable_dropout=True,
         remove_unused_columns=False,
+        # trl turns it on by default; for a model this small recomputing activations only costs time
+        gradient_checkpointing=False,
     )
     # trl loads the reference model for the KL penalty from config._name_or_path
     model.config._name_or_path = str(kl_reference(cfg, start_folder, tokenizer))
