@@ -16,8 +16,8 @@ threshold (COV-P's structure half) and the median shortest interatomic distance:
   compositions of that many training crystals (so its atom counts follow the training split's); a
   de novo pipeline samples unconditionally.
 
-Nothing here is a test: it is the measurement behind the Carbon-24 de novo paragraphs of the README
-and docs/guidance.md.
+Nothing here is a test: it is the measurement behind the Carbon-24 paragraph of docs/guidance.md
+("Not done yet").
 """
 
 from __future__ import annotations
