@@ -24,11 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from pymatgen.core import Structure
+from scipy.spatial.distance import cdist
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_diffusion_gen import load_split  # noqa: E402  (a split's structures, one loader)
 
 REPO = Path(__file__).resolve().parents[1]
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -54,13 +59,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def load_split(data_dir: str, dataset: str, split: str) -> list[Structure]:
-    from hfmat.data import load_crystal_dataset
-
-    ds = load_crystal_dataset(dataset, data_dir=Path(data_dir), splits=[split])[split]
-    return [Structure.from_str(text, fmt="cif") for text in ds["cif"]]
-
-
 def perturbed(structures: list[Structure], sigma: float, rng: np.random.Generator) -> list[Structure]:
     return [
         Structure(
@@ -74,19 +72,18 @@ def perturbed(structures: list[Structure], sigma: float, rng: np.random.Generato
 
 
 def shortest_distance(s: Structure | None) -> float:
-    if not isinstance(s, Structure) or len(s) < 2:
-        return float("nan")
-    d = s.distance_matrix
-    return float(d[np.triu_indices(len(s), 1)].min())
+    """:func:`hfmat.cif.structural.shortest_distance`, NaN for no structure or a single site."""
+    from hfmat.cif.structural import shortest_distance as shortest
+
+    d = shortest(s) if isinstance(s, Structure) else None
+    return float("nan") if d is None else d
 
 
 def row(name: str, structures: list, reference: np.ndarray, cutoff: float, workers: int) -> dict:
     from hfmat.evaluation.fingerprints import fingerprints
 
     fps = fingerprints(structures, workers=workers, desc=name, progress=False)
-    dist = np.array(
-        [np.linalg.norm(reference - fp, axis=1).min() if fp is not None else np.nan for fp, _, _ in fps]
-    )
+    dist = np.array([cdist(fp[None], reference).min() if fp is not None else np.nan for fp, _, _ in fps])
     ok = ~np.isnan(dist)
     return {
         "row": name,
@@ -125,8 +122,8 @@ def main(argv=None) -> list[dict]:
     from hfmat.evaluation.reference import COV_CUTOFFS, canonical_dataset
 
     cutoff = COV_CUTOFFS[canonical_dataset(args.dataset)]["struc"]
-    test = load_split(args.data_dir, args.dataset, args.split)
-    train = load_split(args.data_dir, args.dataset, args.train_split)
+    test = load_split(args, args.split)
+    train = load_split(args, args.train_split)
     ref_fps = cached_fingerprints(test, workers=args.workers, progress=False)
     reference = np.array([fp for fp, _, _ in ref_fps if fp is not None])
     rng = np.random.default_rng(args.seed)

@@ -10,6 +10,14 @@ MIN_DISTANCE = 0.5
 MIN_VOLUME = 0.1
 
 
+def shortest_distance(structure: Structure) -> float | None:
+    """The shortest distance between two distinct sites (periodic images included), in A; None for
+    a single site."""
+    if len(structure) < 2:
+        return None
+    return float(structure.distance_matrix[np.triu_indices(len(structure), k=1)].min())
+
+
 def structural_validity(
     structure: Structure, min_distance: float = MIN_DISTANCE, min_volume: float = MIN_VOLUME
 ) -> tuple[bool, str]:
@@ -17,10 +25,9 @@ def structural_validity(
     volume = float(structure.volume)
     if not np.isfinite(volume) or volume < min_volume:
         return False, f"cell volume {volume:.4g} A^3 is below {min_volume} A^3"
-    if len(structure) < 2:
+    shortest = shortest_distance(structure)
+    if shortest is None:
         return True, f"single site, volume {volume:.2f} A^3"
-    dm = structure.distance_matrix
-    shortest = float(dm[np.triu_indices(len(structure), k=1)].min())
     if shortest < min_distance:
         return False, f"shortest interatomic distance {shortest:.3f} A is below {min_distance} A"
     return True, f"shortest interatomic distance {shortest:.3f} A, volume {volume:.2f} A^3"
