@@ -100,6 +100,21 @@ def test_match_term_scores_closeness_to_a_reference_of_the_prompted_composition(
     assert reward.score(texts[:1], ["data_Na4Cl4\n"])[0].terms["match"] == 0.0
 
 
+def test_valid_match_counts_the_match_only_for_a_valid_structure(canonical, examples_dir):
+    sto = Structure.from_file(examples_dir / "SrTiO3_perovskite.cif")
+    with pytest.raises(RewardError, match="valid_match term needs reference structures"):
+        CifReward("valid_match=1")
+    reward = CifReward("match=1,valid_match=1", references=[sto])
+    # the cell shrunk to 0.6x: the matcher scales volumes, so it still matches exactly, but every
+    # bond is far too short
+    shrunk = Structure(sto.lattice.matrix * 0.6, sto.species, sto.frac_coords)
+    same, small = reward.score([canonical["SrTiO3_perovskite"], structure_to_cif(shrunk)], [STO_PROMPT] * 2)
+    assert same.valid and same.terms["valid_match"] == pytest.approx(1.0)
+    assert not small.valid and small.terms["match"] == pytest.approx(1.0)
+    assert small.terms["valid_match"] == 0.0
+    assert same.total == pytest.approx(2.0) and small.total == pytest.approx(1.0)
+
+
 def test_bad_texts_get_the_lowest_reward_and_never_raise(canonical):
     reward = CifReward({"validity": 2.0, "composition": 1.0, "spacegroup": -0.5})
     assert reward.lowest == pytest.approx(-0.5) and reward.highest == pytest.approx(3.0)

@@ -284,12 +284,13 @@ def main(argv=None) -> dict:
     from trl import GRPOConfig, GRPOTrainer
 
     from hfmat.hub import load, resolve
-    from hfmat.lm.rewards import CifReward, RewardError, parse_weights
+    from hfmat.lm.rewards import MATCH_TERMS, CifReward, RewardError, parse_weights
 
     structures = split_structures(cfg)
     try:
         # the match term compares with every structure of the prompt split (the training data)
-        references = structures if "match" in parse_weights(cfg["reward"]) else None
+        weights = parse_weights(cfg["reward"])
+        references = structures if any(t in weights for t in MATCH_TERMS) else None
         reward = CifReward(
             cfg["reward"],
             potential=cfg["potential"],
