@@ -201,10 +201,10 @@ def run(args, argv=None) -> dict:
 
 
 def report(result: dict) -> str:
-    from hfmat.diffusion.card import PUBLISHED_GENERATION_PEROV5, generation_table
+    from hfmat.diffusion.card import PUBLISHED_GENERATION, generation_table
 
     args = result["args"]
-    published = PUBLISHED_GENERATION_PEROV5 if args["dataset"] == "perov_5" else {}
+    published = PUBLISHED_GENERATION.get(args["dataset"], {})
     t = result["timing"]
     lines = [
         f"$ {result['command']}",

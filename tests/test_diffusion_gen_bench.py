@@ -85,6 +85,19 @@ def test_bench_scores_samples_and_writes_a_card(tmp_path, perov_dir, capsys, tin
     assert saved["command"] in card.text and CSP_COMPARISON not in card.text
 
 
+def test_a_carbon24_de_novo_card_compares_with_carbon24_figures(tmp_path, tiny_diffusion_pipeline):
+    from hfmat.diffusion.card import GENERATION_COMPARISON, GENERATION_COMPARISON_CARBON24
+
+    gen = _save_pipeline(tiny_diffusion_pipeline, tmp_path / "gen-c24", de_novo=True)
+    measured = {"structural_validity": 99.8, "cov_recall": 97.4, "cov_precision": 20.2, "wdist_density": 0.2}
+    write_model_card(gen, evaluation={"text": "Measured.", "generation": measured, "dataset": "carbon_24"})
+    card = ModelCard.load(gen / "README.md")
+    # DiffCSP's Carbon-24 COV-P (97.27) and CDVAE's (83.08), not the Perov-5 ones (98.27, 98.46)
+    assert "| COV-P % | 20.20 | 83.08 | 97.27 |" in card.text, card.text
+    assert GENERATION_COMPARISON_CARBON24 in card.text and GENERATION_COMPARISON not in card.text
+    assert "compositional validity" not in card.text  # neither measured nor published for one element
+
+
 def test_bench_refuses_a_structure_prediction_pipeline(tmp_path, perov_dir, tiny_diffusion_pipeline):
     folder = _save_pipeline(tiny_diffusion_pipeline, tmp_path / "csp-tiny", de_novo=False)
     with pytest.raises(SystemExit, match="not de novo"):
