@@ -47,6 +47,7 @@ def test_models_are_told_apart_by_their_folders(models):
     assert models.names(DIFFUSION, de_novo=True) == [
         "crystal-diffusion-perov5-gen",
         "crystal-diffusion-perov5-gen-conditioned",
+        "crystal-diffusion-carbon24-gen-conditioned",
         "crystal-diffusion-perov5-text",
         "crystal-diffusion-perov5-carbon24-text",
     ]
@@ -56,8 +57,12 @@ def test_models_are_told_apart_by_their_folders(models):
         "crystal-diffusion-general",
     }
     conditioned = {name for name, e in models.entries.items() if e.properties}
-    assert conditioned == {"crystal-diffusion-perov5-gen-conditioned"}
+    assert conditioned == {
+        "crystal-diffusion-perov5-gen-conditioned",
+        "crystal-diffusion-carbon24-gen-conditioned",
+    }
     assert models.entry("crystal-diffusion-perov5-gen-conditioned").condition_names == ["heat_ref", "dir_gap"]
+    assert models.entry("crystal-diffusion-carbon24-gen-conditioned").condition_names == ["energy_per_atom"]
     assert [name for name, e in models.entries.items() if e.takes_prompt] == [
         "crystal-diffusion-perov5-text",
         "crystal-diffusion-perov5-carbon24-text",

@@ -12,7 +12,8 @@ from pathlib import Path
 #: The shipped models by name: the CIF language models (Perov-5, its GRPO fine-tune, Carbon-24, general
 #: chemistry, Perov-5 after rejection-sampling fine-tuning) and the
 #: diffusion pipelines (Perov-5 structure prediction, de novo generation and de novo generation
-#: conditioned on properties, Carbon-24 structure prediction, general-chemistry structure prediction).
+#: conditioned on properties, Carbon-24 de novo generation conditioned on energy_per_atom, Carbon-24
+#: structure prediction, general-chemistry structure prediction).
 LM = "cif-gpt2-perov5"
 LM_CARBON24 = "cif-gpt2-carbon24"
 LM_GENERAL = "cif-gpt2-general"  # MP-20 subset train + Perov-5 val + Carbon-24 val
@@ -22,6 +23,7 @@ DIFFUSION_CSP = "crystal-diffusion-perov5"
 DIFFUSION_GEN = "crystal-diffusion-perov5-gen"
 DIFFUSION_CARBON24 = "crystal-diffusion-carbon24"
 DIFFUSION_GEN_CONDITIONED = "crystal-diffusion-perov5-gen-conditioned"  # heat_ref, dir_gap
+DIFFUSION_CARBON24_GEN_CONDITIONED = "crystal-diffusion-carbon24-gen-conditioned"  # energy_per_atom
 DIFFUSION_GENERAL = "crystal-diffusion-general"  # MP-20 subset train + Perov-5 val + Carbon-24 val
 NAMES = (
     LM,
@@ -29,6 +31,7 @@ NAMES = (
     DIFFUSION_GEN,
     DIFFUSION_CARBON24,
     DIFFUSION_GEN_CONDITIONED,
+    DIFFUSION_CARBON24_GEN_CONDITIONED,
     LM_CARBON24,
     LM_GENERAL,
     LM_RL,
