@@ -232,6 +232,14 @@ def test_rl_card_text_names_the_hard_prompts_and_numbers_the_stages():
     assert "the last of 3 GRPO stages" in text
     assert "319 of the first 1024 rows of `perov_5` val: the 80 where a probe sample" in text
     assert text.index("Stage 1: 100 steps, reward `validity=100`") < text.index("Stage 2: 400 steps")
+    assert "supervised fine-tuning" not in text  # GRPO straight from the base
+    # three supervised (rejection-sampling) rounds from the base, then the GRPO stages
+    rounds = [{"config": cfg, "summary": summary, "base_model": b} for b in ("hfmat/base", None, None)]
+    after_sft = _rl_training_text(
+        {"config": cfg, "summary": summary, "previous": rounds + earlier}, "hfmat/base"
+    )
+    assert "Before the first GRPO stage, 3 supervised fine-tuning stages" in after_sft
+    assert "the last of 3 GRPO stages" in after_sft
     plain = _rl_training_text({"config": cfg, "summary": summary, "previous": []}, "hfmat/base")
     assert "the first 319 rows of `perov_5` val" in plain and "Stage" not in plain and "stages" not in plain
 

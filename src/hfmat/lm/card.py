@@ -79,7 +79,7 @@ def _rl_training_text(record: dict, start: str) -> str:
             f"(temperature {cfg['temperature']}, top-k {cfg['top_k']}); reward `{cfg['reward']}` "
             f"(`hfmat.lm.rewards.CifReward`{physics}); KL penalty beta {cfg['beta']} to {_kl_reference(cfg)}, "
             f"{_sft_term(cfg, s)}lr {cfg['lr']}, clip epsilon {cfg['epsilon']}, seed {cfg['seed']}. "
-            f"{_earlier_rl_stages(record)}".rstrip(),
+            f"{_supervised_stages_between(record, start)}{_earlier_rl_stages(record)}".rstrip(),
             "",
             "| measured | value |",
             "|---|---|",
@@ -118,6 +118,22 @@ def _sft_term(cfg: dict, summary: dict) -> str:
 def _kl_reference(cfg: dict) -> str:
     ref = cfg.get("ref_model")
     return f"`{ref}` (not the starting model)" if ref else "the starting model"
+
+
+def _supervised_stages_between(record: dict, start: str) -> str:
+    """A sentence on the supervised stages (``training/train_cif_lm.py``, e.g. rejection-sampling
+    fine-tuning) run between ``start`` and the first GRPO stage; nothing when there are none."""
+    previous = record.get("previous") or []
+    from_start = [i for i, st in enumerate(previous) if st.get("base_model") == start]
+    if not from_start:
+        return ""
+    n = sum(1 for st in previous[from_start[-1] :] if st.get("method") != "grpo")
+    if not n:
+        return ""
+    return (
+        f"Before the first GRPO stage, {n} supervised fine-tuning stage{'s' if n > 1 else ''} "
+        f"(`training/train_cif_lm.py`) continued from `{start}`; `training_summary.json` records each. "
+    )
 
 
 def _earlier_rl_stages(record: dict) -> str:
