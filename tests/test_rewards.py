@@ -113,6 +113,9 @@ def test_valid_match_counts_the_match_only_for_a_valid_structure(canonical, exam
     assert not small.valid and small.terms["match"] == pytest.approx(1.0)
     assert small.terms["valid_match"] == 0.0
     assert same.total == pytest.approx(2.0) and small.total == pytest.approx(1.0)
+    # weighted alone, it never runs the matcher for an invalid text
+    alone = CifReward("valid_match=1", references=[sto])
+    assert alone.score([structure_to_cif(shrunk)], [STO_PROMPT])[0].total == 0.0 and not alone._match
 
 
 def test_bad_texts_get_the_lowest_reward_and_never_raise(canonical):

@@ -330,9 +330,9 @@ class CifReward:
             values["composition"] = _composition_term(structure.composition, target.composition)
         if "spacegroup" in self.weights:
             values["spacegroup"] = _spacegroup_term(structure, target.spacegroup)
-        if any(t in self.weights for t in MATCH_TERMS):
+        if "match" in self.weights or ("valid_match" in self.weights and valid):
             values["match"] = self._match_term(text, structure, target.composition)
-            values["valid_match"] = values["match"] if valid else 0.0
+        values["valid_match"] = values.get("match", 0.0) if valid else 0.0  # no matcher run for it otherwise
         physics = self._physics.get(canonical) if canonical is not None else None
         energy = physics.energy_per_atom if physics else None
         e_hull = physics.e_above_hull if physics else None
