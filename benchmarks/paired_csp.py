@@ -7,14 +7,28 @@ order (the same ``--dataset``, ``--split``, ``--start`` and ``--num-compositions
 validity and match rate, the targets matched by one run only (b: the first, c: the second), and the
 two-sided exact McNemar p-value (a binomial test of min(b, c) among b + c at one half). Validity is
 paired the same way.
+
+``--by-target-validity perov_5/test`` (a split under ``--data``, the one both runs were prompted
+from) also splits the targets by whether the target's own DFT structure, written as hfmat's
+canonical CIF, passes every validity check (``check_validity(mode="strict")``, as
+``bench_validity_reference.py`` counts them), and compares the two runs within each group: a model
+taught to write valid CIFs can be expected to lose matches exactly where the true structure fails
+a check.
+
+    python benchmarks/paired_csp.py runs/eval/supervised.json runs/eval/rl.json --by-target-validity perov_5/test
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from math import comb
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from roundtrip_cif import DEFAULT_DATA, read_cifs  # noqa: E402
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -54,18 +68,64 @@ def compare(first: list[dict], second: list[dict]) -> dict:
     return out
 
 
+def target_validity(path: str | Path, workers: int = 1) -> dict[str, bool]:
+    """``{material_id: the target passes every check}`` for one split's CSV (a structure that does
+    not canonicalize, or whose check fails to run, counts as not passing)."""
+    from hfmat.cif import canonicalize_many, check_validity_many
+
+    rows = read_cifs(Path(path))
+    canonical = canonicalize_many([cif for _, cif in rows], num_workers=workers, progress=True)
+    texts = {i: r.value for i, r in enumerate(canonical) if r.ok}
+    reports = check_validity_many(list(texts.values()), num_workers=workers, progress=True, mode="strict")
+    valid = dict.fromkeys(range(len(rows)), False)
+    for i, report in zip(texts, reports):
+        valid[i] = bool(report.ok and report.value.valid)
+    return {rows[i][0]: valid[i] for i in range(len(rows))}
+
+
+def by_group(first: list[dict], second: list[dict], groups: dict[str, bool]) -> dict:
+    """:func:`compare` within the targets whose own structure passes / fails the checks."""
+    missing = [t["id"] for t in first if t["id"] not in groups]
+    if missing:
+        raise SystemExit(f"{len(missing)} targets (e.g. {missing[0]!r}) are not in the split given")
+    out = {}
+    for name, want in (("valid_targets", True), ("invalid_targets", False)):
+        keep = [i for i, t in enumerate(first) if groups[t["id"]] is want]
+        if keep:
+            out[name] = compare([first[i] for i in keep], [second[i] for i in keep])
+    return out
+
+
+def _print(result: dict, title: str) -> None:
+    for key, name in (("matched_k1", "match"), ("valid", "validity")):
+        r = result[key]
+        print(
+            f"{title}{name}: {100 * r['first']:.2f} % -> {100 * r['second']:.2f} % on {result['targets']} targets; "
+            f"first only {r['first_only']}, second only {r['second_only']}, exact McNemar p = {r['p']:.3g}"
+        )
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("first", help="an eval_lm_csp.py JSON (the baseline)")
     p.add_argument("second", help="an eval_lm_csp.py JSON on the same targets")
+    p.add_argument(
+        "--by-target-validity", default=None, metavar="DATASET/SPLIT",
+        help="also compare within the targets whose own structure passes / fails the validity checks",
+    )  # fmt: skip
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the benchmark CSVs")
+    p.add_argument("--workers", type=int, default=1, help="processes for the targets' checks")
     args = p.parse_args(argv)
-    result = compare(per_target(args.first), per_target(args.second))
-    for key, name in (("matched_k1", "match"), ("valid", "validity")):
-        r = result[key]
-        print(
-            f"{name}: {100 * r['first']:.2f} % -> {100 * r['second']:.2f} % on {result['targets']} targets; "
-            f"first only {r['first_only']}, second only {r['second_only']}, exact McNemar p = {r['p']:.3g}"
-        )
+    first, second = per_target(args.first), per_target(args.second)
+    result = compare(first, second)
+    _print(result, "")
+    if args.by_target_validity:
+        path = args.data / f"{args.by_target_validity}.csv"
+        if not path.is_file():
+            p.error(f"--by-target-validity {args.by_target_validity}: no file {path}")
+        result["by_target_validity"] = by_group(first, second, target_validity(path, args.workers))
+        for name, group in result["by_target_validity"].items():
+            _print(group, f"{name.replace('_', ' ')}: ")
     return result
 
 

@@ -127,3 +127,28 @@ def test_bench_guidance_refuses_a_property_the_pipeline_is_not_conditioned_on(se
     bench = _module("bench_guidance", REPO / "benchmarks" / "bench_guidance.py")
     with pytest.raises(SystemExit, match="scalar conditions are \\['heat_ref', 'dir_gap'\\]"):
         bench.main(_args(setup, tmp_path, "--properties", "band_gap"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("chgnet") is None, reason="needs the physics extra (chgnet)")
+def test_bench_guidance_predicts_after_relaxing_when_asked(setup, tmp_path):
+    bench = _module("bench_guidance", REPO / "benchmarks" / "bench_guidance.py")
+    out = tmp_path / "out"
+    extra = ["--properties", "heat_ref", "--percentiles", "50", "--scales", "0", "2"]
+    plain = bench.main(_args(setup, tmp_path / "plain", *extra))
+    result = bench.main(_args(setup, out, *extra, "--relax", "chgnet", "--relax-steps", "3"))
+
+    assert plain["relax"] is None and plain["relax_runs"] == []
+    assert result["relax"] == {"potential": "chgnet", "steps": 3, "fmax": 0.1, "relax_cell": False}
+    assert len(result["relax_runs"]) == 2  # the unconditional set and the one guided set
+    unguided = result["unconditional"]["heat_ref"]
+    first = result["relax_runs"][0]
+    # every structurally valid sample went to the potential, and each relaxed one got a prediction
+    assert first["n"] == round(unguided["structural_validity"] * unguided["n"])
+    assert unguided["n_predicted"] == first["relaxed"] <= first["n"]
+    assert all(r["mean_steps"] is None or r["mean_steps"] <= 4 for r in result["relax_runs"])
+    # the raw samples' validity and coverage are unchanged; the predictions are not the raw ones
+    assert unguided["structural_validity"] == plain["unconditional"]["heat_ref"]["structural_validity"]
+    assert unguided["cov_recall"] == plain["unconditional"]["heat_ref"]["cov_recall"]
+    if first["relaxed"]:
+        assert unguided["pred_mean"] != plain["unconditional"]["heat_ref"]["pred_mean"]
+    assert "after relaxing each structurally valid one with chgnet" in (out / "guidance.md").read_text()
