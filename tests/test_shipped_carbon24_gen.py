@@ -25,6 +25,7 @@ def test_it_is_a_de_novo_carbon_model_with_one_condition(pipe):
     config = pipe.denoiser.config
     assert DIFFUSION_CARBON24_GEN_CONDITIONED in NAMES
     assert config.predict_atom_types and config.elements == ["C"] and config.max_atoms == 24
+    assert config.condition_every_layer  # stage 5 feeds the condition to every layer
     assert [c["name"] for c in config.conditions] == ["energy_per_atom"]
     sizes = {n for n, p in enumerate(config.num_atoms_distribution) if p > 0}
     assert min(sizes) == 6 and sizes <= set(range(6, 25, 2))
