@@ -27,20 +27,33 @@ from roundtrip_cif import DEFAULT_DATA, read_cifs  # noqa: E402
 WORST = re.compile(r"worst (\w+)-(\w+) at")
 
 
-def reference_validity(cifs: list[str], workers: int) -> dict:
-    """Canonicalize and check ``cifs``; the counts of the table's row."""
+def check_references(cifs: list[str], workers: int) -> list[tuple[bool, object]]:
+    """Each CIF written as hfmat's canonical CIF and checked (strict): ``(canonicalized, report)``,
+    the report None where the CIF did not canonicalize or its check failed to run."""
     from hfmat.cif import canonicalize_many, check_validity_many
 
     canonical = canonicalize_many(cifs, num_workers=workers, progress=True)
-    texts = [r.value for r in canonical if r.ok]
+    done = [i for i, r in enumerate(canonical) if r.ok]
+    texts = [canonical[i].value for i in done]
     reports = check_validity_many(texts, num_workers=workers, progress=True, mode="strict")
+    out: list[tuple[bool, object]] = [(False, None)] * len(cifs)
+    for i, result in zip(done, reports):
+        out[i] = (True, result.value if result.ok else None)
+    return out
+
+
+def reference_validity(cifs: list[str], workers: int) -> dict:
+    """Canonicalize and check ``cifs``; the counts of the table's row."""
+    checked = check_references(cifs, workers)
     failed, pairs, errors = Counter(), Counter(), 0
-    valid = 0
-    for result in reports:
-        if not result.ok:
+    valid = canonical = 0
+    for ok, report in checked:
+        canonical += ok
+        if not ok:
+            continue
+        if report is None:
             errors += 1
             continue
-        report = result.value
         valid += report.valid
         for check in report.failed():
             failed[check.name] += 1
@@ -48,8 +61,8 @@ def reference_validity(cifs: list[str], workers: int) -> dict:
                 pairs["-".join(sorted(m.groups()))] += 1
     return {
         "structures": len(cifs),
-        "canonical": len(texts),
-        "not_canonicalized": len(cifs) - len(texts),
+        "canonical": canonical,
+        "not_canonicalized": len(cifs) - canonical,
         "check_errors": errors,
         "valid": valid,
         "valid_percent": 100.0 * valid / len(cifs) if cifs else 0.0,

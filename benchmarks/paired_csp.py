@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_validity_reference import check_references  # noqa: E402
 from roundtrip_cif import DEFAULT_DATA, read_cifs  # noqa: E402
 
 
@@ -71,16 +72,9 @@ def compare(first: list[dict], second: list[dict]) -> dict:
 def target_validity(path: str | Path, workers: int = 1) -> dict[str, bool]:
     """``{material_id: the target passes every check}`` for one split's CSV (a structure that does
     not canonicalize, or whose check fails to run, counts as not passing)."""
-    from hfmat.cif import canonicalize_many, check_validity_many
-
     rows = read_cifs(Path(path))
-    canonical = canonicalize_many([cif for _, cif in rows], num_workers=workers, progress=True)
-    texts = {i: r.value for i, r in enumerate(canonical) if r.ok}
-    reports = check_validity_many(list(texts.values()), num_workers=workers, progress=True, mode="strict")
-    valid = dict.fromkeys(range(len(rows)), False)
-    for i, report in zip(texts, reports):
-        valid[i] = bool(report.ok and report.value.valid)
-    return {rows[i][0]: valid[i] for i in range(len(rows))}
+    checked = check_references([cif for _, cif in rows], workers)
+    return {mid: bool(report is not None and report.valid) for (mid, _), (_, report) in zip(rows, checked)}
 
 
 def by_group(first: list[dict], second: list[dict], groups: dict[str, bool]) -> dict:
