@@ -69,8 +69,8 @@ def zero_inflated_gbm(x_train, y_train, x_test, y_test, seed: int = 0) -> tuple[
     size = reg.fit(x_train[nonzero], y_train[nonzero]).predict(x_test)
     if (y_train >= 0).all():
         size = np.clip(size, 0.0, None)
-    pred = np.where(prob >= 0.5, size, 0.0)
     true_nz, said_nz = y_test != 0, prob >= 0.5
+    pred = np.where(said_nz, size, 0.0)
 
     def mae(a, b):
         return float(np.abs(a - b).mean()) if len(b) else float("nan")
