@@ -106,6 +106,8 @@ def test_wheel_ships_models_card_templates_and_metadata(wheel):
         safetensors = sorted(n for n in names if n.endswith(".safetensors"))
         predictors = [n for n in safetensors if n.startswith("hfmat/evaluation/predictors/")]
         assert len(predictors) == len(list((PACKAGE / "evaluation" / "predictors").glob("*/*.safetensors")))
+        two_part = sorted((PACKAGE / "evaluation" / "predictors").glob("*/*.skops"))  # perov-5 dir_gap
+        assert two_part and all(f"hfmat/{p.relative_to(PACKAGE).as_posix()}" in names for p in two_part)
         shipped_weights = sorted(p for p in (PACKAGE / "checkpoints").rglob("*.safetensors"))
         # one per generator, two for Crystal CLIP, one for its text encoder, three for each text
         # pipeline (denoiser, text encoder, element head); nothing else is weights

@@ -5,6 +5,8 @@ the predictor folder with its card (README.md).
         --out src/hfmat/evaluation/predictors/property-predictor-perov5
     python training/train_property_predictor.py --dataset carbon_24 --properties energy_per_atom \
         --out src/hfmat/evaluation/predictors/property-predictor-carbon24
+    python training/train_property_predictor.py --dataset perov_5 --properties dir_gap --two-part dir_gap \
+        --update --out src/hfmat/evaluation/predictors/property-predictor-perov5
 
 The predictor trains on ``--train-split`` only (default ``val``: the CDVAE train splits of perov-5
 and carbon-24 are not available here, and the generative models were trained on the val split too)
@@ -12,6 +14,11 @@ and is measured on ``--test-split`` (default ``test``), which it never sees. The
 property's test MAE next to the test standard deviation and to the MAE of the best constant (the
 training median), with this command. ``benchmarks/bench_property_predictor.py`` compares it with a
 gradient-boosted model on the same features and times the featurisation.
+
+``--two-part`` fits :class:`hfmat.evaluation.zero_inflated.ZeroInflatedRegressor` (is it non-zero,
+then how large) for a property that is 0 for most crystals. ``--update`` joins the properties trained
+now to the predictor already in ``--out`` (trained on the same split), keeping its other properties,
+their weights and their metrics; each property records the command that trained it.
 """
 
 from __future__ import annotations
@@ -58,6 +65,14 @@ def parse_args(argv=None):
         default=["l1"],
         help="l1, mse or huber: one for every property, or PROPERTY=LOSS each (default l1)",
     )
+    p.add_argument(
+        "--two-part", nargs="+", default=[], metavar="PROPERTY",
+        help="two-part gradient-boosted model for these properties (mostly exactly 0) instead of MLPs",
+    )  # fmt: skip
+    p.add_argument(
+        "--update", action="store_true",
+        help="keep the other properties of the predictor in --out; replace or add only --properties",
+    )  # fmt: skip
     p.add_argument("--max-epochs", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -113,21 +128,47 @@ def metrics(pred: np.ndarray, true: np.ndarray, train: np.ndarray) -> dict:
     }
 
 
+TWO_PART_TEXT = (
+    "a two-part gradient-boosted model (`hfmat.evaluation.zero_inflated`: a classifier with balanced class "
+    "weights says whether the value is non-zero, a regressor with the absolute-error loss trained on the "
+    "non-zero training crystals says how large; 0 where the classifier's probability is below {threshold}), "
+    "stored with skops (`{file}`)"
+)
+
+
 def card(config: dict, command: str) -> str:
     dataset, props = config["dataset"], config["properties"]
+    mlps = {n: s for n, s in props.items() if s.get("model", "mlp") == "mlp"}
     rows = []
     for name, spec in props.items():
         m = spec["metrics"]
         unit = spec.get("units") or ""
+        model = f"MLPs, {spec['loss']} loss" if name in mlps else "two-part gradient-boosted"
         rows.append(
-            f"| `{name}` | {unit} | {spec['loss']} | {m['test_mae']:.4f} | {m['test_std']:.4f} | "
+            f"| `{name}` | {unit} | {model} | {m['test_mae']:.4f} | {m['test_std']:.4f} | "
             f"{m['test_mae_of_train_median']:.4f} | {m['test_r2']:.3f} | {spec['n_train']} | {m['n_test']} |"
         )
+    if mlps:
+        first = next(iter(mlps.values()))
+        model_text = (
+            f"per property, the mean of {first['ensemble']} small MLPs (hidden {first['hidden']}, the loss in "
+            "the table below on the standardised property, early stopping on 10 % of the training rows)"
+        )
+    else:
+        model_text = "per property, the model named below"
+    two_part = [
+        f"`{n}` is predicted by " + TWO_PART_TEXT.format(threshold=s["threshold"], file=s["file"]) + "."
+        for n, s in props.items()
+        if n not in mlps
+    ]
+    commands = [command] + [
+        s["command"] for s in props.values() if s.get("command") and s["command"] != command
+    ]
     weak = [
         f"\n**Weak: `{n}`.** Its test MAE ({s['metrics']['test_mae']:.4f}) is above that of predicting the training "
         f"median for every crystal ({s['metrics']['test_mae_of_train_median']:.4f}; R² {s['metrics']['test_r2']:.3f}): "
         "most crystals share one value (perov-5 `dir_gap` is 0 for 96 % of them), which the median gets exactly, "
-        f"while the model, trained with the {s['loss']} loss, tries to tell the few others apart. Read its "
+        f"while the model, trained with the {s.get('loss', 'absolute-error')} loss, tries to tell the few others apart. Read its "
         "predictions as a rough indicator only.\n"
         for n, s in props.items()
         if s["metrics"]["test_mae"] >= s["metrics"]["test_mae_of_train_median"]
@@ -138,9 +179,7 @@ An independent property predictor for {dataset} crystals, used by `benchmarks/be
 measure what property-guided diffusion samples (hfmat issue 14). It shares nothing with the diffusion
 models: fixed structure + composition features (`hfmat.evaluation.crystal_features`: elemental-property
 statistics, cell shape, property-weighted radial distributions, local environments, bond angles; no
-fitted featuriser) feed, per property, the mean of {next(iter(props.values()))["ensemble"]} small MLPs
-(hidden {next(iter(props.values()))["hidden"]}, the loss in the table below on the standardised property,
-early stopping on 10 % of the training rows).
+fitted featuriser) feed, {model_text}. {" ".join(two_part)}
 
 ```python
 from hfmat.evaluation.property_predictor import PropertyPredictor
@@ -158,28 +197,41 @@ hfmat diffusion models the predictor measures.
 
 ## Measured on the test split
 
-| property | units | loss | test MAE | test std | MAE of the training median | R² | train rows | test rows |
+| property | units | model | test MAE | test std | MAE of the training median | R² | train rows | test rows |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 {"".join(weak)}
-Reproduce (from the repository root, one CPU thread, {config["train_seconds"]:.0f} s here):
+Reproduce (from the repository root, one CPU thread, {config["train_seconds"]:.0f} s here{
+        ", in this order" if len(commands) > 1 else ""
+    }):
 
 ```bash
-{command}
+{chr(10).join(commands)}
 ```
 
-Files: `config.json` (feature names and normalisation, each property's target statistics, architecture
-and these metrics), `model.safetensors` (the MLP weights and the elemental table the features use).
+Files: `config.json` (feature names and normalisation, each property's target statistics, model
+and these metrics), `model.safetensors` (the MLP weights and the elemental table the features use){
+        "".join(f", `{s['file']}` (skops)" for s in props.values() if "file" in s)
+    }.
 """
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    stray = sorted(set(args.two_part) - set(args.properties))
+    if stray:
+        raise SystemExit(f"--two-part {' '.join(stray)}: not among --properties {' '.join(args.properties)}")
     import torch
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     from hfmat.evaluation import crystal_features
-    from hfmat.evaluation.property_predictor import CONFIG_NAME, PropertyPredictor, fit_property_predictor
+    from hfmat.evaluation.property_predictor import (
+        CONFIG_NAME,
+        PredictorError,
+        PropertyPredictor,
+        fit_property_predictor,
+        merge_predictors,
+    )
 
     command = "python training/train_property_predictor.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
@@ -215,17 +267,30 @@ def main(argv=None) -> dict:
             ensemble=args.ensemble,
             max_epochs=args.max_epochs,
             loss=parse_loss(args.loss),
+            two_part=args.two_part,
             seed=args.seed,
         )
+        for prop in args.properties:
+            predictor.config["properties"][prop]["command"] = command
+        if args.update:
+            if not (Path(args.out) / CONFIG_NAME).is_file():
+                raise SystemExit(f"--update: {args.out} holds no predictor to update")
+            base = PropertyPredictor.from_pretrained(args.out)
+            try:
+                predictor = merge_predictors(base, predictor)
+            except PredictorError as err:
+                raise SystemExit(f"--update {args.out}: {err}") from None
+            command = base.config["command"]
+            predictor.config["train_seconds"] = base.config["train_seconds"] + time.perf_counter() - start
         predictor.config.update(
             name=Path(args.out).name,
             dataset=args.dataset,
             train_split=args.train_split,
             train_split_rows=len(train_s),
             test_split=args.test_split,
-            train_seconds=time.perf_counter() - start,
             command=command,
         )
+        predictor.config.setdefault("train_seconds", time.perf_counter() - start)
         for prop in args.properties:
             spec = predictor.config["properties"][prop]
             spec["units"] = UNITS.get(prop)

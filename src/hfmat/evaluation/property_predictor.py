@@ -3,11 +3,13 @@
 A :class:`PropertyPredictor` maps crystals to one or more scalar properties (perov-5 ``heat_ref``,
 ``dir_gap``; carbon-24 ``energy_per_atom``): the structure + composition features of
 :mod:`hfmat.evaluation.crystal_features` feed, per property, an ensemble of small torch MLPs whose
-mean is the prediction. It shares nothing with the diffusion models it measures.
+mean is the prediction, or, for a property that is 0 for most crystals, a two-part gradient-boosted
+model (:mod:`hfmat.evaluation.zero_inflated`). It shares nothing with the diffusion models it measures.
 
 A folder holds ``config.json`` (feature names, their normalisation, each property's target
-statistics, architecture and measured metrics) and ``model.safetensors`` (the MLP weights and the
-elemental table the features were computed with): no pickles.
+statistics, model and measured metrics), ``model.safetensors`` (the MLP weights and the elemental
+table the features were computed with) and one ``<property>.skops`` file per two-part property
+(skops, not pickle: it loads only the types it is told to trust). No pickles.
 
     predictor = PropertyPredictor.from_pretrained("property-predictor-perov5")   # shipped name
     predictor.predict(structures, "heat_ref")          # np.ndarray [n], NaN where no features
@@ -30,6 +32,7 @@ from pymatgen.core import Structure
 from torch import nn
 
 from hfmat.evaluation import crystal_features
+from hfmat.evaluation.zero_inflated import ZeroInflatedError, ZeroInflatedRegressor
 
 FORMAT = "hfmat-property-predictor"
 CONFIG_NAME = "config.json"
@@ -38,6 +41,8 @@ WEIGHTS_NAME = "model.safetensors"
 SHIPPED_ROOT = Path(__file__).resolve().parent / "predictors"
 #: dataset (as hfmat.evaluation.reference.canonical_dataset names it) -> shipped predictor name
 SHIPPED = {"perov_5": "property-predictor-perov5", "carbon_24": "property-predictor-carbon24"}
+#: a property's ``model`` in the config: the MLP ensemble (the default) or the two-part model
+MLP, TWO_PART = "mlp", "zero_inflated_gbm"
 
 
 class PredictorError(ValueError):
@@ -76,10 +81,22 @@ def shipped_predictor(name: str) -> Path:
 
 
 class PropertyPredictor:
-    """Per-property MLP ensembles on :mod:`~hfmat.evaluation.crystal_features` features."""
+    """Per-property MLP ensembles (or two-part gradient-boosted models) on
+    :mod:`~hfmat.evaluation.crystal_features` features.
 
-    def __init__(self, config: dict[str, Any], weights: Mapping[str, torch.Tensor]):
+    ``two_part`` holds fitted :class:`ZeroInflatedRegressor` by property; ``folder`` is where the
+    two-part properties' files are read from (on first use) when they are not given."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        weights: Mapping[str, torch.Tensor],
+        folder: str | Path | None = None,
+        two_part: Mapping[str, ZeroInflatedRegressor] | None = None,
+    ):
         self.config = config
+        self.folder = Path(folder) if folder is not None else None
+        self.two_part: dict[str, ZeroInflatedRegressor] = dict(two_part or {})
         features = config["features"]
         if features["names"] != crystal_features.feature_names():
             raise PredictorError(
@@ -92,6 +109,16 @@ class PropertyPredictor:
         self.feature_std = np.asarray(features["std"], dtype=float)
         self.models: dict[str, list[_MLP]] = {}
         for name, spec in config["properties"].items():
+            kind = spec.get("model", MLP)
+            if kind == TWO_PART:
+                if name not in self.two_part and (
+                    self.folder is None or not (self.folder / spec["file"]).is_file()
+                ):
+                    where = self.folder / spec["file"] if self.folder is not None else spec["file"]
+                    raise PredictorError(f"{name!r} is a two-part model, but its file {where} is missing")
+                continue
+            if kind != MLP:
+                raise PredictorError(f"{name!r}: unknown model {kind!r} (one of {MLP}, {TWO_PART})")
             members = []
             for k in range(int(spec["ensemble"])):
                 model = _MLP(len(features["names"]), spec["hidden"], spec.get("dropout", 0.0))
@@ -127,13 +154,30 @@ class PropertyPredictor:
         """``(features, ok)`` of :func:`crystal_features.featurize` with this predictor's table."""
         return crystal_features.featurize(list(structures), self.table)
 
+    def model_kind(self, prop: str) -> str:
+        """``mlp`` or ``zero_inflated_gbm``."""
+        return self._spec(prop).get("model", MLP)
+
+    def _two_part(self, prop: str) -> ZeroInflatedRegressor:
+        if prop not in self.two_part:
+            spec = self._spec(prop)
+            try:
+                self.two_part[prop] = ZeroInflatedRegressor.load(
+                    self.folder / spec["file"], spec.get("threshold", 0.5), spec.get("clip_min")
+                )
+            except ZeroInflatedError as err:
+                raise PredictorError(f"{prop!r}: {err}") from None
+        return self.two_part[prop]
+
     @torch.no_grad()
     def predict_features(self, features: np.ndarray, prop: str) -> np.ndarray:
         spec = self._spec(prop)
         x = np.asarray(features, dtype=float)
         out = np.full(len(x), np.nan)
         ok = np.isfinite(x).all(axis=1)
-        if ok.any():
+        if ok.any() and self.model_kind(prop) == TWO_PART:
+            out[ok] = self._two_part(prop).predict(x[ok])
+        elif ok.any():
             z = torch.as_tensor((x[ok] - self.feature_mean) / self.feature_std, dtype=torch.float32)
             y = torch.stack([m(z) for m in self.models[prop]]).mean(0).double().numpy()
             out[ok] = y * spec["target_std"] + spec["target_mean"]
@@ -165,13 +209,17 @@ class PropertyPredictor:
         return state
 
     def save_pretrained(self, folder: str | Path, dtype: torch.dtype = torch.float16) -> Path:
-        """Write ``config.json`` and ``model.safetensors``. The MLP weights are stored in ``dtype``
-        (float16 by default: half the size; they compute in float32 once loaded, so measure a
-        predictor after loading it back, as the training script does)."""
+        """Write ``config.json``, ``model.safetensors`` and a ``<property>.skops`` file per two-part
+        property. The MLP weights are stored in ``dtype`` (float16 by default: half the size; they
+        compute in float32 once loaded, so measure a predictor after loading it back, as the
+        training script does)."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        for prop in self.properties:
+            if self.model_kind(prop) == TWO_PART:
+                self._two_part(prop).save(folder / self._spec(prop)["file"])
         self.config["weights_dtype"] = str(dtype).removeprefix("torch.")
         save_file(self.state_dict(dtype), str(folder / WEIGHTS_NAME), metadata={"format": FORMAT})
         (folder / CONFIG_NAME).write_text(json.dumps(self.config, indent=2) + "\n")
@@ -203,7 +251,7 @@ class PropertyPredictor:
             raise PredictorError(
                 f"{path / CONFIG_NAME} is not a property predictor config (format != {FORMAT!r})"
             )
-        return cls(config, load_file(str(path / WEIGHTS_NAME)))
+        return cls(config, load_file(str(path / WEIGHTS_NAME)), folder=path)
 
 
 # ------------------------------------------------------------------------------------ training
@@ -257,6 +305,7 @@ def fit_property_predictor(
     lr: float = 1e-3,
     batch_size: int = 128,
     loss: str | Mapping[str, str] = "l1",
+    two_part: Sequence[str] = (),
     seed: int = 0,
     info: Mapping[str, Any] | None = None,
 ) -> PropertyPredictor:
@@ -264,8 +313,9 @@ def fit_property_predictor(
     crystals (or their precomputed ``features``, computed with ``table``). Each ensemble member
     trains with ``loss`` (``l1``, ``mse`` or ``huber`` on the standardised target; one for all or
     per property) and stops early on a seeded ``holdout_fraction`` of the rows (one per member), on
-    the same loss; crystals without features or without a finite value are left out. ``info`` is stored in
-    the config (dataset, split, ...)."""
+    the same loss; crystals without features or without a finite value are left out. The properties
+    named in ``two_part`` get a :class:`ZeroInflatedRegressor` instead (for a property that is 0 for
+    most crystals). ``info`` is stored in the config (dataset, split, ...)."""
     if table is None:
         table = crystal_features.element_table()
     if features is None:
@@ -292,11 +342,33 @@ def fit_property_predictor(
         **dict(info or {}),
     }
     weights: dict[str, torch.Tensor] = {"element_table": torch.as_tensor(table, dtype=torch.float64)}
+    unknown = sorted(set(two_part) - set(targets))
+    if unknown:
+        raise PredictorError(f"two_part names {unknown}, which are not among the targets {list(targets)}")
+    fitted: dict[str, ZeroInflatedRegressor] = {}
     for name, values in targets.items():
         y_all = np.asarray(values, dtype=float)
         if len(y_all) != len(x_all):
             raise PredictorError(f"{name}: {len(y_all)} values for {len(x_all)} crystals")
         rows = np.flatnonzero(ok & np.isfinite(y_all))
+        if name in two_part:
+            try:
+                fitted[name] = ZeroInflatedRegressor.fit(x_all[rows], y_all[rows], seed=seed)
+            except ZeroInflatedError as err:
+                raise PredictorError(f"{name}: {err}") from None
+            import sklearn
+
+            config["properties"][name] = {
+                "model": TWO_PART,
+                "file": f"{name}.skops",
+                "threshold": fitted[name].threshold,
+                "clip_min": fitted[name].clip_min,
+                "scikit_learn": sklearn.__version__,
+                "n_train": int(len(rows)),
+                "n_train_nonzero": int((y_all[rows] != 0).sum()),
+                "metrics": {},
+            }
+            continue
         prop_loss = loss if isinstance(loss, str) else loss.get(name, "l1")
         if prop_loss not in LOSSES:
             raise PredictorError(f"{name}: unknown loss {prop_loss!r}; one of {', '.join(LOSSES)}")
@@ -324,4 +396,34 @@ def fit_property_predictor(
             "n_train": int(len(rows)),
             "metrics": {},
         }
-    return PropertyPredictor(config, weights)
+    return PropertyPredictor(config, weights, two_part=fitted)
+
+
+def merge_predictors(base: PropertyPredictor, new: PropertyPredictor) -> PropertyPredictor:
+    """``base`` with the properties of ``new`` added or replaced (the others kept as they are, weights
+    and metrics included). Both must use the same features and elemental table, and, where ``new``
+    has MLPs (which work on normalised features; two-part models use the raw ones), the same
+    normalisation: train ``new`` on the same split."""
+    fb, fn = base.config["features"], new.config["features"]
+    if fb["names"] != fn["names"] or not np.array_equal(base.table, new.table):
+        raise PredictorError(
+            "the two predictors' features differ (names or elemental table): retrain the predictor "
+            "with the features hfmat.evaluation.crystal_features computes now"
+        )
+    mlps = [p for p in new.properties if new.model_kind(p) == MLP]
+    same_scale = np.allclose(fb["mean"], fn["mean"], rtol=1e-6, atol=1e-9) and np.allclose(
+        fb["std"], fn["std"], rtol=1e-6, atol=1e-9
+    )
+    if mlps and not same_scale:
+        raise PredictorError(
+            f"the new MLP properties {mlps} were trained on features normalised differently from the "
+            "predictor they would join: train them on the same split, or retrain the whole predictor"
+        )
+    kept = [p for p in base.properties if p not in new.properties]
+    config = {**base.config, "properties": {**{p: base.config["properties"][p] for p in kept}}}
+    config["properties"].update(new.config["properties"])
+    weights = {k: v for k, v in base.state_dict().items() if k.split(".", 1)[0] in kept}
+    weights.update(new.state_dict())
+    two_part = {p: base._two_part(p) for p in kept if base.model_kind(p) == TWO_PART}
+    two_part.update(new.two_part)
+    return PropertyPredictor(config, weights, two_part=two_part)
