@@ -138,10 +138,14 @@ def write_card(args) -> None:
     split = runs[0]["args"].get("split", "test")
     bench = BENCHMARKS.get(dataset)
     n_test = bench.standard_splits.get(split) if bench else None
+    most = max(r["n"] for r in rows)
+    if n_test and most >= n_test:
+        scope = f"all {n_test:,} of them where the table says {n_test}, else a seeded random subset"
+    else:
+        scope = f"a seeded random subset, {most} at most" + (f", not all {n_test:,}" if n_test else "")
     text = (
         f"Crystal structure prediction on {bench.pretty_name if bench else dataset} **{split}** compositions "
-        f"(a seeded random subset of {split}.csv; the number of compositions of each row is in the table, "
-        f"{max(r['n'] for r in rows)} at most" + (f", not all {n_test:,}" if n_test else "") + "), "
+        f"({scope} of {split}.csv; the number of compositions of each row is in the table), "
         "matched with `hfmat.evaluation.csp_metrics`. Measured with:\n\n"
         + "\n".join(f"- {n}" for n in notes)
         + (f"\n\n{args.card_note}" if args.card_note else "")
