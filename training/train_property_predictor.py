@@ -185,7 +185,7 @@ fitted featuriser) feed, {model_text}. {" ".join(two_part)}
 from hfmat.evaluation.property_predictor import PropertyPredictor
 
 predictor = PropertyPredictor.from_pretrained("{config["name"]}")
-predictor.predict(structures, "{next(iter(props))}")   # numpy array, NaN where a crystal has no features
+predictor.predict(structures, "{next(iter(props))}")  # numpy array, NaN where a crystal has no features
 ```
 
 ## Data
