@@ -50,27 +50,22 @@ def parse_args(argv=None):
 
 
 def zero_inflated_gbm(x_train, y_train, x_test, y_test, seed: int = 0) -> tuple[np.ndarray, dict]:
-    """Fit "is it non-zero" (a balanced gradient-boosted classifier) and "how large" (an
-    absolute-error gradient-boosted regressor on the non-zero training rows); predict 0 where the
-    classifier says zero (probability < 0.5), else the regressor's value (clipped at 0 when every
-    training value is non-negative). Returns the test predictions and their figures."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    """Fit :class:`hfmat.evaluation.zero_inflated.ZeroInflatedRegressor` (the shipped perov-5
+    dir_gap model): "is it non-zero" (a balanced gradient-boosted classifier) and "how large" (an
+    absolute-error gradient-boosted regressor on the non-zero training rows); 0 where the classifier
+    says zero (probability < 0.5), else the regressor's value (clipped at 0 when every training value
+    is non-negative). Returns the test predictions and their figures."""
     from sklearn.metrics import roc_auc_score
 
-    nonzero = y_train != 0
-    if nonzero.sum() < 10 or (~nonzero).sum() < 10:
-        raise SystemExit(
-            f"--zero-inflated needs at least 10 zero and 10 non-zero training values "
-            f"(got {int((~nonzero).sum())} and {int(nonzero.sum())})"
-        )
-    cls = HistGradientBoostingClassifier(max_iter=300, class_weight="balanced", random_state=seed)
-    prob = cls.fit(x_train, nonzero).predict_proba(x_test)[:, 1]
-    reg = HistGradientBoostingRegressor(loss="absolute_error", max_iter=300, random_state=seed)
-    size = reg.fit(x_train[nonzero], y_train[nonzero]).predict(x_test)
-    if (y_train >= 0).all():
-        size = np.clip(size, 0.0, None)
-    true_nz, said_nz = y_test != 0, prob >= 0.5
-    pred = np.where(said_nz, size, 0.0)
+    from hfmat.evaluation.zero_inflated import ZeroInflatedError, ZeroInflatedRegressor
+
+    try:
+        model = ZeroInflatedRegressor.fit(x_train, y_train, seed=seed)
+    except ZeroInflatedError as err:
+        raise SystemExit(f"--zero-inflated: {err}") from None
+    prob, size = model.probability(x_test), model.size(x_test)
+    true_nz, said_nz = y_test != 0, prob >= model.threshold
+    pred = model.predict(x_test)
 
     def mae(a, b):
         return float(np.abs(a - b).mean()) if len(b) else float("nan")
@@ -84,7 +79,7 @@ def zero_inflated_gbm(x_train, y_train, x_test, y_test, seed: int = 0) -> tuple[
         "test_mae_of_zero": mae(0.0, y_test),
         "nonzero_test_mae": mae(pred[true_nz], y_test[true_nz]),
         "nonzero_regressor_mae": mae(size[true_nz], y_test[true_nz]),
-        "nonzero_mae_of_median": mae(np.median(y_train[nonzero]), y_test[true_nz]),
+        "nonzero_mae_of_median": mae(np.median(y_train[y_train != 0]), y_test[true_nz]),
     }
     return pred, figures
 

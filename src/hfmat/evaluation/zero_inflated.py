@@ -77,12 +77,14 @@ class ZeroInflatedRegressor:
         """The classifier's probability that each value is non-zero."""
         return self.classifier.predict_proba(np.asarray(x, dtype=float))[:, 1]
 
+    def size(self, x: np.ndarray) -> np.ndarray:
+        """The regressor's value for every row (clipped at ``clip_min``), whatever the classifier says."""
+        size = self.regressor.predict(np.asarray(x, dtype=float))
+        return size if self.clip_min is None else np.clip(size, self.clip_min, None)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
-        size = self.regressor.predict(x)
-        if self.clip_min is not None:
-            size = np.clip(size, self.clip_min, None)
-        return np.where(self.probability(x) >= self.threshold, size, 0.0)
+        return np.where(self.probability(x) >= self.threshold, self.size(x), 0.0)
 
     def save(self, path: str | Path) -> Path:
         """Write both parts to one skops file (the threshold and clip go in the caller's config)."""
