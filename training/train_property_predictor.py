@@ -211,7 +211,11 @@ Reproduce (from the repository root, one CPU thread, {config["train_seconds"]:.0
 
 Files: `config.json` (feature names and normalisation, each property's target statistics, model
 and these metrics), `model.safetensors` (the MLP weights and the elemental table the features use){
-        "".join(f", `{s['file']}` (skops)" for s in props.values() if "file" in s)
+        "".join(
+            f", `{s['file']}` (the two-part model of `{n}`, skops format)"
+            for n, s in props.items()
+            if "file" in s
+        )
     }.
 """
 
