@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
@@ -260,15 +259,6 @@ def train_speed(pipe, refs, args) -> dict:
     return {"train_batch": args.train_batch, "train_steps_per_s": args.train_steps / seconds}
 
 
-def portable(value):
-    """An absolute path argument as seen from the repository root (``checkpoints/...``,
-    ``../shared/data``), so that a result file that goes into a model card names no folder of this
-    machine; anything else as it is."""
-    if isinstance(value, str) and os.path.isabs(value):
-        return os.path.relpath(value, REPO)
-    return value
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.card_from:
@@ -312,8 +302,14 @@ def main(argv=None) -> dict:
         print(
             f"\ntraining: {train['train_steps_per_s']:.2f} steps/s at batch {train['train_batch']} (forward+backward+AdamW)"
         )
-    args_record = {k: portable(v) for k, v in vars(args).items()}
-    result = {"command": command_line(argv), "args": args_record, "rows": rows, "train": train}
+    from hfmat.hub.provenance import portable_config  # no folder of this machine in a card's record
+
+    result = {
+        "command": command_line(argv),
+        "args": portable_config(vars(args)),
+        "rows": rows,
+        "train": train,
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -1,5 +1,5 @@
 """benchmarks/bench_diffusion.py on a tiny structure-prediction pipeline: its JSON records every
-figure and names no folder of this machine (paths as seen from the repository root), and
+figure and names no folder of this machine (hfmat.hub.provenance.portable_config), and
 ``--card-from`` turns it into the pipeline's card and eval_metrics.json."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_result_json_is_portable_and_becomes_a_card(tiny_diffusion_pipeline, sha
     (row,) = result["rows"]
     assert row["targets"] == 3 and row["k"] == 2 and row["structures"] == 6
     assert 0 <= row["match_rate_k1"] <= row["match_rate"] <= 100
-    assert result["args"]["data_dir"] == "../shared/data"  # the default, not this machine's folder
+    assert not Path(result["args"]["data_dir"]).is_absolute()  # no folder of this machine
     assert str(REPO) not in text
     bench.main(["--pipeline", str(folder), "--card-from", str(out)])
     card = (folder / "README.md").read_text()
