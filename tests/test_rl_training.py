@@ -192,29 +192,67 @@ def test_hard_prompts_keep_the_failing_ones(rl_script, monkeypatch):
         rl_script.hard_prompts(data, None, None, {**cfg, "hard_keep_passing": 1.5})
 
 
-def test_rl_card_text_names_the_hard_prompts_and_numbers_the_stages():
+def test_hard_prompts_from_targets_keep_the_prompts_whose_structure_fails_a_check(rl_script):
+    """hard_prompts_from: targets: a prompt is hard when its own structure fails a validity check
+    (here a CsCl cell squeezed so Cs-Cl is far below the expected bond length); nothing is sampled."""
+    from datasets import Dataset
+    from pymatgen.core import Lattice, Structure
+
+    good = Structure(Lattice.cubic(4.12), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    squeezed = Structure(Lattice.cubic(2.2), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert rl_script.invalid_targets([good, squeezed]) == [1]
+    data = Dataset.from_dict({"prompt": ["data_Cs1Cl1\n", "data_Cs1Cl1\n"]})
+    cfg = {"hard_prompt_samples": 0, "hard_keep_passing": 0.0, "seed": 0}
+    kept, counts = rl_script.hard_prompts(data, None, None, cfg, structures=[good, squeezed])
+    assert len(kept) == 1
+    assert counts == {"probed": 2, "from": "targets", "target_validity": 0.5, "hard": 1, "passing_kept": 0}
+    with pytest.raises(rl_script.common.ConfigError, match="hard_prompts_from must be"):
+        rl_script.config(
+            rl_script.parse_args(
+                ["--config", "training/configs/cif_lm_rl_tiny.yaml", "--set", "hard_prompts_from=x"]
+            )
+        )
     from hfmat.lm.card import _rl_training_text
 
-    cfg = {
-        "reward": "validity=7,bonds=10",
-        "potential": "chgnet",
-        "reward_steps": 50,
-        "dataset": "perov_5",
-        "split": "val",
-        "num_generations": 8,
-        "temperature": 1.0,
-        "top_k": 10,
-        "beta": 0.04,
-        "lr": 1e-4,
-        "epsilon": 0.2,
-        "seed": 3,
+    record = {
+        "config": {**CARD_CFG, "reward": "valid_match=1"},
+        "summary": {**CARD_SUMMARY, "prompts": 1, "hard_prompt_probe": counts},
     }
-    summary = dict.fromkeys(
+    assert "the 1 whose own structure fails a validity check (50.0% of them)" in _rl_training_text(
+        record, "b"
+    )
+
+
+#: a GRPO stage's record as the card reads it (config, summary)
+CARD_CFG = {
+    "reward": "validity=7,bonds=10",
+    "potential": "chgnet",
+    "reward_steps": 50,
+    "dataset": "perov_5",
+    "split": "val",
+    "num_generations": 8,
+    "temperature": 1.0,
+    "top_k": 10,
+    "beta": 0.04,
+    "lr": 1e-4,
+    "epsilon": 0.2,
+    "seed": 3,
+}
+CARD_SUMMARY = {
+    **dict.fromkeys(
         "step total_steps completions_scored reward_first_quarter reward_last_quarter validity_first_quarter "
         "validity_last_quarter energy_first_quarter energy_last_quarter kl_last hardware".split(),
         1,
-    )
-    summary.update(wall_s=60.0, prompts=319)
+    ),
+    "wall_s": 60.0,
+    "prompts": 319,
+}
+
+
+def test_rl_card_text_names_the_hard_prompts_and_numbers_the_stages():
+    from hfmat.lm.card import _rl_training_text
+
+    cfg, summary = dict(CARD_CFG), dict(CARD_SUMMARY)
     probe = {
         "probed": 1024,
         "samples_per_prompt": 1,

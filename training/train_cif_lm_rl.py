@@ -41,6 +41,10 @@ DEFAULTS: dict = {
     # the prompts where any fails a validity check, plus hard_keep_passing of the others (0: off)
     "hard_prompt_samples": 0,
     "hard_keep_passing": 0.25,
+    # what makes a prompt hard: "samples" (the probe above) or "targets" (the prompt's own structure
+    # in the split, written as hfmat's canonical CIF, fails a validity check: the model has to find
+    # a valid geometry the data does not show it; hard_prompt_samples is then not used)
+    "hard_prompts_from": "samples",
     "dataset_note": None,
     # reward (hfmat.lm.rewards.CifReward)
     "reward": "validity=1,composition=1,energy=0.1",
@@ -106,6 +110,10 @@ def config(args) -> dict:
         raise common.ConfigError(f"sft_weight must be a number >= 0, got {cfg['sft_weight']!r}")
     if not isinstance(cfg["sft_batch_size"], int) or cfg["sft_batch_size"] < 1:
         raise common.ConfigError(f"sft_batch_size must be a positive integer, got {cfg['sft_batch_size']!r}")
+    if cfg["hard_prompts_from"] not in ("samples", "targets"):
+        raise common.ConfigError(
+            f"hard_prompts_from must be 'samples' or 'targets', got {cfg['hard_prompts_from']!r}"
+        )
     if cfg["num_generations"] < 2:
         raise common.ConfigError(
             "num_generations must be at least 2: GRPO compares completions within a group"
@@ -149,12 +157,29 @@ def prompt_dataset(cfg: dict, structures: list | None = None):
     )
 
 
-def hard_prompts(dataset, model, tokenizer, cfg: dict):
+def invalid_targets(structures: list) -> list[int]:
+    """The indices of ``structures`` whose canonical CIF fails a validity check (strict mode, as
+    ``benchmarks/bench_validity_reference.py`` counts the datasets' own structures) or cannot be
+    written or checked."""
+    from hfmat.cif import canonicalize_many, check_validity_many
+
+    canonical = canonicalize_many(structures, num_workers=1, progress=True)
+    done = [i for i, r in enumerate(canonical) if r.ok]
+    reports = check_validity_many(
+        [canonical[i].value for i in done], num_workers=1, progress=True, mode="strict"
+    )
+    valid = {i for i, r in zip(done, reports) if r.ok and r.value.valid}
+    return [i for i in range(len(structures)) if i not in valid]
+
+
+def hard_prompts(dataset, model, tokenizer, cfg: dict, structures: list | None = None):
     """The prompts the start model still gets wrong, where GRPO's groups carry signal: each prompt
     is sampled ``hard_prompt_samples`` times (``generate_cifs``, constrained, the run's temperature
     and top-k, seeded); the prompts with a sample that fails any validity check are kept, with a
     seeded ``hard_keep_passing`` fraction of the others so the rest of the chemistry stays in the
-    batches. Returns the filtered dataset and the counts for the training record."""
+    batches. With ``structures`` (the prompts' own structures, in order; ``hard_prompts_from:
+    targets``) a prompt is hard when its structure fails a check instead (:func:`invalid_targets`),
+    and nothing is sampled. Returns the filtered dataset and the counts for the training record."""
     import random
 
     from hfmat.lm import generate_cifs
@@ -164,30 +189,33 @@ def hard_prompts(dataset, model, tokenizer, cfg: dict):
     if not 0.0 <= keep <= 1.0:
         raise common.ConfigError(f"hard_keep_passing must be in [0, 1], got {keep}")
     prompts = list(dataset["prompt"])
-    formulas = [p[len("data_") :].strip() for p in prompts]
-    samples = generate_cifs(
-        model,
-        tokenizer,
-        compositions=formulas,
-        num_samples=n,
-        temperature=float(cfg["temperature"]),
-        top_k=cfg["top_k"],
-        seed=int(cfg["seed"]),
-        progress=True,
-    )
-    failing = {i for i, s in enumerate(samples) if not s.valid}
-    hard = sorted({i // n for i in failing})
+    if structures is not None:  # hard_prompts_from: targets
+        hard = invalid_targets(structures[: len(prompts)])
+        counts = {"probed": len(prompts), "from": "targets", "target_validity": 1 - len(hard) / len(prompts)}
+    else:
+        formulas = [p[len("data_") :].strip() for p in prompts]
+        samples = generate_cifs(
+            model,
+            tokenizer,
+            compositions=formulas,
+            num_samples=n,
+            temperature=float(cfg["temperature"]),
+            top_k=cfg["top_k"],
+            seed=int(cfg["seed"]),
+            progress=True,
+        )
+        failing = {i for i, s in enumerate(samples) if not s.valid}
+        hard = sorted({i // n for i in failing})
+        counts = {
+            "probed": len(prompts),
+            "samples_per_prompt": n,
+            "probe_validity": 1 - len(failing) / len(samples),
+        }
     rng = random.Random(int(cfg["seed"]))
     hard_set = set(hard)
     passing = [i for i in range(len(prompts)) if i not in hard_set]
     kept = sorted(hard + [i for i in passing if rng.random() < keep])
-    counts = {
-        "probed": len(prompts),
-        "samples_per_prompt": n,
-        "probe_validity": 1 - len(failing) / len(samples),
-        "hard": len(hard),
-        "passing_kept": len(kept) - len(hard),
-    }
+    counts.update(hard=len(hard), passing_kept=len(kept) - len(hard))
     if not kept:
         raise ValueError(
             "no prompt is left after the hard-prompt probe (hard_keep_passing is 0 and all passed)"
@@ -311,7 +339,13 @@ def main(argv=None) -> dict:
         raise ValueError(f"init_from {cfg['init_from']}: a GPT-2 is needed, got {model.config.model_type}")
     dataset = prompt_dataset(cfg, structures)
     probe = None
-    if cfg["hard_prompt_samples"]:
+    if cfg["hard_prompts_from"] == "targets":
+        dataset, probe = hard_prompts(dataset, model, tokenizer, cfg, structures)
+        print(
+            f"hard prompts: {probe['hard']} of {probe['probed']} whose own structure fails a validity "
+            f"check; training on those and {probe['passing_kept']} others"
+        )
+    elif cfg["hard_prompt_samples"]:
         dataset, probe = hard_prompts(dataset, model, tokenizer, cfg)
         print(
             f"hard prompts: {probe['hard']} of {probe['probed']} failed a probe sample (validity "

@@ -60,7 +60,13 @@ def _rl_training_text(record: dict, start: str) -> str:
     earlier = [st for st in record.get("previous") or [] if st.get("method") == "grpo"]
     stages = f", the last of {len(earlier) + 1} GRPO stages; this one:" if earlier else ":"
     probe = s.get("hard_prompt_probe")
-    if probe:
+    if probe and probe.get("from") == "targets":
+        prompts = (
+            f"the cell compositions of {s['prompts']} of the first {probe['probed']} rows of "
+            f"`{cfg['dataset']}` {cfg['split']}: the {probe['hard']} whose own structure fails a validity "
+            f"check ({1 - probe['target_validity']:.1%} of them) and {probe['passing_kept']} of the others"
+        )
+    elif probe:
         prompts = (
             f"the cell compositions of {s['prompts']} of the first {probe['probed']} rows of "
             f"`{cfg['dataset']}` {cfg['split']}: the {probe['hard']} where a probe sample of the starting "
