@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,15 +67,36 @@ def _gemmi(text: str) -> Structure:
     return Structure(lattice, [s.element.name for s in sites], [s.fract.tolist() for s in sites])
 
 
+def _hfmat_file(fmt: str):
+    """hfmat.cif.export.read_structure (what hfmat relax reads) on the text written to a file."""
+
+    def read(text: str) -> Structure:
+        import tempfile
+
+        from hfmat.cif.export import read_structure
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"sample{FORMATS[fmt]}"
+            path.write_text(text)
+            return read_structure(path)
+
+    return read
+
+
 READERS = {
     "cif": {
         "hfmat": cif_to_structure,
+        "hfmat file": _hfmat_file("cif"),
         "pymatgen": lambda text: Structure.from_str(text, fmt="cif"),
         "ase": _ase("cif"),
         "gemmi": _gemmi,
     },
-    "poscar": {"pymatgen": lambda text: Structure.from_str(text, fmt="poscar"), "ase": _ase("vasp")},
-    "extxyz": {"ase": _ase("extxyz")},
+    "poscar": {
+        "pymatgen": lambda text: Structure.from_str(text, fmt="poscar"),
+        "ase": _ase("vasp"),
+        "hfmat file": _hfmat_file("poscar"),
+    },
+    "extxyz": {"ase": _ase("extxyz"), "hfmat file": _hfmat_file("extxyz")},
 }
 
 
@@ -248,3 +270,20 @@ def test_cli_exports_a_canonical_file_for_other_programs(tmp_path, capsys):
     assert "exists; not overwritten" in capsys.readouterr().err
     assert main(["cif", "export", str(canonical)]) == 0  # one file: printed
     assert capsys.readouterr().out == structure_to_standard_cif(cif_to_structure(canonical.read_text()))
+
+
+def test_read_structure_refuses_what_it_cannot_read(tmp_path):
+    from hfmat.cif import CifError
+    from hfmat.cif.export import read_structure
+
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="notes.txt: unknown structure file; use one of .cif, .vasp"):
+        read_structure(tmp_path / "notes.txt")
+    (tmp_path / "bad.vasp").write_text("not a poscar\n")
+    with pytest.raises(CifError, match="bad.vasp: "):
+        read_structure(tmp_path / "bad.vasp")
+    (tmp_path / "molecule.xyz").write_text("1\n\nH 0 0 0\n")
+    with pytest.raises(CifError, match="no periodic cell"):
+        read_structure(tmp_path / "molecule.xyz")
+    with pytest.raises(FileNotFoundError):
+        read_structure(tmp_path / "missing.cif")

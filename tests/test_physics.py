@@ -231,6 +231,11 @@ def test_cli_relax_writes_cifs_and_a_csv(tmp_path, chgnet, capsys):
     folder.mkdir()
     srtio3(3.95).to(filename=str(folder / "sto.cif"))
     (folder / "broken.cif").write_text("data_x\n_cell_length_a 3\n")
+    # what hfmat diffuse --format extxyz writes is read too; other files in the folder are not inputs
+    from hfmat.cif.export import write_structure
+
+    write_structure(srtio3(3.95), folder / "sto_xyz", "extxyz")
+    (folder / "notes.txt").write_text("not a structure")
     assert (
         main(["relax", str(folder), "--out", str(tmp_path / "out"), "--fmax", "0.05", "--no-progress"]) == 0
     )
@@ -242,7 +247,8 @@ def test_cli_relax_writes_cifs_and_a_csv(tmp_path, chgnet, capsys):
     assert rows["broken.cif"]["error"].startswith("cannot read broken.cif")
     relaxed = Structure.from_file(tmp_path / "out" / "sto.cif")
     assert len(relaxed) == 5 and relaxed.composition.reduced_formula == "SrTiO3"
-    assert "relaxed 1/2" in capsys.readouterr().out
+    assert rows["sto_xyz.extxyz"]["converged"] == "True" and "notes.txt" not in rows
+    assert "relaxed 2/3" in capsys.readouterr().out
 
 
 @needs_extra

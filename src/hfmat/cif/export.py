@@ -75,6 +75,44 @@ def write_structure(structure: Structure, stem: str | Path, fmt: str = "cif") ->
     return path
 
 
+def read_structure(path: str | Path) -> Structure:
+    """The structure in a file of one of ``FORMATS``, chosen by its suffix (``.cif``: read with
+    ``hfmat.cif.cif_to_structure``, so canonical and standard CIFs both work; ``.vasp``, or a
+    file named POSCAR or CONTCAR: pymatgen's ``Poscar``; ``.extxyz``/``.xyz``: ASE's reader, the
+    first frame). ValueError for another suffix, CifError for a file that does not read."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    text = path.read_text()
+    if suffix == ".cif":
+        from hfmat.cif.reader import cif_to_structure
+
+        return cif_to_structure(text)
+    try:
+        if suffix == ".vasp" or path.name.upper() in ("POSCAR", "CONTCAR"):
+            from pymatgen.io.vasp import Poscar
+
+            return Poscar.from_str(text).structure
+        if suffix in (".extxyz", ".xyz"):
+            import io
+
+            from ase.io import read
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            atoms = read(io.StringIO(text), index=0, format="extxyz")
+            if not atoms.pbc.all() or atoms.cell.rank < 3:
+                raise CifError("no periodic cell (extended XYZ needs Lattice= and pbc)")
+            return AseAtomsAdaptor.get_structure(atoms)
+    except CifError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the reader's own error, with the file's name
+        raise CifError(f"{path.name}: {type(err).__name__}: {err}") from err
+    raise ValueError(f"{path.name}: unknown structure file; use one of {', '.join(READ_SUFFIXES)}")
+
+
+#: What :func:`read_structure` reads (and ``hfmat relax`` collects from a folder).
+READ_SUFFIXES = (".cif", ".vasp", ".extxyz", ".xyz")
+
+
 def _check(structure) -> None:
     if not isinstance(structure, Structure):
         raise CifError(f"expected a pymatgen Structure, got {type(structure).__name__}")

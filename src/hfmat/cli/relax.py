@@ -1,6 +1,7 @@
 """hfmat relax: relax crystals with a universal ML potential (CHGNet or SevenNet-0).
 
-Reads CIF files (or every .cif in the folders given), relaxes them in batches, writes each relaxed
+Reads structure files (CIF, POSCAR as .vasp, extended XYZ: what hfmat generate / diffuse --format
+write; or every such file in the folders given), relaxes them in batches, writes each relaxed
 structure to OUT as a standard P1 CIF (or POSCAR / extended XYZ) named after its input, and
 OUT/relax.csv with, per input: energy per atom before and after (eV/atom), the final largest force
 (eV/Å), optimiser steps, whether it converged, the RMS distance input -> relaxed and any error.
@@ -11,9 +12,9 @@ from hfmat.cli.options import FORMAT_CHOICES, add_parser
 from hfmat.cli.relax_option import RELAX_CSV, STABILITY_COLUMNS, stability_report, write_table
 
 EXAMPLES = """
-hfmat relax runs/denovo/cifs --out runs/denovo_relaxed
+hfmat relax runs/denovo --out runs/denovo_relaxed
 hfmat relax a.cif b.cif --out relaxed --potential sevennet --fmax 0.05
-hfmat relax runs/denovo/cifs --out runs/denovo_stability --hull perov_5:val --hull-limit 500 --train perov_5:val
+hfmat relax runs/denovo --out runs/denovo_stability --hull perov_5:val --hull-limit 500 --train perov_5:val
 """
 HULL_NOTE = (
     "With --hull, OUT/relax.csv gains e_above_hull (eV/atom), stable (<= 0), metastable (<= 0.1), unique "
@@ -31,7 +32,7 @@ def register(sub) -> None:
         description=__doc__,
         examples=EXAMPLES,
     )
-    p.add_argument("inputs", nargs="+", help="CIF files or folders of .cif files")
+    p.add_argument("inputs", nargs="+", help="structure files (.cif, .vasp, .extxyz) or folders of them")
     p.add_argument("--out", required=True, help="folder for the relaxed structures and relax.csv")
     p.add_argument("--potential", default="chgnet", choices=["chgnet", "sevennet"], help="default chgnet")
     p.add_argument("--fmax", type=float, default=0.1, help="force convergence, eV/Å (default 0.1)")
@@ -72,9 +73,11 @@ def _input_files(inputs: list[str]):
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(path.glob("*.cif"))
+            from hfmat.cif.export import READ_SUFFIXES
+
+            found = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in READ_SUFFIXES)
             if not found:
-                raise FileNotFoundError(f"{path}: folder has no .cif files")
+                raise FileNotFoundError(f"{path}: folder has no structure files ({', '.join(READ_SUFFIXES)})")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -102,8 +105,7 @@ def run(args) -> int:
 
     files = _input_files(args.inputs)
     try:
-        from hfmat.cif import cif_to_structure
-        from hfmat.cif.export import write_structure
+        from hfmat.cif.export import read_structure, write_structure
         from hfmat.physics.potentials import load_potential
         from hfmat.physics.relaxation import CSV_COLUMNS, relax
 
@@ -114,7 +116,7 @@ def run(args) -> int:
     structures, read_errors = [], {}
     for i, f in enumerate(files):
         try:
-            structures.append(cif_to_structure(f.read_text()))
+            structures.append(read_structure(f))
         except Exception as err:  # noqa: BLE001 - reported in the CSV, the others go on
             structures.append(None)
             read_errors[i] = f"cannot read {f.name}: {err}"
