@@ -113,7 +113,7 @@ def _element_guidance(report: dict, main: dict | None = None) -> str:
 
 def evaluation_text(
     reports: list[dict],
-    train_command: str | None = None,
+    train_command: str | list[str] | None = None,
     name: str | None = None,
     tower: str = "crystal-clip-perov5",
 ) -> str:
@@ -157,9 +157,11 @@ def evaluation_text(
         f"Reproduce (wall time here, one shared CPU thread: {walls} minutes):\n\n```bash\n{commands}\n```"
     )
     if train_command:
+        lines = [train_command] if isinstance(train_command, str) else list(train_command)
+        commands = "\n".join(f"OMP_NUM_THREADS=1 {line}" for line in lines)
         parts.append(
             f"Trained with (one CPU thread; the text tower is Crystal CLIP's, `{tower}`):\n\n"
-            f"```bash\nOMP_NUM_THREADS=1 {train_command}\n```"
+            f"```bash\n{commands}\n```"
         )
     return "\n\n".join(parts)
 
@@ -170,7 +172,12 @@ def main(argv=None) -> Path:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", help="the text-conditioned pipeline folder whose README.md is written")
     p.add_argument("reports", nargs="+", help="text_guidance.json files of bench_text_guidance.py")
-    p.add_argument("--train-command", default=None, help="the command that trained the pipeline")
+    p.add_argument(
+        "--train-command",
+        action="append",
+        default=None,
+        help="a command that trained the pipeline, as it is run (repeat it for each stage, in order)",
+    )
     p.add_argument(
         "--name",
         default=None,

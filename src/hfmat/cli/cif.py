@@ -100,7 +100,9 @@ def _seconds(text: str) -> float:
 
 def _error(command: str, path: Path, err: Exception) -> None:
     """One line on standard error naming the file (a pymatgen message may span several)."""
-    print(f"hfmat cif {command}: {path}: error: {' '.join(str(err).split())}", file=sys.stderr)
+    message = " ".join(str(err).split())
+    message = message.removeprefix(f"{path}: ")  # an OSError names the file itself
+    print(f"hfmat cif {command}: {path}: error: {message}", file=sys.stderr)
 
 
 def _read(path: Path) -> str:

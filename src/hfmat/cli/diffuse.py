@@ -44,8 +44,8 @@ def register(sub) -> None:
     p.add_argument("pipeline", nargs="?", default=None, help="the same as --model (kept for older scripts)")
     options.add_model_options(
         p,
-        default_model=f"default: the shipped {shipped.DIFFUSION_CSP} with --composition/--reference, "
-        f"{shipped.DIFFUSION_GEN} without",
+        default_model=f"default: the shipped {shipped.DIFFUSION_TEXT} with --prompt, "
+        f"{shipped.DIFFUSION_CSP} with --composition/--reference, {shipped.DIFFUSION_GEN} otherwise",
         batch_default=None,
         batch_help="crystals denoised together (default: all at once)",
     )
