@@ -6,7 +6,8 @@ Both files must come from ``eval_lm_csp.py --k 1`` (constrained) on the same com
 order (the same ``--dataset``, ``--split``, ``--start`` and ``--num-compositions``). Prints each run's
 validity and match rate, the targets matched by one run only (b: the first, c: the second), and the
 two-sided exact McNemar p-value (a binomial test of min(b, c) among b + c at one half). Validity is
-paired the same way.
+paired the same way, and so is the match by a valid sample (a target matched by a sample that also
+passes every validity check: the match a user who keeps only valid CIFs gets).
 
 ``--by-target-validity perov_5/test`` (a split under ``--data``, the one both runs were prompted
 from) also splits the targets by whether the target's own DFT structure, written as hfmat's
@@ -51,17 +52,25 @@ def per_target(path: str | Path) -> list[dict]:
         ) from None
 
 
+def _value(target: dict, key: str) -> bool:
+    """``valid_match``: matched by a sample that also passes every validity check."""
+    if key == "valid_match":
+        return bool(target["matched_k1"] and target["valid"])
+    return bool(target[key])
+
+
 def compare(first: list[dict], second: list[dict]) -> dict:
     """Counts and p-values for matches and validity, target by target."""
     if [t["id"] for t in first] != [t["id"] for t in second]:
         raise SystemExit("the two runs are not on the same targets in the same order")
     out = {"targets": len(first)}
-    for key in ("matched_k1", "valid"):
-        b = sum(x[key] and not y[key] for x, y in zip(first, second))
-        c = sum(y[key] and not x[key] for x, y in zip(first, second))
+    for key in ("matched_k1", "valid", "valid_match"):
+        xs, ys = [_value(t, key) for t in first], [_value(t, key) for t in second]
+        b = sum(x and not y for x, y in zip(xs, ys))
+        c = sum(y and not x for x, y in zip(xs, ys))
         out[key] = {
-            "first": sum(x[key] for x in first) / len(first),
-            "second": sum(y[key] for y in second) / len(second),
+            "first": sum(xs) / len(xs),
+            "second": sum(ys) / len(ys),
             "first_only": b,
             "second_only": c,
             "p": mcnemar_exact(b, c),
@@ -91,7 +100,11 @@ def by_group(first: list[dict], second: list[dict], groups: dict[str, bool]) -> 
 
 
 def _print(result: dict, title: str) -> None:
-    for key, name in (("matched_k1", "match"), ("valid", "validity")):
+    for key, name in (
+        ("matched_k1", "match"),
+        ("valid", "validity"),
+        ("valid_match", "match by a valid sample"),
+    ):
         r = result[key]
         print(
             f"{title}{name}: {100 * r['first']:.2f} % -> {100 * r['second']:.2f} % on {result['targets']} targets; "

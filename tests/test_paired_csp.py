@@ -33,7 +33,14 @@ def test_counts_the_targets_each_run_alone_matches(tmp_path):
     assert result["matched_k1"]["first_only"] == 1 and result["matched_k1"]["second_only"] == 2
     assert result["matched_k1"]["first"] == 0.6 and result["matched_k1"]["second"] == 0.8
     assert result["valid"]["second_only"] == 1 and result["valid"]["first_only"] == 0
-    other = _run(tmp_path / "c.json", [1, 1], [1, 1])
+    # matched by a valid sample: a = t0, t1, t4; b = t0, t2, t3, t4
+    assert result["valid_match"]["first"] == 0.6 and result["valid_match"]["second"] == 0.8
+    assert result["valid_match"]["first_only"] == 1 and result["valid_match"]["second_only"] == 2
+    c = _run(tmp_path / "c.json", [1, 1, 0, 0, 1], [0, 0, 0, 1, 1])  # a's matches, two of them invalid
+    assert paired.main([a, c])["valid_match"] == {
+        "first": 0.6, "second": 0.2, "first_only": 2, "second_only": 0, "p": 0.5,
+    }  # fmt: skip
+    other = _run(tmp_path / "d.json", [1, 1], [1, 1])
     with pytest.raises(SystemExit, match="not on the same targets"):
         paired.main([a, other])
 
