@@ -66,6 +66,10 @@ def test_repo_not_in_cache_says_how_to_fix():
     assert "HF_HUB_OFFLINE=1" in message and "hf download hfmat-test/never-downloaded" in message
     with pytest.raises(NotCachedError, match="--repo-type dataset"):
         resolve("hfmat-test/never-downloaded", repo_type="dataset")
+    assert "ships these" not in message  # an ORG/NAME id is not taken for a shipped name
+    with pytest.raises(NotCachedError, match="Did you mean the shipped cif-gpt2-perov5\\?") as info:
+        resolve("cif-gpt2-perov6")  # a bare name: the shipped names are listed
+    assert "crystal-diffusion-perov5-gen, " in str(info.value)
 
 
 def test_truncated_weights_named_before_loading(lm_folder, hf_cache, tmp_path):

@@ -85,7 +85,15 @@ def resolve(
                 f"the Hub ({constants.ENDPOINT}) could not be reached. Check your network, or download it "
                 f"elsewhere (`hf download {name}{flag}`) and pass the local folder"
             )
+        shipped = ""
+        if "/" not in name:  # a bare name: perhaps meant as one of the shipped models
+            import difflib
+
+            close = difflib.get_close_matches(name, ALL_NAMES, n=1)
+            shipped = (f" Did you mean the shipped {close[0]}?" if close else "") + (
+                f" hfmat ships these by bare name: {', '.join(sorted(ALL_NAMES))}."
+            )
         raise NotCachedError(
             f"{repo_type} repo {name}{at} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) "
-            f"and no local folder has that name. {how}."
+            f"and no local folder has that name. {how}.{shipped}"
         ) from err
