@@ -29,17 +29,11 @@ WORST = re.compile(r"worst (\w+)-(\w+) at")
 
 def check_references(cifs: list[str], workers: int) -> list[tuple[bool, object]]:
     """Each CIF written as hfmat's canonical CIF and checked (strict): ``(canonicalized, report)``,
-    the report None where the CIF did not canonicalize or its check failed to run."""
-    from hfmat.cif import canonicalize_many, check_validity_many
+    the report None where the CIF did not canonicalize or its check failed to run
+    (``hfmat.cif.batch.check_canonical_many``)."""
+    from hfmat.cif.batch import check_canonical_many
 
-    canonical = canonicalize_many(cifs, num_workers=workers, progress=True)
-    done = [i for i, r in enumerate(canonical) if r.ok]
-    texts = [canonical[i].value for i in done]
-    reports = check_validity_many(texts, num_workers=workers, progress=True, mode="strict")
-    out: list[tuple[bool, object]] = [(False, None)] * len(cifs)
-    for i, result in zip(done, reports):
-        out[i] = (True, result.value if result.ok else None)
-    return out
+    return check_canonical_many(cifs, num_workers=workers)
 
 
 def reference_validity(cifs: list[str], workers: int) -> dict:

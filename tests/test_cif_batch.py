@@ -21,6 +21,22 @@ def examples_texts(examples_dir) -> list[str]:
     return [p.read_text() for p in sorted(examples_dir.glob("*.cif"))]
 
 
+def test_check_canonical_many_judges_structures_as_canonical_cifs(examples_texts):
+    """A structure that canonicalizes gets its strict report; one that does not gets (False, None)."""
+    from pymatgen.core import Lattice
+
+    from hfmat.cif.batch import check_canonical_many
+
+    good = Structure(Lattice.cubic(4.12), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    squeezed = Structure(Lattice.cubic(2.2), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    checked = check_canonical_many(
+        [good, "garbage", squeezed, examples_texts[0]], num_workers=1, progress=False
+    )
+    assert [ok for ok, _ in checked] == [True, False, True, True]
+    assert checked[0][1].valid and checked[1][1] is None
+    assert not checked[2][1].valid and "bond_lengths" in [c.name for c in checked[2][1].failed()]
+
+
 def test_batch_helpers_keep_order_and_errors(examples_dir, examples_texts):
     sources = [*examples_texts[:3], "garbage", examples_texts[3]]
     for workers in (1, 2):

@@ -161,15 +161,10 @@ def invalid_targets(structures: list) -> list[int]:
     """The indices of ``structures`` whose canonical CIF fails a validity check (strict mode, as
     ``benchmarks/bench_validity_reference.py`` counts the datasets' own structures) or cannot be
     written or checked."""
-    from hfmat.cif import canonicalize_many, check_validity_many
+    from hfmat.cif.batch import check_canonical_many
 
-    canonical = canonicalize_many(structures, num_workers=1, progress=True)
-    done = [i for i, r in enumerate(canonical) if r.ok]
-    reports = check_validity_many(
-        [canonical[i].value for i in done], num_workers=1, progress=True, mode="strict"
-    )
-    valid = {i for i, r in zip(done, reports) if r.ok and r.value.valid}
-    return [i for i in range(len(structures)) if i not in valid]
+    checked = check_canonical_many(structures, num_workers=1)
+    return [i for i, (_, report) in enumerate(checked) if report is None or not report.valid]
 
 
 def hard_prompts(dataset, model, tokenizer, cfg: dict, structures: list | None = None):

@@ -117,3 +117,21 @@ def check_validity_many(
 
     fn = partial(check_validity, mode=_check_mode(mode))
     return map_items(fn, texts, num_workers, chunk_size, "validity", progress)
+
+
+def check_canonical_many(
+    items: Sequence, num_workers: int | None = 2, progress: bool = True
+) -> list[tuple[bool, Any]]:
+    """Each CIF text or Structure written as hfmat's canonical CIF and checked in strict mode (how
+    the datasets' own structures are judged against the rules generated CIFs must pass):
+    ``(canonicalized, ValidityReport)``, the report None where the item did not canonicalize or its
+    check failed to run."""
+    canonical = canonicalize_many(items, num_workers=num_workers, progress=progress)
+    done = [i for i, r in enumerate(canonical) if r.ok]
+    reports = check_validity_many(
+        [canonical[i].value for i in done], num_workers=num_workers, progress=progress, mode="strict"
+    )
+    out: list[tuple[bool, Any]] = [(False, None)] * len(items)
+    for i, result in zip(done, reports):
+        out[i] = (True, result.value if result.ok else None)
+    return out

@@ -69,12 +69,12 @@ def register(sub) -> None:
 def _input_files(inputs: list[str]):
     from pathlib import Path
 
+    from hfmat.cif.export import READ_SUFFIXES
+
     files = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            from hfmat.cif.export import READ_SUFFIXES
-
             found = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in READ_SUFFIXES)
             if not found:
                 raise FileNotFoundError(f"{path}: folder has no structure files ({', '.join(READ_SUFFIXES)})")
