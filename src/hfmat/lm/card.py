@@ -60,17 +60,16 @@ def _rl_training_text(record: dict, start: str) -> str:
     earlier = [st for st in record.get("previous") or [] if st.get("method") == "grpo"]
     stages = f", the last of {len(earlier) + 1} GRPO stages; this one:" if earlier else ":"
     probe = s.get("hard_prompt_probe")
-    if probe and probe.get("from") == "targets":
-        prompts = (
-            f"the cell compositions of {s['prompts']} of the first {probe['probed']} rows of "
-            f"`{cfg['dataset']}` {cfg['split']}: the {probe['hard']} whose own structure fails a validity "
-            f"check ({1 - probe['target_validity']:.1%} of them) and {probe['passing_kept']} of the others"
+    if probe:
+        hard = (
+            f"whose own structure fails a validity check ({1 - probe['target_validity']:.1%} of them)"
+            if probe.get("from") == "targets"
+            else "where a probe sample of the starting model failed a validity check "
+            f"(its validity {probe['probe_validity']:.1%})"
         )
-    elif probe:
         prompts = (
             f"the cell compositions of {s['prompts']} of the first {probe['probed']} rows of "
-            f"`{cfg['dataset']}` {cfg['split']}: the {probe['hard']} where a probe sample of the starting "
-            f"model failed a validity check (its validity {probe['probe_validity']:.1%}) and "
+            f"`{cfg['dataset']}` {cfg['split']}: the {probe['hard']} {hard} and "
             f"{probe['passing_kept']} of the others"
         )
     else:
